@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# One-time machine set-up for SharpGlance on Debian 12 (idempotent; quick when everything is there).
+#   - the Debian packages the project reads at run time:
+#       fonts-noto-color-emoji  the emoji glyphs of the synthetic world (SPEC §11)
+#       unicode-cldr-core       their English names (CLDR annotations)
+#       wordnet-base            WordNet 3.0, METEOR's synonym module (SPEC §12)
+#       libopenblas0-openmp     the fast fp32 GEMM of the CPU inference path
+#   - a check that the .NET 10 SDK is on PATH.
+set -euo pipefail
+
+packages=(fonts-noto-color-emoji unicode-cldr-core wordnet-base libopenblas0-openmp)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "setup: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+    sudo="sudo"
+  fi
+  $sudo apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v dotnet >/dev/null || ! dotnet --list-sdks | grep -q '^10\.'; then
+  echo "setup: the .NET 10 SDK is required (https://learn.microsoft.com/dotnet/core/install/linux-debian)" >&2
+  exit 1
+fi

@@ -1,0 +1,72 @@
+using Spectre.Console;
+
+namespace SharpGlance.Cli;
+
+/// <summary>
+/// Progress for long work: a Spectre.Console bar on an interactive terminal, plain log lines (at most
+/// one every few seconds) when stderr is redirected. Library code reports through
+/// <see cref="IProgress{T}"/> of <see cref="ProgressUpdate"/>; this turns it into either form.
+/// </summary>
+public static class CliProgress
+{
+    public static bool Interactive =>
+        !Console.IsErrorRedirected && !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("CI") is null;
+
+    /// <summary>Runs <paramref name="work"/> with a progress sink titled <paramref name="title"/>.</summary>
+    public static T Run<T>(string title, Func<IProgress<ProgressUpdate>, T> work)
+    {
+        if (!Interactive)
+        {
+            var sink = new LogLines(title);
+            var result = work(sink);
+            sink.Finish();
+            return result;
+        }
+        T value = default!;
+        AnsiConsole.Progress()
+            .AutoClear(false)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask(Markup.Escape(title), maxValue: 1);
+                value = work(new Bar(task, title));
+                task.Value = task.MaxValue;
+            });
+        return value;
+    }
+
+    public static void Run(string title, Action<IProgress<ProgressUpdate>> work) => Run<int>(title, p => { work(p); return 0; });
+
+    private sealed class Bar(ProgressTask task, string title) : IProgress<ProgressUpdate>
+    {
+        public void Report(ProgressUpdate u)
+        {
+            if (u.Total > 0) task.MaxValue = u.Total;
+            task.Value = Math.Min(u.Done, task.MaxValue);
+            task.Description = Markup.Escape(u.Detail is null ? title : $"{title} {u.Detail}");
+        }
+    }
+
+    private sealed class LogLines(string title) : IProgress<ProgressUpdate>
+    {
+        private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
+        private TimeSpan _last = TimeSpan.FromSeconds(-10);
+        private ProgressUpdate? _latest;
+
+        public void Report(ProgressUpdate u)
+        {
+            _latest = u;
+            if (_clock.Elapsed - _last < TimeSpan.FromSeconds(5) && u.Done < u.Total) return;
+            _last = _clock.Elapsed;
+            Write(u);
+        }
+
+        public void Finish()
+        {
+            if (_latest is { } u && _clock.Elapsed != _last) Write(u);
+        }
+
+        private void Write(ProgressUpdate u) =>
+            Console.Error.WriteLine($"[{_clock.Elapsed:hh\\:mm\\:ss}] {title}: {u.Done}/{u.Total}{(u.Detail is null ? "" : " " + u.Detail)}");
+    }
+}

@@ -1,0 +1,48 @@
+using System.CommandLine;
+using SharpGlance;
+using SharpGlance.Cli.Commands;
+
+namespace SharpGlance.Cli;
+
+public static class Program
+{
+    public static int Main(string[] args)
+    {
+        var root = BuildRoot();
+        try
+        {
+            return root.Parse(args).Invoke();
+        }
+        catch (Exception e) when (Environment.GetEnvironmentVariable("GLANCE_DEBUG") != "1")
+        {
+            return ReportError(e);
+        }
+    }
+
+    /// <summary>Every command, one line each; each lives in Commands/ and is thin over the library.</summary>
+    public static RootCommand BuildRoot()
+    {
+        var root = new RootCommand("SharpGlance: a lightweight image-captioning specialist with Sharp-Eyed Refinement.");
+        foreach (var command in new[]
+        {
+            InfoCommand.Create(),
+        })
+            root.Subcommands.Add(command);
+        return root;
+    }
+
+    /// <summary>One line on stderr, never a stack trace (set GLANCE_DEBUG=1 to see one).</summary>
+    public static int ReportError(Exception e)
+    {
+        var inner = e is AggregateException { InnerExceptions.Count: 1 } agg ? agg.InnerExceptions[0] : e;
+        if (inner is System.Reflection.TargetInvocationException { InnerException: { } ti }) inner = ti;
+        string message = inner switch
+        {
+            GlanceException g => g.Message,
+            OutOfMemoryException => "out of memory: " + inner.Message,
+            _ => $"{inner.GetType().Name}: {inner.Message}",
+        };
+        Console.Error.WriteLine($"glance: error: {message.ReplaceLineEndings(" ")}");
+        return inner is GlanceException ? 2 : 1;
+    }
+}

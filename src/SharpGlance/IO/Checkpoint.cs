@@ -1,0 +1,154 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SharpGlance.IO;
+
+/// <summary>
+/// The tensors of a Hugging Face model folder: one <c>model.safetensors</c>, a sharded
+/// <c>model.safetensors.index.json</c> with its shards, or any other <c>*.safetensors</c> files.
+/// PyTorch pickles (<c>*.bin</c>) are refused: unpickling can execute code (SPEC §1).
+/// </summary>
+public sealed class Checkpoint : IDisposable
+{
+    private readonly List<SafeTensorsFile> _files = new();
+    private readonly Dictionary<string, SafeTensorsFile> _byName = new(StringComparer.Ordinal);
+
+    public string Folder { get; }
+    public IEnumerable<string> Keys => _byName.Keys;
+    public IEnumerable<SafeTensorsFile> Files => _files;
+
+    private Checkpoint(string folder) => Folder = folder;
+
+    public static bool HasWeights(string folder) =>
+        Directory.Exists(folder) && Directory.EnumerateFiles(folder, "*.safetensors").Any();
+
+    /// <summary>Opens the weights of <paramref name="pathOrFolder"/> (a folder, or one .safetensors file).</summary>
+    public static Checkpoint Open(string pathOrFolder)
+    {
+        if (File.Exists(pathOrFolder))
+        {
+            if (!pathOrFolder.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
+                throw GlanceException.ForFile(pathOrFolder, RefusalFor(pathOrFolder));
+            var single = new Checkpoint(Path.GetDirectoryName(Path.GetFullPath(pathOrFolder))!);
+            single.Add(SafeTensorsFile.Open(pathOrFolder));
+            return single;
+        }
+        if (!Directory.Exists(pathOrFolder)) throw GlanceException.ForFile(pathOrFolder, "no such model folder");
+
+        var ck = new Checkpoint(pathOrFolder);
+        try
+        {
+            var index = Path.Combine(pathOrFolder, "model.safetensors.index.json");
+            IEnumerable<string> files;
+            if (File.Exists(index))
+            {
+                JsonObject weightMap;
+                try
+                {
+                    weightMap = (JsonNode.Parse(File.ReadAllText(index)) as JsonObject)?["weight_map"] as JsonObject
+                        ?? throw new JsonException("no \"weight_map\" object");
+                }
+                catch (JsonException e) { throw GlanceException.ForFile(index, $"corrupt shard index: {e.Message}"); }
+                var shards = weightMap.Select(kv => kv.Value?.GetValue<string>() ?? "").Distinct().ToList();
+                foreach (var s in shards)
+                    if (s.Length == 0 || s.Contains('/') || s.Contains('\\') || !File.Exists(Path.Combine(pathOrFolder, s)))
+                        throw GlanceException.ForFile(index, $"shard '{s}' named in the index is missing");
+                files = shards.Select(s => Path.Combine(pathOrFolder, s));
+            }
+            else
+            {
+                files = Directory.EnumerateFiles(pathOrFolder, "*.safetensors").Order(StringComparer.Ordinal).ToList();
+                if (!files.Any())
+                {
+                    var pickles = Directory.EnumerateFiles(pathOrFolder, "*.bin").Concat(Directory.EnumerateFiles(pathOrFolder, "*.pt")).ToList();
+                    throw GlanceException.ForFile(pathOrFolder, pickles.Count > 0
+                        ? RefusalFor(pickles[0])
+                        : "no *.safetensors weights in this folder");
+                }
+            }
+            foreach (var f in files) ck.Add(SafeTensorsFile.Open(f));
+            return ck;
+        }
+        catch
+        {
+            ck.Dispose();
+            throw;
+        }
+    }
+
+    private static string RefusalFor(string pickle) =>
+        $"'{Path.GetFileName(pickle)}' is a PyTorch pickle, which can execute code when loaded; SharpGlance reads only *.safetensors " +
+        "(convert it with `python -c \"import torch, safetensors.torch as st; st.save_file(torch.load('IN'), 'OUT.safetensors')\"`)";
+
+    private void Add(SafeTensorsFile file)
+    {
+        _files.Add(file);
+        foreach (var name in file.Tensors.Keys)
+        {
+            if (_byName.TryGetValue(name, out var other))
+                throw GlanceException.ForFile(file.Path, $"tensor '{name}' is also in {Path.GetFileName(other.Path)}");
+            _byName[name] = file;
+        }
+    }
+
+    public bool Contains(string key) => _byName.ContainsKey(key);
+
+    public SafeTensorInfo Info(string key) =>
+        _byName.TryGetValue(key, out var f) ? f.Tensors[key] : throw GlanceException.ForFile(Folder, $"no tensor named '{key}'");
+
+    public Tensor Load(string key, ScalarType? dtype = null, Device? device = null) =>
+        _byName.TryGetValue(key, out var f) ? f.Load(key, dtype, device) : throw GlanceException.ForFile(Folder, $"no tensor named '{key}'");
+
+    /// <summary>
+    /// Copies the tensors under <paramref name="prefix"/> into <paramref name="module"/>'s parameters and
+    /// buffers, strictly: every module entry must be present with the same shape, and every checkpoint key
+    /// under the prefix must be used, except those starting with one of <paramref name="ignore"/> (after the
+    /// prefix). Errors name the keys. Values are converted to each parameter's dtype and device.
+    /// </summary>
+    public void LoadInto(nn.Module module, string prefix = "", IEnumerable<string>? ignore = null,
+        IReadOnlyDictionary<string, string>? aliases = null)
+    {
+        var ignored = (ignore ?? Array.Empty<string>()).ToArray();
+        var targets = module.state_dict();
+        var missing = new List<string>();
+        var used = new HashSet<string>(StringComparer.Ordinal);
+        var problems = new List<string>();
+        foreach (var (name, _) in targets)
+        {
+            string key = prefix + name;
+            if (!_byName.ContainsKey(key) && aliases is not null && aliases.TryGetValue(name, out var alias)) key = prefix + alias;
+            if (!_byName.ContainsKey(key)) { missing.Add(prefix + name); continue; }
+            used.Add(key);
+        }
+        var unexpected = _byName.Keys
+            .Where(k => k.StartsWith(prefix, StringComparison.Ordinal) && !used.Contains(k))
+            .Where(k => !ignored.Any(i => k.AsSpan(prefix.Length).StartsWith(i, StringComparison.Ordinal)))
+            .Order(StringComparer.Ordinal).ToList();
+        if (missing.Count > 0) problems.Add($"missing tensor{(missing.Count > 1 ? "s" : "")} {Names(missing)}");
+        if (unexpected.Count > 0) problems.Add($"unexpected tensor{(unexpected.Count > 1 ? "s" : "")} {Names(unexpected)}");
+        if (problems.Count > 0) throw GlanceException.ForFile(Folder, string.Join("; ", problems) + " (does config.json match the weights?)");
+
+        using var _ = no_grad();
+        foreach (var (name, target) in targets)
+        {
+            string key = _byName.ContainsKey(prefix + name) ? prefix + name : prefix + aliases![name];
+            var info = Info(key);
+            if (!info.Shape.SequenceEqual(target.shape))
+                throw GlanceException.ForFile(Folder, $"tensor '{key}' has shape [{string.Join(", ", info.Shape)}] but the model built from config.json expects [{string.Join(", ", target.shape)}]");
+            using var value = Load(key, target.dtype, target.device);
+            target.copy_(value);
+        }
+    }
+
+    private static string Names(List<string> keys) =>
+        string.Join(", ", keys.Take(8).Select(k => $"'{k}'")) + (keys.Count > 8 ? $" and {keys.Count - 8} more" : "");
+
+    public void Dispose()
+    {
+        foreach (var f in _files) f.Dispose();
+        _files.Clear();
+        _byName.Clear();
+    }
+}
