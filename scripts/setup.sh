@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One-time machine set-up for SharpGlance on Debian 12 (idempotent; quick when everything is there).
 #   - the Debian packages the project reads at run time:
+#       fonts-dejavu-core       text in the PNG charts we draw
 #       fonts-noto-color-emoji  the emoji glyphs of the synthetic world (SPEC §11)
 #       unicode-cldr-core       their English names (CLDR annotations)
 #       wordnet-base            WordNet 3.0, METEOR's synonym module (SPEC §12)
@@ -8,7 +9,7 @@
 #   - a check that the .NET 10 SDK is on PATH.
 set -euo pipefail
 
-packages=(fonts-noto-color-emoji unicode-cldr-core wordnet-base libopenblas0-openmp)
+packages=(fonts-dejavu-core fonts-noto-color-emoji unicode-cldr-core wordnet-base libopenblas0-openmp)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,103 @@
+using SkiaSharp;
+using SharpGlance.IO;
+
+namespace SharpGlance.Training;
+
+/// <summary>One logged point of a run: the optimizer step, the training loss there and the learning rate.</summary>
+public readonly record struct LossPoint(long Step, double Loss, double LearningRate);
+
+/// <summary>
+/// Draws a run's training loss (raw and smoothed), validation loss and learning rate into a PNG, the
+/// picture a person looks at first when a run goes wrong. Written beside the checkpoints.
+/// </summary>
+public static class LossCurve
+{
+    public static void Write(string path, string title, IReadOnlyList<LossPoint> train, IReadOnlyList<LossPoint> validation)
+    {
+        const int W = 900, H = 520, L = 70, R = 70, T = 46, B = 56;
+        using var surface = SKSurface.Create(new SKImageInfo(W, H));
+        var c = surface.Canvas;
+        c.Clear(SKColors.White);
+        using var font = new SKFont(Runtime.Fonts.Sans, 14);
+        using var small = new SKFont(Runtime.Fonts.Sans, 12);
+        using var ink = new SKPaint { Color = new SKColor(40, 40, 40), IsAntialias = true };
+        using var grid = new SKPaint { Color = new SKColor(225, 225, 225), StrokeWidth = 1 };
+        c.DrawText(title, L, 28, font, ink);
+
+        var all = train.Concat(validation).Where(p => double.IsFinite(p.Loss)).ToList();
+        if (all.Count == 0)
+        {
+            c.DrawText("no finite loss logged yet", L, H / 2, font, ink);
+            Save(surface, path);
+            return;
+        }
+        double x0 = all.Min(p => p.Step), x1 = Math.Max(all.Max(p => p.Step), x0 + 1);
+        double y0 = Math.Min(0, all.Min(p => p.Loss)), y1 = all.Max(p => p.Loss) * 1.05 + 1e-9;
+        double lrMax = Math.Max(train.Select(p => p.LearningRate).DefaultIfEmpty(0).Max(), 1e-12);
+        float X(double s) => (float)(L + (s - x0) / (x1 - x0) * (W - L - R));
+        float Y(double v) => (float)(H - B - (v - y0) / (y1 - y0) * (H - T - B));
+        float Ylr(double v) => (float)(H - B - v / lrMax * (H - T - B));
+
+        for (int i = 0; i <= 5; i++)
+        {
+            double v = y0 + (y1 - y0) * i / 5;
+            c.DrawLine(L, Y(v), W - R, Y(v), grid);
+            c.DrawText($"{v:0.###}", 8, Y(v) + 4, small, ink);
+            double lr = lrMax * i / 5;
+            c.DrawText($"{lr:0.0e0}", W - R + 6, Ylr(lr) + 4, small, ink);
+        }
+        for (int i = 0; i <= 5; i++)
+        {
+            double s = x0 + (x1 - x0) * i / 5;
+            c.DrawText($"{s:0}", X(s) - 10, H - B + 18, small, ink);
+        }
+        c.DrawText("step", W / 2 - 14, H - 12, small, ink);
+
+        DrawSeries(c, train.Select(p => (X(p.Step), Ylr(p.LearningRate))).ToList(), new SKColor(150, 150, 150), 1.2f, dashed: true);
+        DrawSeries(c, train.Where(p => double.IsFinite(p.Loss)).Select(p => (X(p.Step), Y(p.Loss))).ToList(), new SKColor(120, 170, 230), 1f);
+        // Exponential moving average, the trend a reader wants.
+        var ema = new List<(float, float)>();
+        double m = double.NaN;
+        foreach (var p in train.Where(p => double.IsFinite(p.Loss)))
+        {
+            m = double.IsNaN(m) ? p.Loss : 0.9 * m + 0.1 * p.Loss;
+            ema.Add((X(p.Step), Y(m)));
+        }
+        DrawSeries(c, ema, new SKColor(20, 80, 190), 2.2f);
+        using var valPaint = new SKPaint { Color = new SKColor(220, 90, 30), IsAntialias = true };
+        DrawSeries(c, validation.Where(p => double.IsFinite(p.Loss)).Select(p => (X(p.Step), Y(p.Loss))).ToList(), new SKColor(220, 90, 30), 2f);
+        foreach (var p in validation.Where(p => double.IsFinite(p.Loss))) c.DrawCircle(X(p.Step), Y(p.Loss), 3.5f, valPaint);
+
+        float lx = W - R - 300;
+        Legend(c, lx, 20, new SKColor(20, 80, 190), "train loss (EMA)", small, ink);
+        Legend(c, lx + 130, 20, new SKColor(220, 90, 30), "validation", small, ink);
+        Legend(c, lx + 230, 20, new SKColor(150, 150, 150), "lr", small, ink);
+        Save(surface, path);
+    }
+
+    private static void DrawSeries(SKCanvas c, List<(float X, float Y)> pts, SKColor color, float width, bool dashed = false)
+    {
+        if (pts.Count < 2) return;
+        using var paint = new SKPaint { Color = color, StrokeWidth = width, IsAntialias = true, Style = SKPaintStyle.Stroke };
+        if (dashed) paint.PathEffect = SKPathEffect.CreateDash([6, 4], 0);
+        using var builder = new SKPathBuilder();
+        builder.MoveTo(pts[0].X, pts[0].Y);
+        foreach (var (x, y) in pts.Skip(1)) builder.LineTo(x, y);
+        using var path = builder.Detach();
+        c.DrawPath(path, paint);
+    }
+
+    private static void Legend(SKCanvas c, float x, float y, SKColor color, string text, SKFont font, SKPaint ink)
+    {
+        using var p = new SKPaint { Color = color, StrokeWidth = 3 };
+        c.DrawLine(x, y - 4, x + 18, y - 4, p);
+        c.DrawText(text, x + 22, y, font, ink);
+    }
+
+    private static void Save(SKSurface surface, string path)
+    {
+        using var image = surface.Snapshot();
+        using var data = image.Encode(SKEncodedImageFormat.Png, 100);
+        AtomicFile.WriteAllBytes(path, data.AsSpan());
+    }
+}
