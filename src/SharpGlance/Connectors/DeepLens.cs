@@ -437,6 +437,7 @@ public sealed class DeepLens : nn.Module
         }
 
         using var scope = torch.NewDisposeScope();
+        if (captionEmbeds is not null && captionMask is not null) captionMask = captionMask.to(captionEmbeds.device);
         var used = levels.Take(c.NumLevels).ToList();
         var pos = SinePositions.Create(h, w, c.DModel, used[0].device).to_type(used[0].dtype); // [N, D], SPEC §8
         var result = c.IsDetr ? ForwardDetr(used, b, n, pos, captionEmbeds, captionMask) : ForwardBert(used, b, n, pos, captionEmbeds, captionMask);
