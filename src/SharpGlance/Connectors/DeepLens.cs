@@ -1,0 +1,556 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using SharpGlance.IO;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace SharpGlance.Connectors;
+
+// DeepLens, the second-glance connector (SPEC §8). Reading order: config → sine positions → attention →
+// decoder layer → decoder → the released DETR-style DeepLens → the paper-text BERT-style variant's encoder.
+//
+// Two designs exist and both are here:
+//  * "detr" (default): what the paper's released code builds (FP_DETRconnector over transformers 4.36.2
+//    DetrDecoderLayer). Parameter names equal that module's state-dict keys, so its checkpoints load as is.
+//  * "bert": what the paper's text (Sec. 5, App. C.1, Fig. 11) describes: "The selected features are
+//    concatenated along the channel dimension … These fused inputs are then passed through Transformer
+//    layers following the BERT architecture", taking the initial caption's token embeddings as a second
+//    input. The text leaves the details open; our choices are documented at DeepLens.ForwardBert. No
+//    checkpoint of this variant was released, so its names match nothing outside SharpGlance.
+
+/// <summary>
+/// DeepLens sizes and switches, stored under its snake_case names inside the captioner's config.json.
+/// Defaults are the paper's: ViT-L/14-336 layers [23, 13, 18] (base level first), D = 1024, 4 layers,
+/// 16 heads, FFN 4096, 100 queries, OPT-125M's H = 768.
+/// </summary>
+[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
+public sealed record DeepLensConfig
+{
+    /// <summary>"detr" (the released code, default) or "bert" (the paper text's variant).</summary>
+    [JsonPropertyName("variant")] public string Variant { get; init; } = "detr";
+    /// <summary>ViT <c>hidden_states</c> indices to tap; the first is the base level (SPEC §2, §8).</summary>
+    [JsonPropertyName("tapped_layers")] public IReadOnlyList<int> TappedLayers { get; init; } = [23, 13, 18];
+    /// <summary>Dv, the ViT width.</summary>
+    [JsonPropertyName("vision_width")] public long VisionWidth { get; init; } = 1024;
+    /// <summary>D; the released code sets it to Dv, kept separate here.</summary>
+    [JsonPropertyName("d_model")] public long DModel { get; init; } = 1024;
+    /// <summary>L, the number of decoder (detr) or encoder (bert) layers.</summary>
+    [JsonPropertyName("decoder_layers")] public int DecoderLayers { get; init; } = 4;
+    [JsonPropertyName("decoder_attention_heads")] public int DecoderAttentionHeads { get; init; } = 16;
+    [JsonPropertyName("decoder_ffn_dim")] public long DecoderFfnDim { get; init; } = 4096;
+    /// <summary>Q, the learned queries (detr only); DeepLens then outputs Q visual embeddings.</summary>
+    [JsonPropertyName("num_queries")] public int NumQueries { get; init; } = 100;
+    /// <summary>H, the LM's input embedding width (OPT's <c>word_embed_proj_dim</c>).</summary>
+    [JsonPropertyName("lm_hidden")] public long LmHidden { get; init; } = 768;
+    /// <summary>Per-level projection (detr), an <c>mm_projector_type</c>; the released code's <c>detr_visual_connector</c>.</summary>
+    [JsonPropertyName("level_projector_type")] public string LevelProjectorType { get; init; } = "mlp2x_gelu";
+    /// <summary>Dropout after each sub-block, in training mode only (DetrConfig.dropout).</summary>
+    [JsonPropertyName("dropout")] public double Dropout { get; init; } = 0.1;
+    /// <summary>LayerNorm epsilon; the released code uses nn.LayerNorm's default 1e-5.</summary>
+    [JsonPropertyName("layer_norm_eps")] public double LayerNormEps { get; init; } = 1e-5;
+    /// <summary>FFN activation: relu (DETR's default), gelu (erf; BERT's) or gelu_new (tanh form).</summary>
+    [JsonPropertyName("activation_function")] public string ActivationFunction { get; init; } = "relu";
+    /// <summary>Ablation ①: feed the initial caption. Off: no <c>pre_caption_proj</c>; a given caption is ignored.</summary>
+    [JsonPropertyName("caption_input")] public bool CaptionInput { get; init; } = true;
+    /// <summary>Ablation ②: use every tapped level. Off: the base level (first tapped layer) only.</summary>
+    [JsonPropertyName("multi_level")] public bool MultiLevel { get; init; } = true;
+
+    public static readonly IReadOnlyList<string> Variants = ["detr", "bert"];
+    public static readonly IReadOnlyList<string> Activations = ["relu", "gelu", "gelu_new"];
+
+    /// <summary>How many levels DeepLens reads: all tapped layers, or 1 with multi_level off.</summary>
+    [JsonIgnore] public int NumLevels => MultiLevel ? TappedLayers.Count : 1;
+    /// <summary>The ViT layers DeepLens reads, base level first.</summary>
+    [JsonIgnore] public IReadOnlyList<int> UsedLayers => TappedLayers.Take(NumLevels).ToList();
+    [JsonIgnore] public long HeadDim => DModel / DecoderAttentionHeads;
+    [JsonIgnore] public bool IsDetr => Variant == "detr";
+
+    /// <summary>Throws a <see cref="GlanceException"/> naming the first bad field.</summary>
+    public DeepLensConfig Validate()
+    {
+        static GlanceException Bad(string field, string problem) => new($"deeplens config: {field} {problem}");
+        if (!Variants.Contains(Variant)) throw Bad("variant", $"'{Variant}' is not one of {string.Join(", ", Variants)}");
+        if (TappedLayers is null || TappedLayers.Count == 0) throw Bad("tapped_layers", "must name at least one ViT layer");
+        if (TappedLayers.Any(l => l < 0)) throw Bad("tapped_layers", $"[{string.Join(", ", TappedLayers)}] must be hidden_states indices ≥ 0");
+        if (TappedLayers.Distinct().Count() != TappedLayers.Count) throw Bad("tapped_layers", $"[{string.Join(", ", TappedLayers)}] repeats a layer");
+        if (VisionWidth <= 0) throw Bad("vision_width", $"must be positive (got {VisionWidth})");
+        if (DModel <= 0 || DModel % 4 != 0)
+            throw Bad("d_model", $"must be a positive multiple of 4 (got {DModel}): the 2-D sine positions give D/2 channels per axis, in sin/cos pairs");
+        if (DecoderLayers < 1) throw Bad("decoder_layers", $"must be at least 1 (got {DecoderLayers})");
+        if (DecoderAttentionHeads < 1 || DModel % DecoderAttentionHeads != 0)
+            throw Bad("decoder_attention_heads", $"({DecoderAttentionHeads}) must divide d_model ({DModel})");
+        if (DecoderFfnDim <= 0) throw Bad("decoder_ffn_dim", $"must be positive (got {DecoderFfnDim})");
+        if (IsDetr && NumQueries < 1) throw Bad("num_queries", $"must be at least 1 (got {NumQueries})");
+        if (LmHidden <= 0) throw Bad("lm_hidden", $"must be positive (got {LmHidden})");
+        if (IsDetr && !Connector.IsKnown(LevelProjectorType)) throw Bad("level_projector_type", $"'{LevelProjectorType}' is not a known mm_projector_type");
+        if (!(Dropout >= 0 && Dropout < 1)) throw Bad("dropout", $"must be in [0, 1) (got {Dropout})");
+        if (!(LayerNormEps > 0)) throw Bad("layer_norm_eps", $"must be positive (got {LayerNormEps})");
+        if (!Activations.Contains(ActivationFunction))
+            throw Bad("activation_function", $"'{ActivationFunction}' is not one of {string.Join(", ", Activations)}");
+        return this;
+    }
+
+    private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
+
+    public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
+
+    /// <summary>Parses and validates; unknown keys and wrong types are errors naming <paramref name="source"/>.</summary>
+    public static DeepLensConfig FromJson(string json, string source = "deeplens config")
+    {
+        DeepLensConfig? config;
+        try { config = JsonSerializer.Deserialize<DeepLensConfig>(json, JsonOptions); }
+        catch (JsonException e) { throw GlanceException.ForFile(source, $"bad DeepLens config: {e.Message}"); }
+        if (config is null) throw GlanceException.ForFile(source, "bad DeepLens config: null");
+        try { return config.Validate(); }
+        catch (GlanceException e) { throw GlanceException.ForFile(source, e.Message); }
+    }
+}
+
+/// <summary>
+/// DETR's fixed 2-D sine positions (transformers <c>DetrSinePositionEmbedding</c> with normalize=True,
+/// scale 2π, temperature 10000, D/2 features per axis), computed with the same float32 operations in the
+/// same order so that values agree to the last bits (SPEC §8).
+/// </summary>
+public static class SinePositions
+{
+    /// <summary>[h·w, D] float32, tokens row-major; channels: the y block, then the x block, each [sin, cos, sin, cos, …].</summary>
+    public static Tensor Create(long height, long width, long dModel, Device? device = null)
+    {
+        if (height < 1 || width < 1) throw new GlanceException($"sine positions: grid {height}×{width} is empty");
+        if (dModel % 4 != 0) throw new GlanceException($"sine positions: d_model {dModel} must be a multiple of 4");
+        using var scope = torch.NewDisposeScope();
+        long nSteps = dModel / 2;
+        var ones = torch.ones(1, height, width, dtype: ScalarType.Float32, device: device);
+        var yEmbed = ones.cumsum(1);
+        var xEmbed = ones.cumsum(2);
+        // HF: y_embed / (y_embed[:, -1:, :] + 1e-6) * scale, i.e. (i+1)/(h+1e-6)·2π.
+        yEmbed = yEmbed / (yEmbed.narrow(1, height - 1, 1) + 1e-6) * (2 * Math.PI);
+        xEmbed = xEmbed / (xEmbed.narrow(2, width - 1, 1) + 1e-6) * (2 * Math.PI);
+        // dim_t[k] = 10000^(2⌊k/2⌋ / (D/2))
+        var dimT = torch.arange(nSteps, dtype: ScalarType.Int64, device: device).to_type(ScalarType.Float32);
+        dimT = torch.full_like(dimT, 10000f).pow(2 * torch.floor_divide(dimT, 2) / nSteps);
+        var posX = xEmbed.unsqueeze(-1) / dimT;
+        var posY = yEmbed.unsqueeze(-1) / dimT;
+        posX = torch.stack([posX.slice(3, 0, nSteps, 2).sin(), posX.slice(3, 1, nSteps, 2).cos()], dim: 4).flatten(3);
+        posY = torch.stack([posY.slice(3, 0, nSteps, 2).sin(), posY.slice(3, 1, nSteps, 2).cos()], dim: 4).flatten(3);
+        var pos = torch.cat([posY, posX], dim: 3); // [1, h, w, D]
+        return pos.reshape(height * width, dModel).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>
+/// transformers <c>DetrAttention</c>: position embeddings are added to the query and key inputs (never to
+/// the values); q is scaled by head_dim^−0.5 after projection; padding is an additive finfo.min mask.
+/// Attention dropout is DetrConfig's default 0 and so absent.
+/// </summary>
+internal sealed class DetrAttention : nn.Module
+{
+    private readonly Linear q_proj, k_proj, v_proj, out_proj;
+    private readonly long _heads, _headDim;
+    private readonly double _scaling;
+
+    public DetrAttention(long dModel, long heads, Device? device, ScalarType dtype) : base(nameof(DetrAttention))
+    {
+        _heads = heads;
+        _headDim = dModel / heads;
+        _scaling = Math.Pow(_headDim, -0.5);
+        k_proj = nn.Linear(dModel, dModel, hasBias: true, device: device, dtype: dtype);
+        v_proj = nn.Linear(dModel, dModel, hasBias: true, device: device, dtype: dtype);
+        q_proj = nn.Linear(dModel, dModel, hasBias: true, device: device, dtype: dtype);
+        out_proj = nn.Linear(dModel, dModel, hasBias: true, device: device, dtype: dtype);
+        RegisterComponents();
+    }
+
+    /// <summary>
+    /// Self-attention when <paramref name="keyValue"/> is null (q = k = x + pos, v = x); cross-attention
+    /// otherwise (q = x + pos, k = kv + kvPos, v = kv). <paramref name="additiveMask"/>: [B, 1, 1, S].
+    /// </summary>
+    public Tensor forward(Tensor x, Tensor? pos, Tensor? keyValue = null, Tensor? keyValuePos = null, Tensor? additiveMask = null)
+    {
+        long b = x.shape[0], t = x.shape[1], d = x.shape[2];
+        var queryIn = pos is null ? x : x + pos;
+        Tensor keyIn, valueIn;
+        if (keyValue is null) { keyIn = queryIn; valueIn = x; }
+        else { keyIn = keyValuePos is null ? keyValue : keyValue + keyValuePos; valueIn = keyValue; }
+        long s = keyIn.shape[1];
+
+        var q = (q_proj.call(queryIn) * _scaling).view(b, t, _heads, _headDim).transpose(1, 2);
+        var k = k_proj.call(keyIn).view(b, s, _heads, _headDim).transpose(1, 2);
+        var v = v_proj.call(valueIn).view(b, s, _heads, _headDim).transpose(1, 2);
+        var scores = torch.matmul(q, k.transpose(2, 3)); // [B, heads, T, S]
+        if (additiveMask is not null) scores = scores + additiveMask;
+        var probs = nn.functional.softmax(scores, -1);
+        var o = torch.matmul(probs, v).transpose(1, 2).reshape(b, t, d);
+        return out_proj.call(o);
+    }
+}
+
+internal static class Activation
+{
+    public static Tensor Apply(string name, Tensor x) => name switch
+    {
+        "relu" => nn.functional.relu(x),
+        "gelu" => nn.functional.gelu(x),
+        // HF "gelu_new": 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+        "gelu_new" => 0.5 * x * (1 + torch.tanh(Math.Sqrt(2 / Math.PI) * (x + 0.044715 * x.pow(3)))),
+        _ => throw new GlanceException($"unknown activation '{name}'"),
+    };
+}
+
+/// <summary>
+/// transformers <c>DetrDecoderLayer</c> (post-LN): self-attention over the queries (+caption) → dropout →
+/// add &amp; LN; cross-attention to the memory → dropout → add &amp; LN; fc1 → act → fc2 → dropout → add &amp; LN.
+/// </summary>
+internal sealed class DeepLensDecoderLayer : nn.Module
+{
+    private readonly DetrAttention self_attn, encoder_attn;
+    private readonly LayerNorm self_attn_layer_norm, encoder_attn_layer_norm, final_layer_norm;
+    private readonly Linear fc1, fc2;
+    private readonly double _dropout;
+    private readonly string _activation;
+
+    public DeepLensDecoderLayer(DeepLensConfig c, Device? device, ScalarType dtype) : base(nameof(DeepLensDecoderLayer))
+    {
+        self_attn = new DetrAttention(c.DModel, c.DecoderAttentionHeads, device, dtype);
+        self_attn_layer_norm = nn.LayerNorm(c.DModel, c.LayerNormEps, device: device, dtype: dtype);
+        encoder_attn = new DetrAttention(c.DModel, c.DecoderAttentionHeads, device, dtype);
+        encoder_attn_layer_norm = nn.LayerNorm(c.DModel, c.LayerNormEps, device: device, dtype: dtype);
+        fc1 = nn.Linear(c.DModel, c.DecoderFfnDim, hasBias: true, device: device, dtype: dtype);
+        fc2 = nn.Linear(c.DecoderFfnDim, c.DModel, hasBias: true, device: device, dtype: dtype);
+        final_layer_norm = nn.LayerNorm(c.DModel, c.LayerNormEps, device: device, dtype: dtype);
+        _dropout = c.Dropout;
+        _activation = c.ActivationFunction;
+        RegisterComponents();
+    }
+
+    public Tensor forward(Tensor x, Tensor queryPos, Tensor? selfMask, Tensor memory, Tensor memoryPos)
+    {
+        var h = self_attn.forward(x, queryPos, additiveMask: selfMask);
+        x = self_attn_layer_norm.call(x + nn.functional.dropout(h, _dropout, training));
+
+        h = encoder_attn.forward(x, queryPos, memory, memoryPos);
+        x = encoder_attn_layer_norm.call(x + nn.functional.dropout(h, _dropout, training));
+
+        // DetrConfig.activation_dropout is 0: no dropout between fc1 and fc2.
+        h = fc2.call(Activation.Apply(_activation, fc1.call(x)));
+        return final_layer_norm.call(x + nn.functional.dropout(h, _dropout, training));
+    }
+}
+
+/// <summary>The decoder stack and DETR's LayerNorm after the last layer (<c>decoder.layernorm</c>).</summary>
+internal sealed class DeepLensDecoder : nn.Module
+{
+    private readonly ModuleList<DeepLensDecoderLayer> layers;
+    private readonly LayerNorm layernorm;
+
+    public DeepLensDecoder(DeepLensConfig c, Device? device, ScalarType dtype) : base(nameof(DeepLensDecoder))
+    {
+        layers = new ModuleList<DeepLensDecoderLayer>(
+            Enumerable.Range(0, c.DecoderLayers).Select(_ => new DeepLensDecoderLayer(c, device, dtype)).ToArray());
+        layernorm = nn.LayerNorm(c.DModel, c.LayerNormEps, device: device, dtype: dtype);
+        RegisterComponents();
+    }
+
+    public Tensor forward(Tensor x, Tensor queryPos, Tensor? selfMask, Tensor memory, Tensor memoryPos)
+    {
+        // DETR's decoder applies no dropout to its input, and layerdrop is 0 (DetrConfig defaults).
+        foreach (var layer in layers) x = layer.forward(x, queryPos, selfMask, memory, memoryPos);
+        return layernorm.call(x);
+    }
+}
+
+/// <summary>
+/// A BERT layer (post-LN, bidirectional) for the paper-text variant: self-attention → dropout → add &amp; LN;
+/// fc1 → act → fc2 → dropout → add &amp; LN. Names follow the DETR/BART encoder layer, not BERT's checkpoint keys.
+/// </summary>
+internal sealed class DeepLensEncoderLayer : nn.Module
+{
+    private readonly DetrAttention self_attn;
+    private readonly LayerNorm self_attn_layer_norm, final_layer_norm;
+    private readonly Linear fc1, fc2;
+    private readonly double _dropout;
+    private readonly string _activation;
+
+    public DeepLensEncoderLayer(DeepLensConfig c, Device? device, ScalarType dtype) : base(nameof(DeepLensEncoderLayer))
+    {
+        self_attn = new DetrAttention(c.DModel, c.DecoderAttentionHeads, device, dtype);
+        self_attn_layer_norm = nn.LayerNorm(c.DModel, c.LayerNormEps, device: device, dtype: dtype);
+        fc1 = nn.Linear(c.DModel, c.DecoderFfnDim, hasBias: true, device: device, dtype: dtype);
+        fc2 = nn.Linear(c.DecoderFfnDim, c.DModel, hasBias: true, device: device, dtype: dtype);
+        final_layer_norm = nn.LayerNorm(c.DModel, c.LayerNormEps, device: device, dtype: dtype);
+        _dropout = c.Dropout;
+        _activation = c.ActivationFunction;
+        RegisterComponents();
+    }
+
+    public Tensor forward(Tensor x, Tensor? mask)
+    {
+        var h = self_attn.forward(x, null, additiveMask: mask);
+        x = self_attn_layer_norm.call(x + nn.functional.dropout(h, _dropout, training));
+        h = fc2.call(Activation.Apply(_activation, fc1.call(x)));
+        return final_layer_norm.call(x + nn.functional.dropout(h, _dropout, training));
+    }
+}
+
+internal sealed class DeepLensEncoder : nn.Module
+{
+    private readonly ModuleList<DeepLensEncoderLayer> layers;
+
+    public DeepLensEncoder(DeepLensConfig c, Device? device, ScalarType dtype) : base(nameof(DeepLensEncoder))
+    {
+        layers = new ModuleList<DeepLensEncoderLayer>(
+            Enumerable.Range(0, c.DecoderLayers).Select(_ => new DeepLensEncoderLayer(c, device, dtype)).ToArray());
+        RegisterComponents();
+    }
+
+    public Tensor forward(Tensor x, Tensor? mask)
+    {
+        foreach (var layer in layers) x = layer.forward(x, mask);
+        return x;
+    }
+}
+
+/// <summary>
+/// The DeepLens connector (SPEC §8): tapped ViT levels (+ the initial caption's token embeddings) → visual
+/// embeddings for the LM, in place of <c>&lt;image&gt;</c>. The "detr" variant outputs Q embeddings, the
+/// "bert" variant one per patch (see <see cref="OutputTokens"/>).
+/// </summary>
+/// <remarks>
+/// State-dict keys (detr) equal the released FP_DETRconnector's: <c>input_projection.{i}.{0,2}</c>,
+/// <c>layer_embedding</c> [levels−1, D], <c>query_position_embeddings.weight</c>, <c>pre_caption_proj.{0,2}</c>,
+/// <c>decoder.layers.{n}.…</c>, <c>decoder.layernorm</c>, <c>llm_proj</c>. Dropout acts only in training mode;
+/// <see cref="Create"/> returns the module in eval mode.
+/// </remarks>
+public sealed class DeepLens : nn.Module
+{
+    // --- detr (released code) ---
+    private readonly ModuleList<MlpConnector>? input_projection;
+    private Parameter? layer_embedding; // [levels−1, D]: added to every level after the base one
+    private readonly Embedding? query_position_embeddings;
+    private readonly DeepLensDecoder? decoder;
+    // --- bert (paper text) ---
+    private readonly Linear? visual_proj;
+    private readonly Embedding? token_type_embeddings; // row 0: visual tokens, row 1: caption tokens
+    private readonly LayerNorm? embeddings_layer_norm;
+    private readonly DeepLensEncoder? encoder;
+    // --- both ---
+    private readonly MlpConnector? pre_caption_proj; // Linear(H, D) → GELU → Linear(D, D)
+    private readonly Linear llm_proj;
+
+    public DeepLensConfig Config { get; }
+
+    private DeepLens(DeepLensConfig config, Device? device, ScalarType dtype) : base(nameof(DeepLens))
+    {
+        Config = config.Validate();
+        var c = config;
+        int levels = c.NumLevels;
+        if (c.IsDetr)
+        {
+            input_projection = new ModuleList<MlpConnector>(Enumerable.Range(0, levels)
+                .Select(_ => Connector.Create(c.LevelProjectorType, c.VisionWidth, c.DModel, device, dtype)).ToArray());
+            // A single level has no level embedding at all (the released code would make an empty [0, D] one).
+            if (levels > 1) layer_embedding = new Parameter(torch.zeros(levels - 1, c.DModel, dtype: dtype, device: device));
+            query_position_embeddings = nn.Embedding(c.NumQueries, c.DModel, device: device, dtype: dtype);
+            decoder = new DeepLensDecoder(c, device, dtype);
+        }
+        else
+        {
+            visual_proj = nn.Linear(levels * c.VisionWidth, c.DModel, hasBias: true, device: device, dtype: dtype);
+            token_type_embeddings = nn.Embedding(2, c.DModel, device: device, dtype: dtype);
+            embeddings_layer_norm = nn.LayerNorm(c.DModel, c.LayerNormEps, device: device, dtype: dtype);
+            encoder = new DeepLensEncoder(c, device, dtype);
+        }
+        if (c.CaptionInput) pre_caption_proj = Connector.Create("mlp2x_gelu", c.LmHidden, c.DModel, device, dtype);
+        llm_proj = nn.Linear(c.DModel, c.LmHidden, hasBias: true, device: device, dtype: dtype);
+        RegisterComponents();
+    }
+
+    /// <summary>
+    /// A DeepLens with fresh weights for training from scratch, in eval mode (call <c>train()</c> for dropout):
+    /// DETR-style xavier-uniform weights and zero biases for every Linear, N(0, 1) query position embeddings
+    /// (nn.Embedding's default, as the released code leaves them), a zero level embedding (SPEC §8),
+    /// N(0, 0.02) token-type embeddings (BERT's initializer_range), LayerNorms at 1 and 0.
+    /// Seed with <c>torch.manual_seed</c> for reproducible weights.
+    /// </summary>
+    public static DeepLens Create(DeepLensConfig config, Device? device = null, ScalarType dtype = ScalarType.Float32)
+    {
+        var lens = new DeepLens(config, device, dtype);
+        using (torch.no_grad())
+        {
+            // DETR's Transformer._reset_parameters: xavier-uniform on every matrix; the embeddings follow.
+            foreach (var (name, p) in lens.named_parameters())
+            {
+                if (p.dim() > 1) nn.init.xavier_uniform_(p);
+                else if (name == "bias" || name.EndsWith(".bias", StringComparison.Ordinal)) nn.init.zeros_(p);
+            }
+            if (lens.query_position_embeddings is not null) nn.init.normal_(lens.query_position_embeddings.weight!, 0, 1);
+            if (lens.layer_embedding is not null) nn.init.zeros_(lens.layer_embedding);
+            if (lens.token_type_embeddings is not null) nn.init.normal_(lens.token_type_embeddings.weight!, 0, 0.02);
+        }
+        lens.eval();
+        return lens;
+    }
+
+    /// <summary>
+    /// Builds DeepLens from <paramref name="config"/> and loads its weights strictly from the keys under
+    /// <paramref name="prefix"/> in <paramref name="checkpoint"/> (a missing or extra key is an error naming it).
+    /// </summary>
+    public static DeepLens FromCheckpoint(DeepLensConfig config, Checkpoint checkpoint, string prefix = "",
+        Device? device = null, ScalarType dtype = ScalarType.Float32)
+    {
+        var lens = new DeepLens(config, device, dtype);
+        try { checkpoint.LoadInto(lens, prefix); }
+        catch { lens.Dispose(); throw; }
+        lens.eval();
+        return lens;
+    }
+
+    /// <summary>How many visual embeddings DeepLens hands the LM for <paramref name="numPatches"/> patches per level.</summary>
+    public long OutputTokens(long numPatches) => Config.IsDetr ? Config.NumQueries : numPatches;
+
+    /// <summary>
+    /// Visual embeddings for the LM.
+    /// </summary>
+    /// <param name="levels">The tapped ViT levels in <see cref="DeepLensConfig.TappedLayers"/> order, each
+    /// [B, N, Dv] patch tokens only (no CLS), row-major over the h×w grid; the first is the base level. With
+    /// multi_level off only <c>levels[0]</c> is read and further levels are ignored.</param>
+    /// <param name="captionEmbeds">The initial caption embedded with the LM's input embedding table (no LM
+    /// positions), [B, T, H]; ignored when caption_input is off; null = no caption.</param>
+    /// <param name="captionMask">[B, T], non-zero = token, 0 = padding (masked as keys only); null = all tokens.</param>
+    /// <param name="grid">The patch grid (h, w); null = square, h = w = √N.</param>
+    /// <returns>[B, Q, H] (detr) or [B, N, H] (bert).</returns>
+    public Tensor forward(IReadOnlyList<Tensor> levels, Tensor? captionEmbeds = null, Tensor? captionMask = null,
+        (long Height, long Width)? grid = null)
+    {
+        var c = Config;
+        var (b, n, h, w) = CheckLevels(levels, grid);
+        if (!c.CaptionInput) { captionEmbeds = null; captionMask = null; }
+        if (captionEmbeds is null && captionMask is not null)
+            throw new GlanceException("DeepLens: a caption mask was given without caption embeddings");
+        if (captionEmbeds is not null)
+        {
+            if (captionEmbeds.dim() != 3 || captionEmbeds.shape[0] != b || captionEmbeds.shape[2] != c.LmHidden)
+                throw new GlanceException($"DeepLens: expected caption embeddings [{b}, T, {c.LmHidden}], got [{string.Join(", ", captionEmbeds.shape)}]");
+            if (captionMask is not null && !captionMask.shape.SequenceEqual(captionEmbeds.shape.Take(2)))
+                throw new GlanceException($"DeepLens: caption mask [{string.Join(", ", captionMask.shape)}] does not match caption embeddings [{string.Join(", ", captionEmbeds.shape)}]");
+        }
+
+        using var scope = torch.NewDisposeScope();
+        if (captionEmbeds is not null && captionMask is not null) captionMask = captionMask.to(captionEmbeds.device);
+        var used = levels.Take(c.NumLevels).ToList();
+        var pos = SinePositions.Create(h, w, c.DModel, used[0].device).to_type(used[0].dtype); // [N, D], SPEC §8
+        var result = c.IsDetr ? ForwardDetr(used, b, n, pos, captionEmbeds, captionMask) : ForwardBert(used, b, n, pos, captionEmbeds, captionMask);
+        return result.MoveToOuterDisposeScope();
+    }
+
+    private Tensor ForwardDetr(List<Tensor> levels, long b, long n, Tensor pos, Tensor? captionEmbeds, Tensor? captionMask)
+    {
+        var c = Config;
+        var dtype = levels[0].dtype;
+        // Memory: each level through its own projection, a learned level embedding on every level after
+        // the base one, then the levels concatenated along the sequence: [B, K·N, D].
+        var memory = new List<Tensor>(levels.Count);
+        for (int i = 0; i < levels.Count; i++)
+        {
+            var projected = input_projection![i].call(levels[i]);
+            if (i > 0) projected = projected + layer_embedding![i - 1];
+            memory.Add(projected);
+        }
+        var mem = torch.cat(memory, dim: 1);
+        // The same grid positions for every level (the released code repeats the base level's).
+        var memPos = pos.repeat(levels.Count, 1).unsqueeze(0);
+
+        // Queries: zero content, learned positions; the projected caption follows with zero positions.
+        var queryPos = query_position_embeddings!.weight!.unsqueeze(0).expand(b, -1, -1);
+        var queries = torch.zeros_like(queryPos);
+        Tensor? selfMask = null;
+        if (captionEmbeds is not null)
+        {
+            var caption = pre_caption_proj!.call(captionEmbeds);
+            queries = torch.cat([queries, caption], dim: 1);
+            queryPos = torch.cat([queryPos, torch.zeros_like(caption)], dim: 1);
+            if (captionMask is not null) selfMask = KeyPaddingMask(c.NumQueries, captionMask, dtype);
+        }
+        var hidden = decoder!.forward(queries, queryPos, selfMask, mem, memPos);
+        return llm_proj.call(hidden.narrow(1, 0, c.NumQueries));
+    }
+
+    /// <summary>
+    /// The paper text's design (App. C.1, Fig. 11). What the text says: the K selected layers' features are
+    /// concatenated along the channel axis, and these fused inputs go, with the projected embeddings of the
+    /// initial caption, through "Transformer layers following the BERT architecture"; the output goes to the LM.
+    /// What we chose where it is silent:
+    ///  * fusion: [B, N, K·Dv] → one Linear to D (<c>visual_proj</c>, as the paper code's BERT connectors name it);
+    ///  * caption: the same Linear(H, D) → GELU → Linear(D, D) projection as the released design, appended
+    ///    after the N visual tokens (one sequence, BERT's sentence pair);
+    ///  * embeddings, BERT-style, added once at the input: the 2-D sine positions on the visual tokens (no
+    ///    table, so any grid works); no positions on the caption, as in the released design; a token-type
+    ///    embedding (0 visual, 1 caption); then LayerNorm and dropout;
+    ///  * L post-LN, bidirectional encoder layers; caption padding is masked as keys only;
+    ///  * output: the N visual tokens' states → <c>llm_proj</c> → [B, N, H] (the caption rows are dropped);
+    ///    no final LayerNorm (BERT has none). activation_function applies (BERT itself uses gelu).
+    /// </summary>
+    private Tensor ForwardBert(List<Tensor> levels, long b, long n, Tensor pos, Tensor? captionEmbeds, Tensor? captionMask)
+    {
+        var c = Config;
+        var fused = levels.Count == 1 ? levels[0] : torch.cat(levels, dim: 2); // channel concat: [B, N, K·Dv]
+        var types = token_type_embeddings!.weight!;
+        var x = visual_proj!.call(fused) + pos.unsqueeze(0) + types[0];
+        Tensor? mask = null;
+        if (captionEmbeds is not null)
+        {
+            var caption = pre_caption_proj!.call(captionEmbeds) + types[1];
+            x = torch.cat([x, caption], dim: 1);
+            if (captionMask is not null) mask = KeyPaddingMask(n, captionMask, x.dtype);
+        }
+        x = nn.functional.dropout(embeddings_layer_norm!.call(x), c.Dropout, training);
+        x = encoder!.forward(x, mask);
+        return llm_proj.call(x.narrow(1, 0, n));
+    }
+
+    /// <summary>
+    /// [B, 1, 1, prefix+T] additive mask: 0 where attended, finfo.min at caption padding, as transformers'
+    /// <c>_prepare_4d_attention_mask</c> builds it (broadcast over heads and query rows: keys only).
+    /// </summary>
+    private static Tensor KeyPaddingMask(long prefix, Tensor captionMask, ScalarType dtype)
+    {
+        long b = captionMask.shape[0];
+        var pad = torch.cat([torch.zeros(b, prefix, dtype: ScalarType.Bool, device: captionMask.device), captionMask.eq(0)], dim: 1);
+        return torch.zeros(pad.shape, dtype: dtype, device: captionMask.device)
+            .masked_fill(pad, MinValue(dtype)).view(b, 1, 1, -1);
+    }
+
+    private static double MinValue(ScalarType dtype) => dtype switch
+    {
+        ScalarType.Float32 => float.MinValue,
+        ScalarType.Float64 => double.MinValue,
+        ScalarType.Float16 => -65504.0,
+        ScalarType.BFloat16 => -3.3895313892515355e38,
+        _ => throw new GlanceException($"DeepLens: unsupported dtype {dtype}"),
+    };
+
+    private (long B, long N, long H, long W) CheckLevels(IReadOnlyList<Tensor> levels, (long Height, long Width)? grid)
+    {
+        var c = Config;
+        if (levels is null || levels.Count == 0) throw new GlanceException("DeepLens: no ViT levels given");
+        if (c.MultiLevel && levels.Count != c.NumLevels)
+            throw new GlanceException($"DeepLens: expected {c.NumLevels} ViT levels (layers {string.Join(", ", c.TappedLayers)}), got {levels.Count}");
+        var first = levels[0];
+        if (first.dim() != 3 || first.shape[2] != c.VisionWidth)
+            throw new GlanceException($"DeepLens: expected level 0 as [B, N, {c.VisionWidth}], got [{string.Join(", ", first.shape)}]");
+        long b = first.shape[0], n = first.shape[1];
+        for (int i = 1; i < c.NumLevels; i++)
+            if (!levels[i].shape.SequenceEqual(first.shape))
+                throw new GlanceException($"DeepLens: level {i} is [{string.Join(", ", levels[i].shape)}] but level 0 is [{string.Join(", ", first.shape)}]");
+        long h, w;
+        if (grid is { } g) { h = g.Height; w = g.Width; }
+        else
+        {
+            h = w = (long)Math.Round(Math.Sqrt(n));
+            if (h * w != n) throw new GlanceException($"DeepLens: {n} patch tokens are not a square grid; pass the grid (h, w)");
+        }
+        if (h < 1 || w < 1 || h * w != n) throw new GlanceException($"DeepLens: grid {h}×{w} does not hold {n} patch tokens");
+        return (b, n, h, w);
+    }
+}
