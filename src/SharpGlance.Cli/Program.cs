@@ -11,7 +11,8 @@ public static class Program
         var root = BuildRoot();
         try
         {
-            return root.Parse(args).Invoke();
+            // Without this, System.CommandLine catches exceptions itself and prints a stack trace.
+            return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (Exception e) when (Environment.GetEnvironmentVariable("GLANCE_DEBUG") != "1")
         {
@@ -26,6 +27,7 @@ public static class Program
         foreach (var command in new[]
         {
             InfoCommand.Create(),
+            TokenizeCommand.Create(),
         })
             root.Subcommands.Add(command);
         return root;
