@@ -28,6 +28,7 @@ public static class Program
         {
             InfoCommand.Create(),
             TokenizeCommand.Create(),
+            CaptionCommand.Create(),
         })
             root.Subcommands.Add(command);
         return root;
