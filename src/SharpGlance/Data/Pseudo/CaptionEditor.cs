@@ -91,8 +91,7 @@ public sealed class CaptionEditor
     public EditedCaption Edit(string caption, int edits, Random rng)
     {
         if (edits <= 0) return new EditedCaption(caption, []);
-        var a = Analyse(caption);
-        var candidates = Candidates(a);
+        var (a, candidates) = Prepare(caption);
         var chosen = new List<(Candidate Candidate, Option Option)>();
         var touched = new HashSet<int>();
         while (chosen.Count < edits)
@@ -120,12 +119,25 @@ public sealed class CaptionEditor
     /// <summary>Every span the editor could change, with its possible replacements (for inspection and tests).</summary>
     public IReadOnlyList<EditSite> Sites(string caption)
     {
-        var a = Analyse(caption);
-        return Candidates(a).Select(c => new EditSite(c.Kind, Span(a, c.First, c.Last), a.Tokens[c.First].Start,
+        var (a, candidates) = Prepare(caption);
+        return candidates.Select(c => new EditSite(c.Kind, Span(a, c.First, c.Last), a.Tokens[c.First].Start,
             c.Options.Select(o => o.To).Distinct().ToList())).ToList();
     }
 
     // ---- analysis: tokens and the lexicon phrases they form ----
+
+    // The variants of one caption are drawn one after another, so the last caption's analysis is kept
+    // (per thread: the LLM strategy edits from several threads). Analyses are read-only once made.
+    private readonly ThreadLocal<(string Caption, Analysis Analysis, List<Candidate> Candidates)?> _last = new();
+
+    private (Analysis, List<Candidate>) Prepare(string caption)
+    {
+        if (_last.Value is { } last && last.Caption == caption) return (last.Analysis, last.Candidates);
+        var a = Analyse(caption);
+        var candidates = Candidates(a);
+        _last.Value = (caption, a, candidates);
+        return (a, candidates);
+    }
 
     private sealed record Match(int First, int Count, string Key, IReadOnlyList<Sense> Senses)
     {

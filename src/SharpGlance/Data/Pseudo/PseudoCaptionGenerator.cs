@@ -1,6 +1,5 @@
 using System.Text.Encodings.Web;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 using SharpGlance.IO;
 using SharpGlance.Llm;
 
@@ -322,7 +321,8 @@ public sealed class PseudoCaptionGenerator : IDisposable
         IProgress<ProgressUpdate>? progress = null, HttpMessageHandler? llmHandler = null, CancellationToken cancel = default)
     {
         options.Validate();
-        var (root, entries) = ReadEntries(inputPath);
+        using var document = ReadDocument(inputPath);
+        var entries = ReadEntries(inputPath, document);
         ModelCaptions? modelCaptions = null;
         if (options.Strategy is PseudoStrategy.Model or PseudoStrategy.Mixed)
         {
@@ -357,38 +357,56 @@ public sealed class PseudoCaptionGenerator : IDisposable
             }
         }
 
-        for (int i = 0; i < entries.Count; i++)
-        {
-            var node = entries[i].Node;
-            node.Remove("pre_caption");
-            node.Remove("pre_captions");
-            node.Remove("pre_caption_edits");
-            node["pre_captions"] = new JsonArray(results[i].Select(v => (JsonNode?)JsonValue.Create(v.Caption)).ToArray());
-            node["pre_caption_edits"] = new JsonArray(results[i].Select(v => (JsonNode?)new JsonArray(
-                v.Edits.Select(e => (JsonNode?)new JsonObject { ["kind"] = e.Kind, ["from"] = e.From, ["to"] = e.To }).ToArray())).ToArray());
-        }
-
         var summary = generator.Summary;
-        summary.UneditableCaptions = entries.Count(e => generator.Editor.Sites(e.GroundTruth).Count == 0);
+        // A caption with edits in any variant is editable; only the rest need a look.
+        summary.UneditableCaptions = Enumerable.Range(0, entries.Count)
+            .Count(i => results[i].All(v => v.Edits.Count == 0) && generator.Editor.Sites(entries[i].GroundTruth).Count == 0);
         summary.Output = outputPath;
 
+        // Each entry is copied property by property from the read-only document, then the two new lists
+        // are appended: no DOM is built, and the ground truth is written back exactly as read.
         AtomicFile.Write(outputPath, stream =>
         {
             using var writer = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
-            root.WriteTo(writer);
+            writer.WriteStartArray();
+            for (int i = 0; i < entries.Count; i++)
+            {
+                writer.WriteStartObject();
+                foreach (var property in entries[i].Element.EnumerateObject())
+                    if (property.Name is not ("pre_caption" or "pre_captions" or "pre_caption_edits")) property.WriteTo(writer);
+                writer.WriteStartArray("pre_captions");
+                foreach (var v in results[i]) writer.WriteStringValue(v.Caption);
+                writer.WriteEndArray();
+                writer.WriteStartArray("pre_caption_edits");
+                foreach (var v in results[i])
+                {
+                    writer.WriteStartArray();
+                    foreach (var e in v.Edits)
+                    {
+                        writer.WriteStartObject();
+                        writer.WriteString("kind", e.Kind);
+                        writer.WriteString("from", e.From);
+                        writer.WriteString("to", e.To);
+                        writer.WriteEndObject();
+                    }
+                    writer.WriteEndArray();
+                }
+                writer.WriteEndArray();
+                writer.WriteEndObject();
+            }
+            writer.WriteEndArray();
         });
         return summary;
     }
 
-    internal sealed record Entry(JsonObject Node, string Id, string? Image, string GroundTruth);
+    internal sealed record Entry(JsonElement Element, string Id, string? Image, string GroundTruth);
 
-    internal static (JsonArray Root, List<Entry> Entries) ReadEntries(string path)
+    internal static JsonDocument ReadDocument(string path)
     {
-        JsonNode? root;
         try
         {
             using var stream = File.OpenRead(path);
-            root = JsonNode.Parse(stream, documentOptions: new JsonDocumentOptions { AllowTrailingCommas = true });
+            return JsonDocument.Parse(stream, new JsonDocumentOptions { AllowTrailingCommas = true });
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
@@ -396,35 +414,40 @@ public sealed class PseudoCaptionGenerator : IDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw GlanceException.ForFile(path, e.Message); }
         catch (JsonException e) { throw GlanceException.ForFile(path, $"not valid JSON ({e.Message})"); }
-        if (root is not JsonArray array)
+    }
+
+    /// <summary>The entries of a LLaVA conversation file, each with its ground truth (the first "gpt" turn).</summary>
+    internal static List<Entry> ReadEntries(string path, JsonDocument document)
+    {
+        var root = document.RootElement;
+        if (root.ValueKind != JsonValueKind.Array)
             throw GlanceException.ForFile(path, "expected a JSON list of LLaVA conversation entries ({\"id\", \"image\", \"conversations\"})");
 
-        var entries = new List<Entry>(array.Count);
-        for (int i = 0; i < array.Count; i++)
+        var entries = new List<Entry>(root.GetArrayLength());
+        int i = 0;
+        foreach (var obj in root.EnumerateArray())
         {
-            if (array[i] is not JsonObject obj) throw GlanceException.ForFile(path, $"entry {i} is not an object");
-            string id = obj["id"] switch
-            {
-                JsonValue v when v.TryGetValue<string>(out var s) => s,
-                JsonValue v => v.ToJsonString(),
-                _ => $"#{i}",
-            };
-            string? image = obj["image"] is JsonValue iv && iv.TryGetValue<string>(out var img) ? img : null;
-            if (obj["conversations"] is not JsonArray turns)
+            if (obj.ValueKind != JsonValueKind.Object) throw GlanceException.ForFile(path, $"entry {i} is not an object");
+            string id = obj.TryGetProperty("id", out var idElement)
+                ? idElement.ValueKind == JsonValueKind.String ? idElement.GetString()! : idElement.GetRawText()
+                : $"#{i}";
+            string? image = obj.TryGetProperty("image", out var img) && img.ValueKind == JsonValueKind.String ? img.GetString() : null;
+            if (!obj.TryGetProperty("conversations", out var turns) || turns.ValueKind != JsonValueKind.Array)
                 throw GlanceException.ForFile(path, $"entry '{id}' has no \"conversations\" list");
             string? gt = null;
-            foreach (var turn in turns)
+            foreach (var turn in turns.EnumerateArray())
             {
-                if (turn is JsonObject t && t["from"] is JsonValue from && from.TryGetValue<string>(out var who) && who == "gpt")
+                if (turn.ValueKind == JsonValueKind.Object && turn.TryGetProperty("from", out var from) && from.ValueKind == JsonValueKind.String && from.GetString() == "gpt")
                 {
-                    if (t["value"] is JsonValue value && value.TryGetValue<string>(out var text) && !string.IsNullOrWhiteSpace(text)) gt = text;
+                    if (turn.TryGetProperty("value", out var value) && value.ValueKind == JsonValueKind.String && !string.IsNullOrWhiteSpace(value.GetString())) gt = value.GetString();
                     else throw GlanceException.ForFile(path, $"entry '{id}': its first \"gpt\" turn has no caption text");
                     break;
                 }
             }
             if (gt is null) throw GlanceException.ForFile(path, $"entry '{id}' has no \"gpt\" turn (the ground-truth caption)");
             entries.Add(new Entry(obj, id, image, gt));
+            i++;
         }
-        return (array, entries);
+        return entries;
     }
 }
