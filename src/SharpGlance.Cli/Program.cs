@@ -11,7 +11,9 @@ public static class Program
         var root = BuildRoot();
         try
         {
-            return root.Parse(args).Invoke();
+            // System.CommandLine's own handler would print "Unhandled exception:" and a stack trace; errors
+            // come here instead and are reported as one line.
+            return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (Exception e) when (Environment.GetEnvironmentVariable("GLANCE_DEBUG") != "1")
         {
@@ -26,6 +28,7 @@ public static class Program
         foreach (var command in new[]
         {
             InfoCommand.Create(),
+            PseudoCommand.Create(),
         })
             root.Subcommands.Add(command);
         return root;
