@@ -26,6 +26,7 @@ public static class Program
         foreach (var command in new[]
         {
             InfoCommand.Create(),
+            SynthCommand.Create(),
         })
             root.Subcommands.Add(command);
         return root;
