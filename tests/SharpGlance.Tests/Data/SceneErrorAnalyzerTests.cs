@@ -68,6 +68,7 @@ public class SceneErrorAnalyzerTests
     [InlineData("a small red circle and two cats, with the circle to the right of the cats")]
     [InlineData("Two cats, left of a red circle.")]  // size left out: not an error
     [InlineData("cats to the left of a circle")]     // bare plural: more than one
+    [InlineData("two cats next to each other, to the left of a small red circle")]
     [InlineData("A photo showing two fluffy cats sitting happily to the left of a small shiny red circle.")]
     [InlineData("The image shows two cats and a small red circle on a plain white background. The cats are in the left part of the image. The cats are to the left of the circle.")]
     public void CorrectCaptionsHaveNoErrors(string caption) => AssertErrors(Check(caption, CatsLeftOfCircle));

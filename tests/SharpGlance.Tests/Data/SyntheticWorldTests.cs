@@ -222,9 +222,9 @@ public class SyntheticWorldTests(SynthWorldFixture fixture) : IClassFixture<Synt
         try
         {
             var options = new SynthOptions { Train = 12, Val = 4, Test = 4, Seed = 11, ImageSize = 96 };
-            SyntheticWorld.Generate(Path.Combine(root, "a"), options with { Threads = 1 });
-            SyntheticWorld.Generate(Path.Combine(root, "b"), options with { Threads = 2 });
-            SyntheticWorld.Generate(Path.Combine(root, "c"), options with { Seed = 12 });
+            SyntheticWorld.Generate(Path.Combine(root, "a"), options with { Threads = 1 }, cancel: TestContext.Current.CancellationToken);
+            SyntheticWorld.Generate(Path.Combine(root, "b"), options with { Threads = 2 }, cancel: TestContext.Current.CancellationToken);
+            SyntheticWorld.Generate(Path.Combine(root, "c"), options with { Seed = 12 }, cancel: TestContext.Current.CancellationToken);
             var a = Files(Path.Combine(root, "a"));
             Assert.Equal(12 + 4 + 4 + 4 * 3 + 2, a.Count);
             Assert.Equal(a.Keys, Files(Path.Combine(root, "b")).Keys);
@@ -252,7 +252,7 @@ public class SyntheticWorldTests(SynthWorldFixture fixture) : IClassFixture<Synt
         var dir = Path.Combine(Path.GetTempPath(), $"synth-test-{Guid.NewGuid():N}");
         try
         {
-            var summary = SyntheticWorld.Generate(dir, new SynthOptions { Train = 10, Val = 5, Test = 5, Seed = 3, ImageSize = 128 });
+            var summary = SyntheticWorld.Generate(dir, new SynthOptions { Train = 10, Val = 5, Test = 5, Seed = 3, ImageSize = 128 }, cancel: TestContext.Current.CancellationToken);
             Assert.Equal(20, summary.Images.Values.Sum());
             var ids = new Dictionary<string, HashSet<int>>();
             var pixels = new Dictionary<string, HashSet<string>>();

@@ -67,9 +67,10 @@ public sealed class ErrorBreakdown
 /// Checks a caption written in the synthetic world's language against the image's scene graph and counts
 /// its errors by kind. It parses the world's grammar rather than matching templates: noun phrases
 /// ([determiner|number] [size] [colour] noun, singular or plural, "a pair of"), definite re-mentions
-/// ("the cats"), and relation phrases joining the noun phrase before them to the one right after, within
-/// a sentence. Words it does not know are skipped; a relation whose object is not a noun phrase right
-/// after it ("on a plain blue background") is ignored.
+/// ("the cats"), and relation phrases joining the latest noun phrase before them to the next one after,
+/// within a sentence. Words it does not know are skipped (up to two may sit inside a noun phrase or
+/// between a relation and its object: "a small shiny red circle"); a relation whose object never comes
+/// ("on a plain blue background", or a comma, "and" or "with" first) is ignored.
 /// <para>
 /// Mentioned groups are matched to scene groups by the assignment that agrees best (same noun first,
 /// then attributes). Entity errors: a mention matched to a group with another noun (a swap), a mention
@@ -131,8 +132,8 @@ public sealed class SceneErrorAnalyzer
             foreach (var phrase in phrases) Add(phrase, new Token(TokenKind.Relation, predicate));
         // Forms a model may produce that the writer does not use.
         foreach (var (phrase, predicate) in new[] { ("over", Relations.Above), ("underneath of", Relations.Under), ("on top", Relations.OnTopOf),
-                     ("atop", Relations.OnTopOf), ("next to each other", ""), ("beneath", Relations.Below), ("to the side of", Relations.NextTo),
-                     ("near", Relations.NextTo), ("by", Relations.NextTo) })
+                     ("atop", Relations.OnTopOf), ("beneath", Relations.Below), ("to the side of", Relations.NextTo),
+                     ("near", Relations.NextTo) })
             if (!_phrases.ContainsKey(phrase)) Add(phrase, new Token(TokenKind.Relation, predicate));
         _maxPhraseWords = _phrases.Keys.Max(k => k.Split(' ').Length);
 
@@ -200,7 +201,7 @@ public sealed class SceneErrorAnalyzer
         {
             if (!groupOf.TryGetValue(r.Subject.Root, out var a) || !groupOf.TryGetValue(r.Object.Root, out var b) || a.Index == b.Index) continue;
             related.Add((Math.Min(a.Index, b.Index), Math.Max(a.Index, b.Index)));
-            if (r.Predicate.Length == 0 || !judged.Add((a.Index, r.Predicate, b.Index))) continue;
+            if (!judged.Add((a.Index, r.Predicate, b.Index))) continue;
             if (Relations.Holds(r.Predicate, a.Bounds, b.Bounds, scene.Width)) continue;
             relation++;
             var truth = Relations.HoldsAll(a.Bounds, b.Bounds, scene.Width);
@@ -249,7 +250,7 @@ public sealed class SceneErrorAnalyzer
             foreach (var r in stated)
             {
                 int ra = roots.IndexOf(r.Subject.Root), rb = roots.IndexOf(r.Object.Root);
-                if (r.Predicate.Length == 0 || ra < 0 || rb < 0) continue;
+                if (ra < 0 || rb < 0) continue;
                 int a = Array.IndexOf(current, ra), b = Array.IndexOf(current, rb);
                 if (a < 0 || b < 0 || a == b) continue;
                 score += Relations.Holds(r.Predicate, groups[a].Bounds, groups[b].Bounds, side) ? 1 : -1;
