@@ -28,6 +28,7 @@ public static class Program
         foreach (var command in new[]
         {
             InfoCommand.Create(),
+            SynthCommand.Create(),
             PseudoCommand.Create(),
         })
             root.Subcommands.Add(command);
