@@ -98,10 +98,13 @@ public sealed class RgbImage
         // any ICC profile or gAMA chunk — PIL ignores both, and convert("RGB") drops alpha without
         // compositing (so a transparent pixel keeps its stored colour). EXIF orientation is not applied:
         // Image.open + convert do not apply it either (LLaVA never calls ImageOps.exif_transpose).
-        // Known departures, all rare in photos: GIF transparent pixels come out black (PIL gives the
-        // palette entry's colour), and 16-bit PNGs are reduced by Skia's rounding rather than PIL's high byte.
+        // Checked to agree with PIL: palette PNGs with tRNS give the palette colours, 16-bit PNGs keep
+        // each sample's high byte. Known departure, rare in photos: a GIF's transparent pixels come out
+        // black, where PIL gives the colour of the transparent palette entry.
+        if (count * 4 > Array.MaxLength)
+            throw GlanceException.ForFile(name, $"image is {width}×{height}, too large to decode in one buffer");
         var info = new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
-        var rgba = new byte[checked(count * 4)];
+        var rgba = new byte[count * 4];
         SKCodecResult result;
         fixed (byte* p = rgba) result = codec.GetPixels(info, (IntPtr)p);
         switch (result)

@@ -25,12 +25,38 @@ public class RgbImageTests
     }
 
     [Fact]
+    public void Png_gamma_is_ignored_as_pil_does()
+    {
+        // gAMA 1.0 (100000) would brighten every mid-tone if a colour transform were applied.
+        var image = Random(8, 8, 9);
+        Assert.Equal(image.Pixels, RgbImage.FromBytes(TestImages.Png(8, 8, image.Pixels, gamma: 100_000), "linear.png").Pixels);
+    }
+
+    [Fact]
     public void Alpha_is_dropped_not_composited_or_premultiplied()
     {
         // RGBA pixels with alpha 0, 128 and 255: convert("RGB") keeps the stored colour of each.
         byte[] rgba = [200, 100, 50, 0, 200, 100, 50, 128, 10, 20, 30, 255];
         var decoded = RgbImage.FromBytes(TestImages.Png(3, 1, rgba, colorType: 6));
         Assert.Equal([200, 100, 50, 200, 100, 50, 10, 20, 30], decoded.Pixels);
+    }
+
+    [Fact]
+    public void Palette_png_with_transparency_gives_the_palette_colours()
+    {
+        // Indices 0, 1, 2 with alpha 0, 128, 255: PIL's P → RGB conversion reads the palette, ignoring tRNS.
+        var png = TestImages.Png(3, 1, [0, 1, 2], colorType: 3, palette: [10, 20, 30, 40, 50, 60, 70, 80, 90], paletteAlpha: [0, 128, 255]);
+        Assert.Equal([10, 20, 30, 40, 50, 60, 70, 80, 90], RgbImage.FromBytes(png, "palette.png").Pixels);
+    }
+
+    [Fact]
+    public void Sixteen_bit_png_keeps_the_high_byte()
+    {
+        // PIL unpacks "RGB;16B" by taking each sample's most significant byte (0x80FF → 128, 0xFF00 → 255),
+        // where rounding to 8 bits would give 129 and 254.
+        byte[] samples = [0x80, 0xFF, 0x12, 0x34, 0xFF, 0x00, 0x7F, 0x80, 0x00, 0x80, 0x01, 0x7F];
+        var png = TestImages.Png(2, 1, samples, bitDepth: 16);
+        Assert.Equal([128, 0x12, 255, 127, 0, 1], RgbImage.FromBytes(png, "deep.png").Pixels);
     }
 
     [Fact]

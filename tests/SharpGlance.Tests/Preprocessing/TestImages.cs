@@ -18,17 +18,27 @@ internal static class TestImages
         return bytes;
     }
 
-    /// <summary>A PNG: colour type 2 (RGB, 3 bytes a pixel) or 6 (RGBA, 4 bytes), 8 bits, filter 0 on every row.</summary>
-    public static byte[] Png(int width, int height, byte[] pixels, int colorType = 2, int? declaredWidth = null, int? declaredHeight = null)
+    /// <summary>A PNG: colour type 2 (RGB, 3 bytes a pixel), 6 (RGBA, 4 bytes) or 3 (palette index, 1 byte;
+    /// PLTE and tRNS given), 8 bits, filter 0 on every row.</summary>
+    public static byte[] Png(int width, int height, byte[] pixels, int colorType = 2, int? declaredWidth = null, int? declaredHeight = null,
+        byte[]? palette = null, byte[]? paletteAlpha = null, int bitDepth = 8, uint? gamma = null)
     {
-        int channels = colorType == 6 ? 4 : 3;
+        int channels = colorType switch { 6 => 4, 3 => 1, _ => 3 } * (bitDepth / 8);
         using var ms = new MemoryStream();
         ms.Write([0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A]);
         var ihdr = new byte[13];
         BinaryPrimitives.WriteInt32BigEndian(ihdr, declaredWidth ?? width);
         BinaryPrimitives.WriteInt32BigEndian(ihdr.AsSpan(4), declaredHeight ?? height);
-        ihdr[8] = 8; ihdr[9] = (byte)colorType;
+        ihdr[8] = (byte)bitDepth; ihdr[9] = (byte)colorType;
         Chunk(ms, "IHDR", ihdr);
+        if (gamma is { } g)
+        {
+            var gama = new byte[4];
+            BinaryPrimitives.WriteUInt32BigEndian(gama, g);
+            Chunk(ms, "gAMA", gama);
+        }
+        if (palette is not null) Chunk(ms, "PLTE", palette);
+        if (paletteAlpha is not null) Chunk(ms, "tRNS", paletteAlpha);
         using (var raw = new MemoryStream())
         {
             using (var z = new ZLibStream(raw, CompressionLevel.Optimal, leaveOpen: true))
