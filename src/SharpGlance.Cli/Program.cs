@@ -28,6 +28,7 @@ public static class Program
         foreach (var command in new[]
         {
             InfoCommand.Create(),
+            TokenizeCommand.Create(),
             SynthCommand.Create(),
             PseudoCommand.Create(),
         })
