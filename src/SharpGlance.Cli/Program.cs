@@ -11,7 +11,8 @@ public static class Program
         var root = BuildRoot();
         try
         {
-            // Without this, System.CommandLine catches exceptions itself and prints a stack trace.
+            // System.CommandLine's own handler would print "Unhandled exception:" and a stack trace; errors
+            // come here instead and are reported as one line.
             return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (Exception e) when (Environment.GetEnvironmentVariable("GLANCE_DEBUG") != "1")
@@ -29,6 +30,8 @@ public static class Program
             InfoCommand.Create(),
             TokenizeCommand.Create(),
             CaptionCommand.Create(),
+            SynthCommand.Create(),
+            PseudoCommand.Create(),
         })
             root.Subcommands.Add(command);
         return root;

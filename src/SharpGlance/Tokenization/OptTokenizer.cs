@@ -16,7 +16,8 @@ namespace SharpGlance.Tokenization;
 /// vocabulary (the embedding's spare rows 50265..50271, negative ids) are skipped.</item>
 /// </list>
 /// The BPE itself is Microsoft.ML.Tokenizers' <see cref="BpeTokenizer"/> with <c>ByteLevel = true</c>;
-/// only the pre-tokenizer (<see cref="Gpt2PreTokenizer"/>) and the clean-up are ours.
+/// only the pre-tokenizer (<see cref="Gpt2PreTokenizer"/>) and the clean-up are ours. One instance may be
+/// shared between threads (the BPE word cache is locked).
 /// </summary>
 public sealed class OptTokenizer
 {

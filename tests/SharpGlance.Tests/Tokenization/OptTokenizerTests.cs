@@ -100,6 +100,16 @@ public class OptTokenizerTests
     }
 
     [Fact]
+    public void One_instance_encodes_from_many_threads()
+    {
+        var expected = Texts.Select(t => Tok.Encode(t)).ToArray();
+        var fresh = OptTokenizer.FromFolder(Fixtures.OptTokenizer); // empty BPE cache: threads race to fill it
+        var results = new int[200][];
+        Parallel.For(0, results.Length, i => results[i] = fresh.Encode(Texts[i % Texts.Length]));
+        for (int i = 0; i < results.Length; i++) Assert.Equal(expected[i % Texts.Length], results[i]);
+    }
+
+    [Fact]
     public void Special_ids_and_sizes()
     {
         Assert.Equal(50265, Tok.VocabSize);
