@@ -84,7 +84,7 @@ public class CaptionerTrainingTests
     private static readonly Lazy<(string Json, string Images)> _shared = new(WriteData);
     private static readonly Lazy<string> _finetuned = new(() =>
     {
-        var r = Request(TrainStage.Finetune, _shared.Value, null, steps: 120, lr: 3e-3);
+        var r = Request(TrainStage.Finetune, _shared.Value, null, steps: 100, lr: 1e-2);
         var (summary, _) = CaptionerTrainer.Run(r);
         Assert.True(summary.LastLoss < 0.05, $"finetune loss {summary.FirstLoss:0.###} → {summary.LastLoss:0.####}");
         return r.Out;
@@ -188,7 +188,7 @@ public class CaptionerTrainingTests
     [Fact]
     public void A_refiner_trained_on_corrupted_captions_repairs_them()
     {
-        var r = Request(TrainStage.Refine, _shared.Value, _finetuned.Value, steps: 150, lr: 3e-3);
+        var r = Request(TrainStage.Refine, _shared.Value, _finetuned.Value, steps: 100, lr: 1e-2);
         r = r with { StageOptions = r.StageOptions with { InitialCaptionInText = 1.0 } };
         var (summary, _) = CaptionerTrainer.Run(r);
         Assert.True(summary.LastLoss < 0.05, $"refine loss {summary.FirstLoss:0.###} → {summary.LastLoss:0.####}");
