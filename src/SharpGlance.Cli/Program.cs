@@ -11,7 +11,8 @@ public static class Program
         var root = BuildRoot();
         try
         {
-            return root.Parse(args).Invoke();
+            // The default handler would print "Unhandled exception" and a stack trace: errors are ours to report.
+            return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (Exception e) when (Environment.GetEnvironmentVariable("GLANCE_DEBUG") != "1")
         {
@@ -26,6 +27,7 @@ public static class Program
         foreach (var command in new[]
         {
             InfoCommand.Create(),
+            EvalCommand.Create(),
         })
             root.Subcommands.Add(command);
         return root;
