@@ -63,7 +63,7 @@ public static class HtmlReport
         }
         foreach (var j in options.Judges)
             h.Append("<tr><td>").Append(Enc(j.Judge)).Append(" (").Append(Enc(j.Model)).Append(")</td><td>").Append(F(j.Mean, 2))
-             .Append(" ± ").Append(F(j.Std, 2)).Append("</td><td>").Append(Enc($"{j.MinScore:0}–{j.MaxScore:0} scale")).Append("</td></tr>\n");
+             .Append(" ± ").Append(F(j.Std, 2)).Append("</td><td>").Append($"{j.MinScore:0}–{j.MaxScore:0} scale").Append("</td></tr>\n");
         h.Append("</table>\n");
         if (result.MeteorParaphrase is { } para)
             h.Append("<p class=\"note\">METEOR paraphrase matching: <b>").Append(para ? "on" : "off").Append("</b></p>\n");
@@ -72,7 +72,7 @@ public static class HtmlReport
             h.Append("<p class=\"note\">").Append(Enc(j.Judge)).Append(": ").Append(j.Samples).Append(" images × ").Append(j.Seeds.Count)
              .Append(" seed(s) (").Append(Enc(string.Join(", ", j.Seeds))).Append("); scored ").Append(j.Scored).Append(", malformed ").Append(j.Malformed)
              .Append(", failed ").Append(j.Failed).Append(", calls ").Append(j.Calls);
-            if (j.Errors.Count > 0) h.Append("; errors seen: ").Append(Enc(string.Join(", ", j.Errors.Select(e => $"{e.Key} ×{e.Value}"))));
+            if (j.Errors.Count > 0) h.Append("; errors seen: ").Append(string.Join(", ", j.Errors.Select(e => $"{Enc(e.Key)} ×{e.Value}")));
             h.Append(j.ImagesSent ? "; images sent" : "").Append("</p>\n");
         }
 
