@@ -53,7 +53,7 @@ public static class Cider
             foreach (var r in refs[i])
             {
                 var (vecRef, normRef, lengthRef) = CountsToVector(r, df, refLen);
-                var val = Similarity(vec, vecRef, norm, normRef, length, lengthRef);
+                var val = Similarity(vec, Lookup(vecRef), norm, normRef, length, lengthRef);
                 for (int n = 0; n < N; n++) score[n] += val[n];
             }
             double scoreAvg = Numpy.Mean(score);   // change by vrama91 - mean of ngram scores, instead of sum
@@ -86,15 +86,13 @@ public static class Cider
         return (lists.Select(l => l.ToArray()).ToArray(), norm, length);
     }
 
-    private static double[] Similarity((NGram Gram, double Value)[][] vecHyp, (NGram Gram, double Value)[][] vecRef,
+    private static double[] Similarity((NGram Gram, double Value)[][] vecHyp, Dictionary<NGram, double> refValues,
         double[] normHyp, double[] normRef, int lengthHyp, int lengthRef)
     {
         double delta = lengthHyp - lengthRef;
         var val = new double[N];
         for (int n = 0; n < N; n++)
         {
-            var refValues = new Dictionary<NGram, double>(vecRef[n].Length);
-            foreach (var (gram, v) in vecRef[n]) refValues[gram] = v;
             foreach (var (gram, hyp) in vecHyp[n])
                 if (refValues.TryGetValue(gram, out double rv))   // a missing n-gram adds min(h, 0)·0 = 0
                     val[n] += Math.Min(hyp, rv) * rv;             // vrama91: added clipping
@@ -103,5 +101,13 @@ public static class Cider
             val[n] *= Math.Pow(Math.E, -Math.Pow(delta, 2) / (2 * Math.Pow(Sigma, 2)));
         }
         return val;
+    }
+
+    /// <summary>A reference's tf-idf values by n-gram (n-grams carry their length, so one map serves every n).</summary>
+    private static Dictionary<NGram, double> Lookup((NGram Gram, double Value)[][] vec)
+    {
+        var map = new Dictionary<NGram, double>(vec.Sum(v => v.Length));
+        foreach (var list in vec) foreach (var (gram, v) in list) map[gram] = v;
+        return map;
     }
 }

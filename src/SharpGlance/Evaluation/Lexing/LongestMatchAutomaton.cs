@@ -38,8 +38,6 @@ internal sealed class LongestMatchAutomaton
         Intern(Closure([_nfaStart]));         // state 1: start
     }
 
-    public int PatternCount => _acceptRule.Count(r => r >= 0);
-
     /// <summary>
     /// The longest match starting at <paramref name="start"/> and ending at or before <paramref name="end"/>:
     /// its length and pattern index (lowest index among equally long matches), or (0, -1) when none.
