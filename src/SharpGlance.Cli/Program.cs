@@ -31,6 +31,7 @@ public static class Program
             TokenizeCommand.Create(),
             SynthCommand.Create(),
             PseudoCommand.Create(),
+            EvalCommand.Create(),
         })
             root.Subcommands.Add(command);
         return root;
