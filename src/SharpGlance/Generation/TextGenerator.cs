@@ -272,7 +272,10 @@ public static class TextGenerator
                 beamScores = nextScores;
                 if (done.All(d => d) || curLen >= maxNew) break;
 
-                cache.Reorder(nextIndices);
+                // Beams stay within their prompt, and a prompt's beams share its prefill: only the
+                // generated positions need gathering. (A finished prompt's rows get index 0, as in HF;
+                // they are never read again.)
+                cache.Reorder(nextIndices, fromPosition: p);
                 using (NewDisposeScope())
                 {
                     var ids = tensor(nextTokens, [rowsN, 1], device: lm.Device);
