@@ -238,6 +238,11 @@ public class OptTests
         var (keys, _) = cache.Append(0, zeros(3, 1, 1, 2), zeros(3, 1, 1, 2));
         TensorAssert.Close(k[2], keys[0].narrow(1, 0, 2), 0, "row 0 ← old row 2");
         TensorAssert.Close(k[0], keys[2].narrow(1, 0, 2), 0, "row 2 ← old row 0");
+        // From position 1 on only: position 0 (a shared prefill) stays as it was.
+        cache.Reorder([2, 0, 1], fromPosition: 1);
+        var (after, _) = cache.Append(0, zeros(3, 1, 1, 2), zeros(3, 1, 1, 2));
+        TensorAssert.Close(k[2].narrow(1, 0, 1), after[0].narrow(1, 0, 1), 0, "row 0 keeps its position 0");
+        TensorAssert.Close(k[0].narrow(1, 1, 1), after[0].narrow(1, 1, 1), 0, "row 0 gathers position 1 from row 2 (old row 0)");
         using var picked = cache.SelectRows([1, 1], 6);
         Assert.Equal(2, picked.Length);
         Assert.Equal(6, picked.MaxLength);
