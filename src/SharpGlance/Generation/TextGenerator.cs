@@ -31,8 +31,9 @@ public static class TextGenerator
     {
         if (inputIds.dim() != 2) throw new GlanceException($"generation: input_ids has shape [{string.Join(", ", inputIds.shape)}], expected [B, T]");
         using var _ = no_grad();
-        using var embeds = lm.Embed(inputIds.to(lm.Device));
-        using var mask = attentionMask is null ? ones(inputIds.shape, ScalarType.Int64, lm.Device) : attentionMask.alias();
+        using var scope = NewDisposeScope();   // the result is managed arrays: every tensor made here can go
+        var embeds = lm.Embed(inputIds.to(lm.Device));
+        var mask = attentionMask ?? ones(inputIds.shape, ScalarType.Int64, lm.Device);
         return Run(lm, embeds, mask, options);
     }
 
