@@ -6,8 +6,8 @@ using static TorchSharp.torch;
 namespace SharpGlance.IO;
 
 /// <summary>
-/// The tensors of a Hugging Face model folder: one <c>model.safetensors</c>, a sharded
-/// <c>model.safetensors.index.json</c> with its shards, or any other <c>*.safetensors</c> files.
+/// The tensors of a Hugging Face model folder: a sharded <c>model.safetensors.index.json</c> with its
+/// shards, else <c>model.safetensors</c>, else every <c>*.safetensors</c> file in the folder.
 /// PyTorch pickles (<c>*.bin</c>) are refused: unpickling can execute code (SPEC §1).
 /// </summary>
 public sealed class Checkpoint : IDisposable
@@ -56,6 +56,12 @@ public sealed class Checkpoint : IDisposable
                     if (s.Length == 0 || s.Contains('/') || s.Contains('\\') || !File.Exists(Path.Combine(pathOrFolder, s)))
                         throw GlanceException.ForFile(index, $"shard '{s}' named in the index is missing");
                 files = shards.Select(s => Path.Combine(pathOrFolder, s));
+            }
+            else if (File.Exists(Path.Combine(pathOrFolder, "model.safetensors")))
+            {
+                // transformers reads model.safetensors (or the index) and nothing else; other *.safetensors in
+                // the folder (reference outputs, adapters) are not weights of this model.
+                files = [Path.Combine(pathOrFolder, "model.safetensors")];
             }
             else
             {

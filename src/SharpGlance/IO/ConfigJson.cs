@@ -1,0 +1,53 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+
+namespace SharpGlance.IO;
+
+/// <summary>
+/// Reading and writing Hugging Face <c>config.json</c> files into the <c>sealed record XConfig</c> types.
+/// Absent fields keep the record's defaults (HF's <c>__init__</c> defaults); unknown fields are ignored, as
+/// HF ignores them; a field of the wrong type is an error naming the file and the field.
+/// </summary>
+public static class ConfigJson
+{
+    public static readonly JsonSerializerOptions Options = new()
+    {
+        WriteIndented = true,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+    };
+
+    /// <summary>The JSON object in <paramref name="path"/>.</summary>
+    public static JsonObject ReadObject(string path)
+    {
+        if (!File.Exists(path)) throw GlanceException.ForFile(path, "file not found");
+        try
+        {
+            return JsonNode.Parse(File.ReadAllText(path)) as JsonObject
+                ?? throw GlanceException.ForFile(path, "not a JSON object");
+        }
+        catch (JsonException e) { throw GlanceException.ForFile(path, $"invalid JSON: {e.Message}"); }
+    }
+
+    /// <summary>Binds <paramref name="node"/> to <typeparamref name="T"/>; <paramref name="source"/> names it in errors.</summary>
+    public static T Bind<T>(JsonNode node, string source)
+    {
+        try
+        {
+            return node.Deserialize<T>(Options) ?? throw GlanceException.ForFile(source, $"empty {typeof(T).Name}");
+        }
+        catch (JsonException e)
+        {
+            throw GlanceException.ForFile(source, $"field '{e.Path?.TrimStart('$', '.')}' has the wrong type for {typeof(T).Name}: {e.Message}");
+        }
+    }
+
+    public static JsonObject ToObject<T>(T value) => (JsonObject)JsonSerializer.SerializeToNode(value, Options)!;
+
+    public static void Write(string path, JsonNode node) => AtomicFile.WriteAllText(path, node.ToJsonString(Options) + "\n");
+
+    /// <summary>The <c>model_type</c> of a config object ("" when absent).</summary>
+    public static string ModelType(JsonObject config) =>
+        config["model_type"] is JsonValue v && v.TryGetValue<string>(out var s) ? s : "";
+}
