@@ -32,6 +32,7 @@ public static class Program
             CaptionCommand.Create(),
             SynthCommand.Create(),
             PseudoCommand.Create(),
+            EvalCommand.Create(),
         })
             root.Subcommands.Add(command);
         return root;

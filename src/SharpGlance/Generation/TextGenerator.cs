@@ -31,8 +31,9 @@ public static class TextGenerator
     {
         if (inputIds.dim() != 2) throw new GlanceException($"generation: input_ids has shape [{string.Join(", ", inputIds.shape)}], expected [B, T]");
         using var _ = no_grad();
-        using var embeds = lm.Embed(inputIds.to(lm.Device));
-        using var mask = attentionMask is null ? ones(inputIds.shape, ScalarType.Int64, lm.Device) : attentionMask.alias();
+        using var scope = NewDisposeScope();   // the result is managed arrays: every tensor made here can go
+        var embeds = lm.Embed(inputIds.to(lm.Device));
+        var mask = attentionMask ?? ones(inputIds.shape, ScalarType.Int64, lm.Device);
         return Run(lm, embeds, mask, options);
     }
 
@@ -272,7 +273,10 @@ public static class TextGenerator
                 beamScores = nextScores;
                 if (done.All(d => d) || curLen >= maxNew) break;
 
-                cache.Reorder(nextIndices);
+                // Beams stay within their prompt, and a prompt's beams share its prefill: only the
+                // generated positions need gathering. (A finished prompt's rows get index 0, as in HF;
+                // they are never read again.)
+                cache.Reorder(nextIndices, fromPosition: p);
                 using (NewDisposeScope())
                 {
                     var ids = tensor(nextTokens, [rowsN, 1], device: lm.Device);

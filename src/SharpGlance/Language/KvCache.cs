@@ -7,7 +7,7 @@ namespace SharpGlance.Language;
 /// A preallocated key/value cache for a decoder (llama2.c's <c>key_cache</c>/<c>value_cache</c>): per layer
 /// one K and one V buffer of shape [batch, heads, maxLength, headDim], allocated once. A forward pass
 /// writes its new tokens' K and V at rows [Length, Length + T) and attends over [0, Length + T); nothing
-/// grows per token. <see cref="Reorder(long[])"/> permutes the batch rows for beam search (HF's
+/// grows per token. <see cref="Reorder(long[], long)"/> permutes the batch rows for beam search (HF's
 /// <c>_reorder_cache</c>). The buffers live outside every dispose scope; dispose the cache to free them.
 /// </summary>
 public sealed class KvCache : IDisposable
@@ -71,30 +71,36 @@ public sealed class KvCache : IDisposable
 
     /// <summary>
     /// Row i becomes old row <paramref name="rowIndex"/>[i] (HF's <c>_reorder_cache</c> with beam_idx). Only the
-    /// written rows are gathered; an identity permutation costs nothing.
+    /// written positions from <paramref name="fromPosition"/> on are gathered: beam search passes the
+    /// prompt length, since every beam of a prompt holds the same prefill K/V (copied by
+    /// <see cref="SelectRows"/>) and beams never move to another prompt — re-copying the ~600-token
+    /// visual+text prefix of every layer at every step would dominate the step's cost. An identity
+    /// permutation costs nothing.
     /// </summary>
-    public void Reorder(long[] rowIndex)
+    public void Reorder(long[] rowIndex, long fromPosition = 0)
     {
         if (rowIndex.Length != Batch) throw new ArgumentException($"KvCache.Reorder: {rowIndex.Length} indices for {Batch} rows");
         bool identity = true;
         for (int i = 0; i < rowIndex.Length && identity; i++) identity = rowIndex[i] == i;
-        if (identity || Length == 0) return;
+        if (identity || Length <= fromPosition) return;
         using var idx = tensor(rowIndex, device: Device);
-        Reorder(idx);
+        Reorder(idx, fromPosition);
     }
 
-    /// <summary>As <see cref="Reorder(long[])"/> with an int64 index tensor [Batch].</summary>
-    public void Reorder(Tensor rowIndex)
+    /// <summary>As <see cref="Reorder(long[], long)"/> with an int64 index tensor [Batch].</summary>
+    public void Reorder(Tensor rowIndex, long fromPosition = 0)
     {
         if (rowIndex.dim() != 1 || rowIndex.shape[0] != Batch) throw new ArgumentException($"KvCache.Reorder: index of shape [{string.Join(", ", rowIndex.shape)}], expected [{Batch}]");
-        if (Length == 0) return;
+        if (fromPosition < 0) throw new ArgumentException($"KvCache.Reorder: fromPosition {fromPosition} < 0");
+        if (Length <= fromPosition) return;
         using var scope = NewDisposeScope();
         using var _ = no_grad();
+        long n = Length - fromPosition;
         for (int i = 0; i < NumLayers; i++)
         {
-            var liveK = _keys[i].narrow(2, 0, Length);
+            var liveK = _keys[i].narrow(2, fromPosition, n);
             liveK.copy_(liveK.index_select(0, rowIndex));
-            var liveV = _values[i].narrow(2, 0, Length);
+            var liveV = _values[i].narrow(2, fromPosition, n);
             liveV.copy_(liveV.index_select(0, rowIndex));
         }
     }

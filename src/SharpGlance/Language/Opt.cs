@@ -15,7 +15,6 @@ namespace SharpGlance.Language;
 /// <summary>HF <c>OPTConfig</c> with transformers' defaults for absent fields.</summary>
 public sealed record OptConfig
 {
-    [JsonPropertyName("architectures")] public string[] Architectures { get; init; } = ["OPTForCausalLM"];
     [JsonPropertyName("model_type")] public string ModelType { get; init; } = "opt";
     [JsonPropertyName("vocab_size")] public int VocabSize { get; init; } = 50272;
     [JsonPropertyName("hidden_size")] public int HiddenSize { get; init; } = 768;
@@ -52,7 +51,7 @@ public sealed record OptConfig
     public const int PositionOffset = 2;
 
     /// <summary>facebook/opt-125m: 125,239,296 parameters (the tied head counted once).</summary>
-    public static OptConfig Opt125m => new() { Dropout = 0.1, TorchDtype = "float16" };
+    public static OptConfig Opt125m => new() { WordEmbedProjDim = 768, TorchDtype = "float16" };
 
     /// <summary>facebook/opt-350m: post-LN, 512-wide embeddings projected in and out of 1024.</summary>
     public static OptConfig Opt350m => new()
@@ -524,8 +523,9 @@ public sealed class OptForCausalLM : nn.Module<OptInputs, OptOutput>
     {
         Directory.CreateDirectory(folder);
         SafeTensorsFile.Save(Path.Combine(folder, "model.safetensors"), state_dict(), new Dictionary<string, string> { ["format"] = "pt" });
-        var config = Config with { TorchDtype = Vision.ClipModel.DtypeName(DType) };
-        ConfigJson.Write(Path.Combine(folder, "config.json"), ConfigJson.ToObject(config));
+        var config = ConfigJson.ToObject(Config with { TorchDtype = Vision.ClipModel.DtypeName(DType) });
+        config.Insert(0, "architectures", new JsonArray("OPTForCausalLM"));
+        ConfigJson.Write(Path.Combine(folder, "config.json"), config);
     }
 
     protected override void Dispose(bool disposing)

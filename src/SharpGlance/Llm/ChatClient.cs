@@ -12,6 +12,8 @@ public sealed record ChatEndpoint(string BaseUrl, string Model, string? ApiKey =
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(60);
     public int MaxRetries { get; init; } = 4;
     public TimeSpan InitialBackoff { get; init; } = TimeSpan.FromSeconds(1);
+    /// <summary>The longest a <c>Retry-After</c> header may make one wait (longer ones are cut to this).</summary>
+    public TimeSpan MaxRetryAfter { get; init; } = TimeSpan.FromMinutes(2);
 
     /// <summary>
     /// From options, falling back to <c>SHARPGLANCE_LLM_URL</c>, <c>SHARPGLANCE_LLM_MODEL</c> and
@@ -29,12 +31,52 @@ public sealed record ChatEndpoint(string BaseUrl, string Model, string? ApiKey =
     }
 }
 
-public sealed record ChatMessage(string Role, string Content);
+/// <summary>
+/// One chat message. With <see cref="ImageUrls"/> it goes out as OpenAI's multimodal form: a text part, then
+/// one <c>image_url</c> part per URL (an https URL or a <c>data:</c> URI, see <see cref="ImageDataUri"/>).
+/// </summary>
+public sealed record ChatMessage(string Role, string Content)
+{
+    public IReadOnlyList<string>? ImageUrls { get; init; }
 
-/// <summary>One completed call: the reply text, or why there is none, and how many attempts it took.</summary>
+    /// <summary>A file as a base64 <c>data:</c> URI, its type from the extension (JPEG when unknown).</summary>
+    public static string ImageDataUri(string path)
+    {
+        var bytes = File.ReadAllBytes(path);
+        string mime = Path.GetExtension(path).ToLowerInvariant() switch
+        {
+            ".png" => "image/png",
+            ".gif" => "image/gif",
+            ".webp" => "image/webp",
+            ".bmp" => "image/bmp",
+            _ => "image/jpeg",
+        };
+        return $"data:{mime};base64,{Convert.ToBase64String(bytes)}";
+    }
+
+    internal JsonNode ToJson()
+    {
+        var message = new JsonObject { ["role"] = Role };
+        if (ImageUrls is not { Count: > 0 }) message["content"] = Content;
+        else
+        {
+            var parts = new JsonArray(new JsonObject { ["type"] = "text", ["text"] = Content });
+            foreach (var url in ImageUrls)
+                parts.Add(new JsonObject { ["type"] = "image_url", ["image_url"] = new JsonObject { ["url"] = url } });
+            message["content"] = parts;
+        }
+        return message;
+    }
+}
+
+/// <summary>
+/// One completed call: the reply text, or why there is none, and how many attempts it took.
+/// <see cref="RetriedErrors"/> lists the failures that were retried on the way (429s, 5xx, timeouts).
+/// </summary>
 public sealed record ChatResult(string? Text, string? Error, int Attempts)
 {
     public bool Ok => Text is not null;
+    public IReadOnlyList<string> RetriedErrors { get; init; } = [];
 }
 
 /// <summary>
@@ -61,19 +103,21 @@ public sealed class ChatClient : IDisposable
     }
 
     public async Task<ChatResult> CompleteAsync(IReadOnlyList<ChatMessage> messages, double temperature = 0.0,
-        int? seed = null, int? maxTokens = null, CancellationToken cancel = default)
+        int? seed = null, int? maxTokens = null, CancellationToken cancel = default, double? topP = null)
     {
         var body = new JsonObject
         {
             ["model"] = _endpoint.Model,
             ["temperature"] = temperature,
-            ["messages"] = new JsonArray(messages.Select(m => (JsonNode)new JsonObject { ["role"] = m.Role, ["content"] = m.Content }).ToArray()),
+            ["messages"] = new JsonArray(messages.Select(m => m.ToJson()).ToArray()),
         };
         if (seed is { } s) body["seed"] = s;
         if (maxTokens is { } mt) body["max_tokens"] = mt;
+        if (topP is { } tp) body["top_p"] = tp;
         string payload = body.ToJsonString();
 
         string? lastError = null;
+        var retried = new List<string>();
         var backoff = _endpoint.InitialBackoff;
         for (int attempt = 1; attempt <= _endpoint.MaxRetries + 1; attempt++)
         {
@@ -88,12 +132,12 @@ public sealed class ChatClient : IDisposable
                 if (response.IsSuccessStatusCode)
                 {
                     var content = ExtractContent(text, out var parseError);
-                    if (content is not null) return new ChatResult(content, null, attempt);
-                    return new ChatResult(null, "malformed reply: " + parseError, attempt);
+                    if (content is not null) return new ChatResult(content, null, attempt) { RetriedErrors = retried };
+                    return new ChatResult(null, "malformed reply: " + parseError, attempt) { RetriedErrors = retried };
                 }
                 lastError = $"HTTP {(int)response.StatusCode} {response.ReasonPhrase}";
                 bool retryable = response.StatusCode == HttpStatusCode.TooManyRequests || (int)response.StatusCode >= 500;
-                if (!retryable) return new ChatResult(null, lastError, attempt);
+                if (!retryable) return new ChatResult(null, lastError, attempt) { RetriedErrors = retried };
                 retryAfter = response.Headers.RetryAfter?.Delta
                     ?? (response.Headers.RetryAfter?.Date is { } d ? d - DateTimeOffset.UtcNow : null);
             }
@@ -106,11 +150,12 @@ public sealed class ChatClient : IDisposable
                 lastError = "connection failed: " + e.Message;
             }
             if (attempt > _endpoint.MaxRetries) break;
-            var wait = retryAfter is { } ra && ra > TimeSpan.Zero && ra < TimeSpan.FromMinutes(2) ? ra : backoff;
+            retried.Add(lastError ?? "failed");
+            var wait = retryAfter is { } ra && ra > TimeSpan.Zero ? (ra < _endpoint.MaxRetryAfter ? ra : _endpoint.MaxRetryAfter) : backoff;
             await Task.Delay(wait, cancel).ConfigureAwait(false);
             backoff *= 2;
         }
-        return new ChatResult(null, lastError ?? "failed", _endpoint.MaxRetries + 1);
+        return new ChatResult(null, lastError ?? "failed", _endpoint.MaxRetries + 1) { RetriedErrors = retried };
     }
 
     /// <summary>choices[0].message.content of a chat completion, or null with the reason.</summary>

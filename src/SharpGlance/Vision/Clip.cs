@@ -15,7 +15,6 @@ namespace SharpGlance.Vision;
 /// <summary>HF <c>CLIPConfig</c>: the two tower configs plus the shared projection size and logit scale.</summary>
 public sealed record ClipConfig
 {
-    [JsonPropertyName("architectures")] public string[] Architectures { get; init; } = ["CLIPModel"];
     [JsonPropertyName("model_type")] public string ModelType { get; init; } = "clip";
     [JsonPropertyName("text_config")] public ClipTextConfig TextConfig { get; init; } = new();
     [JsonPropertyName("vision_config")] public ClipVisionConfig VisionConfig { get; init; } = new();
@@ -203,8 +202,9 @@ public sealed class ClipModel : nn.Module<Tensor, Tensor, Tensor?, ClipOutput>
         Directory.CreateDirectory(folder);
         var tensors = state_dict();
         SafeTensorsFile.Save(Path.Combine(folder, "model.safetensors"), tensors, new Dictionary<string, string> { ["format"] = "pt" });
-        var config = Config with { TorchDtype = DtypeName(logit_scale.dtype) };
-        ConfigJson.Write(Path.Combine(folder, "config.json"), ConfigJson.ToObject(config));
+        var config = ConfigJson.ToObject(Config with { TorchDtype = DtypeName(logit_scale.dtype) });
+        config.Insert(0, "architectures", new JsonArray("CLIPModel"));
+        ConfigJson.Write(Path.Combine(folder, "config.json"), config);
     }
 
     internal static string DtypeName(ScalarType t) => t switch
