@@ -96,7 +96,7 @@ public sealed record CaptionerConfig
                 "to assemble one from separate CLIP and OPT folders use --vision and --lm");
         bool paper = type == PaperModelType;
         // The LM's fields sit at the top level, beside ours (LlavaOPTConfig subclasses OPTConfig).
-        var text = (ConfigJson.Bind<OptConfig>(root, source) with { ModelType = "opt", Architectures = ["OPTForCausalLM"] }).Validate(source);
+        var text = (ConfigJson.Bind<OptConfig>(root, source) with { ModelType = "opt" }).Validate(source);
         string Str(string key, string fallback) => root[key] is JsonValue v && v.TryGetValue<string>(out var s) ? s : fallback;
         var config = new CaptionerConfig
         {
