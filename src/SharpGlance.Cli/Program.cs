@@ -29,6 +29,7 @@ public static class Program
         {
             InfoCommand.Create(),
             TokenizeCommand.Create(),
+            CaptionCommand.Create(),
             SynthCommand.Create(),
             PseudoCommand.Create(),
             EvalCommand.Create(),

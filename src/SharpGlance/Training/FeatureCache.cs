@@ -42,40 +42,49 @@ public sealed class FeatureCache
         return Convert.ToHexStringLower(SHA256.HashData(stream))[..24];
     }
 
+    private string PathOf(string imageDigest) => Path.Combine(_folder, imageDigest[..2], imageDigest + ".safetensors");
+
+    public bool Contains(string imageDigest) => File.Exists(PathOf(imageDigest));
+
+    /// <summary>Stores the tensors of one image (converted to the cache's precision).</summary>
+    public void Store(string imageDigest, IReadOnlyDictionary<string, Tensor> tensors)
+    {
+        var stored = tensors.ToDictionary(kv => kv.Key, kv => kv.Value.to_type(_half ? ScalarType.Float16 : ScalarType.Float32).cpu());
+        try { SafeTensorsFile.Save(PathOf(imageDigest), stored); }
+        finally { foreach (var v in stored.Values) v.Dispose(); }
+        Interlocked.Increment(ref _misses);
+    }
+
     /// <summary>
     /// The cached tensors for <paramref name="imageDigest"/>, or the result of <paramref name="compute"/>
-    /// (stored for next time). Returned tensors are float32 on the CPU and belong to the caller.
+    /// (stored, then read back, so every epoch sees exactly the same values). Returned tensors are float32
+    /// on the CPU and belong to the caller.
     /// </summary>
     public Dictionary<string, Tensor> GetOrCompute(string imageDigest, Func<Dictionary<string, Tensor>> compute)
     {
-        string path = Path.Combine(_folder, imageDigest[..2], imageDigest + ".safetensors");
-        if (File.Exists(path))
+        if (TryLoad(imageDigest) is { } hit)
         {
-            try
-            {
-                using var file = SafeTensorsFile.Open(path);
-                var result = file.Tensors.Keys.ToDictionary(k => k, k => file.Load(k, ScalarType.Float32));
-                Interlocked.Increment(ref _hits);
-                return result;
-            }
-            catch (GlanceException)
-            {
-                // A damaged entry (disk full, foreign file) is recomputed, not fatal.
-            }
+            Interlocked.Increment(ref _hits);
+            return hit;
         }
-        Interlocked.Increment(ref _misses);
         var fresh = compute();
-        var stored = fresh.ToDictionary(kv => kv.Key, kv => _half ? kv.Value.to_type(ScalarType.Float16) : kv.Value.to_type(ScalarType.Float32));
+        try { Store(imageDigest, fresh); }
+        finally { foreach (var v in fresh.Values) v.Dispose(); }
+        return TryLoad(imageDigest) ?? throw GlanceException.ForFile(PathOf(imageDigest), "feature cache entry could not be read back");
+    }
+
+    private Dictionary<string, Tensor>? TryLoad(string imageDigest)
+    {
+        string path = PathOf(imageDigest);
+        if (!File.Exists(path)) return null;
         try
         {
-            SafeTensorsFile.Save(path, stored);
-            // Hand back exactly what a later hit will read, so the first epoch equals the others.
-            foreach (var (k, v) in fresh) v.Dispose();
-            return stored.ToDictionary(kv => kv.Key, kv => kv.Value.to_type(ScalarType.Float32).cpu());
+            using var file = SafeTensorsFile.Open(path);
+            return file.Tensors.Keys.ToDictionary(k => k, k => file.Load(k, ScalarType.Float32));
         }
-        finally
+        catch (GlanceException)
         {
-            foreach (var v in stored.Values) v.Dispose();
+            return null;   // a damaged entry (disk full, foreign file) is recomputed, not fatal
         }
     }
 }

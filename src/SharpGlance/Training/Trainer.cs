@@ -46,14 +46,17 @@ public readonly record struct BatchLoss(Tensor Loss, long Tokens);
 /// <summary>What a stage trains: the model half the trainer does not know about.</summary>
 public interface ITrainingTask<TExample>
 {
-    /// <summary>The module whose train()/eval() mode the trainer switches (dropout on while training).</summary>
-    nn.Module Model { get; }
+    /// <summary>Switches the trained modules between train mode (dropout on) and eval mode.</summary>
+    void SetTraining(bool training);
 
     /// <summary>The parameters this stage trains; everything else stays bit-identical.</summary>
     IReadOnlyList<(string Name, Parameter Parameter)> TrainableParameters { get; }
 
-    /// <summary>Mean loss of one micro-batch, with the graph attached.</summary>
-    BatchLoss Loss(IReadOnlyList<TExample> batch);
+    /// <summary>
+    /// Mean loss of one micro-batch, with the graph attached. <paramref name="epoch"/> lets per-epoch
+    /// choices (which pseudo-initial caption to show) vary by epoch yet repeat exactly on resume.
+    /// </summary>
+    BatchLoss Loss(IReadOnlyList<TExample> batch, int epoch);
 
     /// <summary>Validation: mean loss and, optionally, a few sample captions for the log.</summary>
     (double Loss, string? Samples) Validate();
@@ -129,7 +132,7 @@ public sealed class Trainer<TExample>
         double firstLoss = state.Train.Count > 0 ? state.Train[0].Loss : double.NaN;
         double? lastVal = state.Validation.Count > 0 ? state.Validation[^1].Loss : null;
 
-        _task.Model.train();
+        _task.SetTraining(true);
         while (state.Step < state.TotalSteps && !cancel.IsCancellationRequested)
         {
             if (stopAfterSteps is { } stop && stepsThisCall >= stop) break;
@@ -148,7 +151,7 @@ public sealed class Trainer<TExample>
                     .TakeWhile(i => i < _data.Count).Select(i => _data[order[i]]).ToList();
                 state.MicroBatch++;
                 using var scope = NewDisposeScope();
-                var (loss, n) = _task.Loss(batch);
+                var (loss, n) = _task.Loss(batch, state.Epoch);
                 double value = loss.item<float>();   // a sync point on GPU; cheap on CPU, and the NaN guard needs it
                 if (!double.IsFinite(value)) { finite = false; continue; }
                 (loss / _o.GradAccum).backward();
@@ -192,18 +195,18 @@ public sealed class Trainer<TExample>
             lastVal = RunValidation(state, progress);
         SaveCheckpoint(state, optimizer);
         if (finished) _task.SaveModel(_outDir);
-        _task.Model.eval();
+        _task.SetTraining(false);
         double lastLoss = state.Train.Count > 0 ? state.Train[^1].Loss : double.NaN;
         return new TrainingSummary(state.Step, state.Epoch + 1, firstLoss, lastLoss, lastVal, state.Skipped, resumed, _outDir, clock.Elapsed);
     }
 
     private double RunValidation(RunState state, IProgress<ProgressUpdate>? progress)
     {
-        _task.Model.eval();
+        _task.SetTraining(false);
         double loss;
         string? samples;
         using (no_grad()) (loss, samples) = _task.Validate();
-        _task.Model.train();
+        _task.SetTraining(true);
         if (double.IsFinite(loss))
             state.Validation.Add(new LossPoint(state.Step, loss, 0));
         progress?.Report(new ProgressUpdate(state.Step, state.TotalSteps, $"validation loss {loss:0.0000}{(samples is null ? "" : " | " + samples)}"));

@@ -17,10 +17,10 @@ public class TrainerTests
             _model = nn.Sequential(("frozen", nn.Linear(4, 16)), ("act", nn.ReLU()), ("drop", nn.Dropout(0.2)), ("head", nn.Linear(16, 1)));
             foreach (var p in _model.named_parameters().Where(p => p.name.StartsWith("frozen"))) p.parameter.requires_grad = false;
         }
-        public nn.Module Model => _model;
+        public void SetTraining(bool training) => _model.train(training);
         public IReadOnlyList<(string Name, Parameter Parameter)> TrainableParameters =>
             _model.named_parameters().Where(p => p.name.StartsWith("head")).Select(p => (p.name, p.parameter)).ToList();
-        public BatchLoss Loss(IReadOnlyList<(float[] X, float Y)> batch)
+        public BatchLoss Loss(IReadOnlyList<(float[] X, float Y)> batch, int epoch)
         {
             using var x = tensor(batch.SelectMany(b => b.X).ToArray()).reshape(batch.Count, 4);
             using var y = tensor(batch.Select(b => b.Y).ToArray()).reshape(batch.Count, 1);

@@ -1,0 +1,137 @@
+using System.CommandLine;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using SharpGlance.Captioning;
+using SharpGlance.Generation;
+using SharpGlance.Runtime;
+
+namespace SharpGlance.Cli.Commands;
+
+/// <summary>
+/// <c>glance caption [IMAGES...]</c>: captions images (files, folders, globs) with a captioner folder,
+/// by default the embedded model on the shipped sample scenes; <c>--refine</c> adds Sharp-Eyed Refinement.
+/// </summary>
+public static class CaptionCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string?>("--model") { Description = "Captioner folder (default: the embedded model, trained on the synthetic world)" };
+        var vision = new Option<string?>("--vision") { Description = "CLIP folder to use as the vision tower (overrides the config's mm_vision_tower)" };
+        var beams = new Option<int>("--beams") { Description = "Beam width (1 = greedy)", DefaultValueFactory = _ => 3 };
+        var maxNew = new Option<int>("--max-new-tokens") { Description = "New tokens at most", DefaultValueFactory = _ => 77 };
+        var lengthPenalty = new Option<double>("--length-penalty") { Description = "Beam score = sum log p / length^lp (paper: 0)", DefaultValueFactory = _ => 0.0 };
+        var sample = new Option<bool>("--sample") { Description = "Sample instead of searching (with --temperature, --top-p, --top-k, --seed)" };
+        var temperature = new Option<double>("--temperature") { DefaultValueFactory = _ => 1.0 };
+        var topP = new Option<double>("--top-p") { DefaultValueFactory = _ => 1.0 };
+        var topK = new Option<int>("--top-k") { DefaultValueFactory = _ => 0 };
+        var seed = new Option<long?>("--seed") { Description = "Seed for --sample" };
+        var batch = new Option<int>("--batch") { Description = "Images per batch", DefaultValueFactory = _ => 8 };
+        var refine = new Option<bool>("--refine") { Description = "Take a second glance (Sharp-Eyed Refinement) after the first caption" };
+        var rounds = new Option<int?>("--rounds") { Description = "Second glances, each refining the last (implies --refine; default 1)" };
+        var showInitial = new Option<bool>("--show-initial") { Description = "Also print the first glance's caption (and every round)" };
+        var question = new Option<string?>("--question") { Description = $"The prompt's question (default \"{PromptTemplate.DefaultQuestion}\")" };
+        var json = new Option<bool>("--json") { Description = "One JSON object per image: image, caption, initial, rounds" };
+        var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
+        var images = new Argument<string[]>("images") { Description = "Image files, folders or globs (default: the shipped sample scenes)", Arity = ArgumentArity.ZeroOrMore };
+
+        var command = new Command("caption", "Caption images (first glance; --refine adds the second glance).")
+        {
+            model, vision, beams, maxNew, lengthPenalty, sample, temperature, topP, topK, seed, batch, refine, rounds, showInitial, question, json, device, images,
+        };
+        command.SetAction(parseResult =>
+        {
+            var output = parseResult.InvocationConfiguration.Output;
+            int roundCount = parseResult.GetValue(rounds) ?? (parseResult.GetValue(refine) ? 1 : 0);
+            var generation = new GenerationOptions
+            {
+                NumBeams = parseResult.GetValue(beams),
+                MaxNewTokens = parseResult.GetValue(maxNew),
+                LengthPenalty = parseResult.GetValue(lengthPenalty),
+                EarlyStopping = EarlyStopping.True,
+                DoSample = parseResult.GetValue(sample),
+                Temperature = parseResult.GetValue(temperature),
+                TopP = parseResult.GetValue(topP),
+                TopK = parseResult.GetValue(topK),
+                Seed = parseResult.GetValue(seed),
+            };
+            var paths = ImagePaths.Expand(parseResult.GetValue(images) ?? [], DefaultModel.SamplesFolder);
+            var folder = parseResult.GetValue(model) ?? DefaultModel.Folder;
+            using var captioner = Captioner.Load(folder, new CaptionerLoadOptions
+            {
+                VisionFolder = parseResult.GetValue(vision),
+                Device = Devices.Parse(parseResult.GetValue(device)),
+            });
+            var options = new CaptionRunOptions
+            {
+                Generation = generation,
+                BatchSize = parseResult.GetValue(batch),
+                Rounds = roundCount,
+                Question = parseResult.GetValue(question),
+            };
+            bool asJson = parseResult.GetValue(json), both = parseResult.GetValue(showInitial);
+            var jsonOptions = new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+            int failed = 0;
+            foreach (var r in CaptionPipeline.Run(captioner, paths, options))
+            {
+                if (!r.Ok)
+                {
+                    failed++;
+                    Console.Error.WriteLine($"glance: error: {r.Error}");
+                    continue;
+                }
+                if (asJson)
+                    output.WriteLine(JsonSerializer.Serialize(new { image = r.Image, caption = r.Caption, initial = r.Initial, rounds = r.Rounds }, jsonOptions));
+                else if (both && r.Initial is not null)
+                {
+                    output.WriteLine(r.Image);
+                    output.WriteLine($"  initial: {r.Initial}");
+                    for (int i = 0; i < r.Rounds.Count; i++) output.WriteLine($"  refined{(r.Rounds.Count > 1 ? $" ({i + 1})" : "")}: {r.Rounds[i]}");
+                }
+                else
+                    output.WriteLine($"{r.Image}: {r.Caption}");
+            }
+            return failed == 0 ? 0 : 2;
+        });
+        return command;
+    }
+}
+
+/// <summary>Expands the image arguments: files, folders (their image files, sorted) and * / ? globs.</summary>
+public static class ImagePaths
+{
+    public static readonly string[] Extensions = [".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp"];
+
+    public static IReadOnlyList<string> Expand(IReadOnlyList<string> args, string defaultFolder)
+    {
+        if (args.Count == 0) args = [defaultFolder];
+        var result = new List<string>();
+        foreach (var arg in args)
+        {
+            if (Directory.Exists(arg))
+            {
+                var found = Directory.EnumerateFiles(arg).Where(IsImage).Order(StringComparer.Ordinal).ToList();
+                if (found.Count == 0) throw GlanceException.ForFile(arg, "the folder holds no images (" + string.Join(", ", Extensions) + ")");
+                result.AddRange(found);
+            }
+            else if (arg.IndexOfAny(['*', '?']) >= 0)
+            {
+                var dir = Path.GetDirectoryName(arg) is { Length: > 0 } d ? d : ".";
+                var pattern = Path.GetFileName(arg);
+                var found = Directory.Exists(dir) ? Directory.EnumerateFiles(dir, pattern).Where(IsImage).Order(StringComparer.Ordinal).ToList() : [];
+                if (found.Count == 0) throw GlanceException.ForFile(arg, "no image matches this pattern");
+                result.AddRange(found);
+            }
+            else result.Add(arg);   // a missing or bad file becomes that image's error line
+        }
+        return result;
+    }
+
+    private static bool IsImage(string path) => Extensions.Contains(Path.GetExtension(path).ToLowerInvariant());
+}
+
+/// <summary>Where the embedded default model and the sample scenes are (copied beside the executable at build).</summary>
+public static class DefaultModel
+{
+    public static string Folder => Path.Combine(AppContext.BaseDirectory, "models", "default");
+    public static string SamplesFolder => Path.Combine(AppContext.BaseDirectory, "samples");
+}

@@ -1,0 +1,71 @@
+using SharpGlance.Generation;
+using SharpGlance.Preprocessing;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SharpGlance.Captioning;
+
+/// <summary>What <c>glance caption</c> asks for.</summary>
+public sealed record CaptionRunOptions
+{
+    public GenerationOptions Generation { get; init; } = GenerationOptions.Paper;
+    public int BatchSize { get; init; } = 8;
+    /// <summary>0 = single pass; N ≥ 1 = N second glances (Sharp-Eyed Refinement).</summary>
+    public int Rounds { get; init; }
+    public string? Question { get; init; }
+}
+
+/// <summary>One image's result: the final caption, the first glance's, each refinement round's — or why there is none.</summary>
+public sealed record ImageCaption(string Image, string? Caption, string? Initial, IReadOnlyList<string> Rounds, string? Error)
+{
+    public bool Ok => Error is null;
+}
+
+/// <summary>
+/// Captions image files in batches: decode and preprocess (a bad file becomes that image's error, the
+/// others go on), run the tower once per batch, first glance, then the requested second glances.
+/// </summary>
+public static class CaptionPipeline
+{
+    public static IEnumerable<ImageCaption> Run(Captioner captioner, IReadOnlyList<string> paths, CaptionRunOptions options, IProgress<ProgressUpdate>? progress = null)
+    {
+        if (options.BatchSize < 1) throw new GlanceException($"--batch must be at least 1 (got {options.BatchSize})");
+        if (options.Rounds > 0 && captioner.DeepLens is null)
+            throw new GlanceException("refinement needs a captioner with DeepLens (this one is single-pass)");
+        int done = 0;
+        foreach (var chunk in paths.Chunk(options.BatchSize))
+        {
+            var images = new List<(string Path, RgbImage Image)>();
+            foreach (var path in chunk)
+            {
+                RgbImage? image = null;
+                string? error = null;
+                try { image = RgbImage.FromFile(path); }
+                catch (GlanceException e) { error = e.Message; }
+                if (image is null) yield return new ImageCaption(path, null, null, [], error);
+                else images.Add((path, image));
+            }
+            if (images.Count > 0)
+                foreach (var r in CaptionImages(captioner, images.Select(i => i.Image).ToList(), options)
+                             .Zip(images, (r, i) => r with { Image = i.Path }))
+                    yield return r;
+            done += chunk.Length;
+            progress?.Report(new ProgressUpdate(done, paths.Count));
+        }
+    }
+
+    /// <summary>Captions decoded images (one batch).</summary>
+    public static IReadOnlyList<ImageCaption> CaptionImages(Captioner captioner, IReadOnlyList<RgbImage> images, CaptionRunOptions options)
+    {
+        using var _ = no_grad();
+        using var pixels = captioner.Pixels(images);
+        using var features = captioner.Encode(pixels);
+        var initial = FirstGlance.Caption(captioner, features, options.Generation, options.Question);
+        if (options.Rounds == 0)
+            return initial.Select(c => new ImageCaption("", c, null, [], null)).ToList();
+        var rounds = Refinement.Rounds(captioner, features, initial, options.Rounds, options.Generation);
+        return Enumerable.Range(0, images.Count)
+            .Select(i => new ImageCaption("", rounds[^1][i], initial[i], rounds.Select(r => r[i]).ToList(), null))
+            .ToList();
+    }
+}

@@ -1,0 +1,408 @@
+using System.Text.Json.Nodes;
+using SharpGlance.Connectors;
+using SharpGlance.IO;
+using SharpGlance.Language;
+using SharpGlance.Preprocessing;
+using SharpGlance.Tokenization;
+using SharpGlance.Vision;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SharpGlance.Captioning;
+
+/// <summary>Where a captioner's parts come from and where it runs.</summary>
+public sealed record CaptionerLoadOptions
+{
+    /// <summary>A CLIP folder to use as the tower instead of what the config names (<c>--vision</c>).</summary>
+    public string? VisionFolder { get; init; }
+    public Device? Device { get; init; }
+    public ScalarType DType { get; init; } = ScalarType.Float32;
+}
+
+/// <summary>How to assemble a fresh captioner from separate CLIP and OPT folders (stage 0's starting point).</summary>
+public sealed record AssembleOptions
+{
+    public string ProjectorType { get; init; } = "mlp2x_gelu";
+    public IReadOnlyList<int> SelectLayers { get; init; } = [-2];
+    public string Template { get; init; } = "opt";
+    public AspectMode Aspect { get; init; } = AspectMode.Pad;
+    /// <summary>Seeds the connector's initialisation.</summary>
+    public long Seed { get; init; } = 0;
+    public Device? Device { get; init; }
+}
+
+/// <summary>
+/// The specialist of Fig. 1 plus its second-glance connector: a frozen CLIP ViT (<see cref="Vision"/>),
+/// the MLP connector (<c>mm_projector</c>), OPT (<see cref="Lm"/>), optionally DeepLens, with the
+/// tokenizer and the image processor. Saved as one folder whose weight keys follow the paper's LLaVA-OPT
+/// layout: <c>model.decoder.*</c>, <c>model.mm_projector.*</c>,
+/// <c>model.vision_tower.vision_tower.vision_model.*</c>, and ours <c>model.deeplens.*</c>.
+/// </summary>
+public sealed class Captioner : IDisposable
+{
+    public const string ProjectorPrefix = "model.mm_projector.";
+    public const string VisionPrefix = "model.vision_tower.vision_tower.vision_model.";
+    public const string DeepLensPrefix = "model.deeplens.";
+
+    public CaptionerConfig Config { get; private set; }
+    public ClipVisionModel Vision { get; }
+    public MlpConnector Projector { get; }
+    public OptForCausalLM Lm { get; }
+    public DeepLens? DeepLens { get; private set; }
+    public OptTokenizer Tokenizer { get; }
+    public ClipImageProcessor ImageProcessor { get; }
+    public Device Device { get; }
+    /// <summary>The folder the tower was read from when it is not stored in the captioner's own folder.</summary>
+    public string? VisionSource { get; private set; }
+
+    private Captioner(CaptionerConfig config, ClipVisionModel vision, MlpConnector projector, OptForCausalLM lm,
+        DeepLens? deepLens, OptTokenizer tokenizer, ClipImageProcessor processor, Device device, string? visionSource)
+    {
+        Config = config; Vision = vision; Projector = projector; Lm = lm; DeepLens = deepLens;
+        Tokenizer = tokenizer; ImageProcessor = processor; Device = device; VisionSource = visionSource;
+        Vision.eval();
+        foreach (var p in Vision.parameters()) p.requires_grad = false;   // frozen in every stage (SPEC §2)
+        CheckTokenizer();
+    }
+
+    public PromptTemplate Template => PromptTemplate.Get(Config.Template);
+
+    /// <summary>The ViT layers (hidden_states indices ≥ 0) either glance reads; the tower stops after the highest.</summary>
+    public IReadOnlyList<int> TappedLayers
+    {
+        get
+        {
+            int n = Vision.Config.NumHiddenLayers;
+            var layers = new SortedSet<int> { Normalize(Config.SelectLayer, n) };
+            if (DeepLens is not null) foreach (var l in DeepLens.Config.UsedLayers) layers.Add(Normalize(l, n));
+            return layers.ToList();
+        }
+    }
+
+    private static int Normalize(int layer, int n)
+    {
+        int k = layer < 0 ? n + 1 + layer : layer;
+        if (k < 0 || k > n) throw new GlanceException($"vision layer {layer} does not exist in a {n}-layer tower");
+        return k;
+    }
+
+    // ---- loading ------------------------------------------------------------------------------
+
+    /// <summary>Loads a captioner folder (ours or the paper's LLaVA-OPT layout).</summary>
+    public static Captioner Load(string folder, CaptionerLoadOptions? options = null)
+    {
+        options ??= new();
+        var device = options.Device ?? CPU;
+        if (!Directory.Exists(folder)) throw GlanceException.ForFile(folder, "no such model folder");
+        var configPath = Path.Combine(folder, "config.json");
+        var config = CaptionerConfig.FromFile(configPath);
+        var tokenizer = OptTokenizer.FromFolder(folder);
+
+        using var ck = Checkpoint.Open(folder);
+        ClipVisionModel? vision = null;
+        MlpConnector? projector = null;
+        OptForCausalLM? lm = null;
+        DeepLens? deepLens = null;
+        try
+        {
+            string? visionSource;
+            (vision, config, visionSource) = LoadVision(folder, config, ck, options, device);
+            lm = OptForCausalLM.Load(config.Text, ck, device, options.DType, [ProjectorPrefix, "model.vision_tower.", DeepLensPrefix]);
+            projector = Connector.Create(config.ProjectorType, vision.Config.HiddenSize, config.Text.EmbeddingDim, device, options.DType);
+            ck.LoadInto(projector, ProjectorPrefix);
+            projector.eval();
+            if (config.DeepLens is { } dl)
+            {
+                if (dl.VisionWidth != vision.Config.HiddenSize)
+                    throw GlanceException.ForFile(configPath, $"deeplens.vision_width {dl.VisionWidth} differs from the tower's hidden_size {vision.Config.HiddenSize}");
+                deepLens = Connectors.DeepLens.FromCheckpoint(dl, ck, DeepLensPrefix, device, options.DType);
+            }
+            var processor = new ClipImageProcessor(ProcessorConfig(folder, visionSource, vision.Config, config.Aspect));
+            return new Captioner(config, vision, projector, lm, deepLens, tokenizer, processor, device, visionSource);
+        }
+        catch
+        {
+            vision?.Dispose(); projector?.Dispose(); lm?.Dispose(); deepLens?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The tower (SPEC §1): an explicit --vision folder wins; else the weights stored in the folder
+    /// (<c>model.vision_tower.vision_tower.vision_model.*</c>, config from <c>vision_config</c> or from the
+    /// tower folder); else the folder <c>mm_vision_tower</c> names.
+    /// </summary>
+    private static (ClipVisionModel, CaptionerConfig, string?) LoadVision(string folder, CaptionerConfig config, Checkpoint ck,
+        CaptionerLoadOptions options, Device device)
+    {
+        string? towerFolder = options.VisionFolder ?? ResolveTower(folder, config.VisionTower);
+        if (options.VisionFolder is null && ck.Contains(VisionPrefix + "embeddings.patch_embedding.weight"))
+        {
+            var vc = config.Vision ?? (towerFolder is not null ? ClipVisionConfig.FromFile(towerFolder)
+                : throw GlanceException.ForFile(folder, $"the tower's weights are here but its config is not: no vision_config, and mm_vision_tower '{config.VisionTower}' is not a local folder (pass --vision DIR)"));
+            return (ClipVisionModel.Load(vc, ck, VisionPrefix, device, options.DType), config with { Vision = vc }, null);
+        }
+        if (towerFolder is null)
+            throw GlanceException.ForFile(folder, config.VisionTower is null
+                ? "no vision tower: the folder holds no tower weights and config.json names none (pass --vision DIR)"
+                : $"vision tower '{config.VisionTower}' is not a local folder and no hub download is possible here; pass --vision DIR with a CLIP checkpoint");
+        var tower = ClipVisionModel.FromPretrained(towerFolder, device, options.DType);
+        return (tower, config with { Vision = tower.Config }, Path.GetFullPath(towerFolder));
+    }
+
+    /// <summary>mm_vision_tower as a local folder: absolute, relative to the captioner folder, or a hub id in the HF cache.</summary>
+    private static string? ResolveTower(string folder, string? tower)
+    {
+        if (string.IsNullOrWhiteSpace(tower)) return null;
+        foreach (var candidate in new[] { tower, Path.Combine(folder, tower) })
+            if (Directory.Exists(candidate) && File.Exists(Path.Combine(candidate, "config.json"))) return candidate;
+        // A hub id such as "openai/clip-vit-large-patch14-336", already downloaded by transformers.
+        var hub = Environment.GetEnvironmentVariable("HF_HUB_CACHE")
+            ?? Path.Combine(Environment.GetEnvironmentVariable("HF_HOME") ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "huggingface"), "hub");
+        var snapshots = Path.Combine(hub, "models--" + tower.Replace("/", "--"), "snapshots");
+        if (Directory.Exists(snapshots))
+            return Directory.EnumerateDirectories(snapshots).FirstOrDefault(d => File.Exists(Path.Combine(d, "config.json")) && Checkpoint.HasWeights(d));
+        return null;
+    }
+
+    /// <summary>
+    /// The image processor: the folder's (or the tower folder's) preprocessor_config.json, else CLIP's
+    /// processing at the tower's input size.
+    /// </summary>
+    private static ImageProcessorConfig ProcessorConfig(string folder, string? towerFolder, ClipVisionConfig vision, AspectMode aspect)
+    {
+        foreach (var dir in new[] { folder, towerFolder })
+            if (dir is not null && File.Exists(Path.Combine(dir, "preprocessor_config.json")))
+                return ImageProcessorConfig.FromFolder(dir, aspect);
+        return ImageProcessorConfig.ClipVitL336 with { ShortestEdge = vision.ImageSize, CropSize = vision.ImageSize, Aspect = aspect };
+    }
+
+    /// <summary>
+    /// A fresh captioner from a CLIP folder and an OPT folder (with vocab.json + merges.txt, or
+    /// <paramref name="tokenizerFolder"/>): the connector is newly initialised, ready for stage 0.
+    /// </summary>
+    public static Captioner Assemble(string visionFolder, string lmFolder, AssembleOptions? options = null, string? tokenizerFolder = null)
+    {
+        options ??= new();
+        var device = options.Device ?? CPU;
+        var tokenizer = OptTokenizer.FromFolder(tokenizerFolder ?? lmFolder);
+        var vision = ClipVisionModel.FromPretrained(visionFolder, device);
+        OptForCausalLM? lm = null;
+        try
+        {
+            lm = OptForCausalLM.FromPretrained(lmFolder, device);
+            var config = new CaptionerConfig
+            {
+                ModelType = CaptionerConfig.OurModelType,
+                Text = lm.Config,
+                Vision = vision.Config,
+                VisionTower = Path.GetFullPath(visionFolder),
+                SelectLayers = options.SelectLayers,
+                ProjectorType = options.ProjectorType,
+                Template = options.Template,
+                Aspect = options.Aspect,
+            }.Validate("assembled captioner");
+            random.manual_seed(options.Seed);
+            var projector = Connector.Create(config.ProjectorType, vision.Config.HiddenSize, lm.Config.EmbeddingDim, device);
+            var processor = new ClipImageProcessor(ProcessorConfig(lmFolder, visionFolder, vision.Config, options.Aspect));
+            return new Captioner(config, vision, projector, lm, null, tokenizer, processor, device, Path.GetFullPath(visionFolder));
+        }
+        catch
+        {
+            vision.Dispose(); lm?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Adds a freshly initialised DeepLens (stage 2's starting point), replacing any present.</summary>
+    public void AttachDeepLens(DeepLensConfig config, long seed = 0)
+    {
+        config = config.Validate();
+        if (config.VisionWidth != Vision.Config.HiddenSize) throw new GlanceException($"deeplens: vision_width {config.VisionWidth} ≠ the tower's {Vision.Config.HiddenSize}");
+        if (config.LmHidden != Lm.Config.EmbeddingDim) throw new GlanceException($"deeplens: lm_hidden {config.LmHidden} ≠ the LM's {Lm.Config.EmbeddingDim}");
+        foreach (var l in config.UsedLayers) Normalize(l, Vision.Config.NumHiddenLayers);
+        random.manual_seed(seed);
+        DeepLens?.Dispose();
+        DeepLens = Connectors.DeepLens.Create(config, Device);
+        Config = Config with { DeepLens = config };
+    }
+
+    /// <summary>Switches the first glance to DeepLens alone (Tab. 3's "single glance with ②").</summary>
+    public void UseDeepLensForFirstGlance(bool on)
+    {
+        if (on && DeepLens is null) throw new GlanceException("single-glance DeepLens needs a DeepLens");
+        Config = Config with { FirstGlance = on ? "deeplens" : "mlp" };
+    }
+
+    public void SetTemplate(string name) => Config = Config with { Template = PromptTemplate.Get(name).Name };
+
+    // ---- saving -------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Writes the captioner folder: config.json, model.safetensors (all parts under their LLaVA-OPT keys;
+    /// the tower too unless <paramref name="embedVision"/> is false, then config.json points at
+    /// <see cref="VisionSource"/>), the tokenizer files and the image processor's settings.
+    /// <paramref name="storeAs"/> = Float16 halves the size (loads back as float32).
+    /// </summary>
+    public void Save(string folder, bool embedVision = true, ScalarType? storeAs = null)
+    {
+        Directory.CreateDirectory(folder);
+        var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        void Add(string prefix, nn.Module m)
+        {
+            foreach (var (k, v) in m.state_dict()) tensors[prefix + k] = v;
+        }
+        Add("", Lm);
+        Add(ProjectorPrefix, Projector);
+        if (DeepLens is not null) Add(DeepLensPrefix, DeepLens);
+        if (embedVision || VisionSource is null) Add(VisionPrefix, Vision);
+        var converted = storeAs is { } st
+            ? tensors.ToDictionary(kv => kv.Key, kv => kv.Value.is_floating_point() ? kv.Value.to_type(st) : kv.Value.alias())
+            : tensors;
+        try
+        {
+            SafeTensorsFile.Save(Path.Combine(folder, "model.safetensors"), converted, new Dictionary<string, string> { ["format"] = "pt" });
+        }
+        finally
+        {
+            if (!ReferenceEquals(converted, tensors)) foreach (var t in converted.Values) t.Dispose();
+        }
+        var config = Config with
+        {
+            Vision = embedVision || VisionSource is null ? Vision.Config : null,
+            VisionTower = embedVision || VisionSource is null ? null : VisionSource,
+            Text = Config.Text with { TorchDtype = storeAs == ScalarType.Float16 ? "float16" : "float32" },
+        };
+        if (config.Vision is null && config.VisionTower is null) config = config with { Vision = Vision.Config };
+        ConfigJson.Write(Path.Combine(folder, "config.json"), config.ToJson());
+        CopyTokenizerFiles(folder);
+        WriteProcessorConfig(Path.Combine(folder, "preprocessor_config.json"), ImageProcessor.Config);
+    }
+
+    private void CopyTokenizerFiles(string folder)
+    {
+        var source = Tokenizer.Folder ?? throw new GlanceException("the tokenizer was not read from a folder; cannot copy vocab.json and merges.txt");
+        foreach (var name in new[] { "vocab.json", "merges.txt" })
+        {
+            var from = Path.GetFullPath(Path.Combine(source, name));
+            var to = Path.GetFullPath(Path.Combine(folder, name));
+            if (from != to) AtomicFile.Write(to, s => { using var f = File.OpenRead(from); f.CopyTo(s); });
+        }
+    }
+
+    private static void WriteProcessorConfig(string path, ImageProcessorConfig c)
+    {
+        // HF CLIPImageProcessor's own layout, so transformers reads it too.
+        var json = new JsonObject
+        {
+            ["image_processor_type"] = "CLIPImageProcessor",
+            ["do_resize"] = true, ["size"] = new JsonObject { ["shortest_edge"] = c.ShortestEdge },
+            ["resample"] = (int)c.Resample,
+            ["do_center_crop"] = true, ["crop_size"] = new JsonObject { ["height"] = c.CropSize, ["width"] = c.CropSize },
+            ["do_rescale"] = true, ["rescale_factor"] = c.RescaleFactor,
+            ["do_normalize"] = true,
+            ["image_mean"] = new JsonArray(c.Mean.Select(x => (JsonNode)x).ToArray()),
+            ["image_std"] = new JsonArray(c.Std.Select(x => (JsonNode)x).ToArray()),
+            ["do_convert_rgb"] = true,
+            ["image_aspect_ratio"] = c.Aspect == AspectMode.Pad ? "pad" : "square",
+        };
+        ConfigJson.Write(path, json);
+    }
+
+    private void CheckTokenizer()
+    {
+        if (Tokenizer.VocabSize > Lm.Config.VocabSize)
+            throw new GlanceException($"the tokenizer has {Tokenizer.VocabSize} entries but the LM's vocab_size is {Lm.Config.VocabSize}");
+    }
+
+    // ---- the two glances ----------------------------------------------------------------------
+
+    /// <summary>Preprocesses images into [B, 3, S, S] on the captioner's device.</summary>
+    public Tensor Pixels(IReadOnlyList<RgbImage> images)
+    {
+        using var cpu = ImageProcessor.PreprocessBatch(images, Config.Aspect);
+        return cpu.to(Device);
+    }
+
+    /// <summary>Runs the frozen tower once: the hidden states both glances need (SPEC §8: the ViT runs once per image).</summary>
+    public VisionFeatures Encode(Tensor pixels)
+    {
+        using var _ = no_grad();
+        using var output = Vision.Forward(pixels, TappedLayers);
+        return new VisionFeatures(output.HiddenStates.ToDictionary(kv => kv.Key, kv => kv.Value.alias()));
+    }
+
+    /// <summary>The first glance's visual embeddings [B, Nv, H]: the MLP connector on the selected layer.</summary>
+    public Tensor FirstGlanceEmbeds(VisionFeatures features)
+    {
+        if (Config.FirstGlance == "deeplens") return SecondGlanceEmbeds(features, null, null);
+        using var scope = NewDisposeScope();
+        var h = features.Layer(Normalize(Config.SelectLayer, Vision.Config.NumHiddenLayers));
+        if (Config.SelectFeature == "patch") h = h[.., 1..];
+        return Projector.forward(h).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// DeepLens's visual embeddings [B, Q, H] from the tapped levels (patch tokens) and the initial
+    /// captions' ids (BOS + caption, right-padded with mask; SPEC §8). Null captions = no caption input.
+    /// </summary>
+    public Tensor SecondGlanceEmbeds(VisionFeatures features, Tensor? captionIds, Tensor? captionMask)
+    {
+        var deepLens = DeepLens ?? throw new GlanceException("this captioner has no DeepLens: it cannot refine (train one with `glance train --stage refine`)");
+        using var scope = NewDisposeScope();
+        int n = Vision.Config.NumHiddenLayers;
+        var levels = deepLens.Config.UsedLayers.Select(l => features.Layer(Normalize(l, n))[.., 1..]).ToList();
+        Tensor? captionEmbeds = captionIds is null ? null : Lm.Embed(captionIds);
+        long grid = Vision.Config.GridSize;
+        return deepLens.forward(levels, captionEmbeds, captionMask, (grid, grid)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Initial captions as DeepLens reads them: BOS + tokens (no EOS), right-padded with &lt;pad&gt;, and the mask.</summary>
+    public (Tensor Ids, Tensor Mask) CaptionIds(IReadOnlyList<string> captions)
+    {
+        var rows = captions.Select(c => Tokenizer.Encode(PromptTemplate.Clean(c), addBos: true)).ToList();
+        int t = rows.Max(r => r.Length);
+        var ids = new long[rows.Count * t];
+        var mask = new long[rows.Count * t];
+        for (int i = 0; i < rows.Count; i++)
+            for (int j = 0; j < t; j++)
+            {
+                bool real = j < rows[i].Length;
+                ids[i * t + j] = real ? rows[i][j] : Tokenizer.PadId;
+                mask[i * t + j] = real ? 1 : 0;
+            }
+        return (tensor(ids, [rows.Count, t], device: Device), tensor(mask, [rows.Count, t], device: Device));
+    }
+
+    public void Dispose()
+    {
+        Vision.Dispose(); Projector.Dispose(); Lm.Dispose(); DeepLens?.Dispose();
+    }
+}
+
+/// <summary>The tower's hidden states for a batch of images, keyed by hidden_states index (with CLS at row 0).</summary>
+public sealed class VisionFeatures : IDisposable
+{
+    private readonly Dictionary<int, Tensor> _layers;
+
+    public VisionFeatures(Dictionary<int, Tensor> layers) => _layers = layers;
+
+    public IReadOnlyDictionary<int, Tensor> Layers => _layers;
+    public long Batch => _layers.Values.First().shape[0];
+
+    public Tensor Layer(int index) => _layers.TryGetValue(index, out var t) ? t
+        : throw new GlanceException($"vision features: hidden_states[{index}] was not computed (have {string.Join(", ", _layers.Keys)})");
+
+    /// <summary>Rows <paramref name="rows"/> of every layer (a sub-batch).</summary>
+    public VisionFeatures Select(long[] rows)
+    {
+        using var idx = tensor(rows, device: _layers.Values.First().device);
+        return new VisionFeatures(_layers.ToDictionary(kv => kv.Key, kv => kv.Value.index_select(0, idx)));
+    }
+
+    public void Dispose()
+    {
+        foreach (var t in _layers.Values) t.Dispose();
+        _layers.Clear();
+    }
+}

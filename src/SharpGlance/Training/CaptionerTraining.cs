@@ -1,0 +1,301 @@
+using System.Security.Cryptography;
+using SharpGlance.Captioning;
+using SharpGlance.Data;
+using SharpGlance.Generation;
+using SharpGlance.Language;
+using SharpGlance.Preprocessing;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace SharpGlance.Training;
+
+/// <summary>The paper's training stages (SPEC §10).</summary>
+public enum TrainStage
+{
+    /// <summary>Stage 0, projector pretraining: <c>plain</c> template, only the MLP connector trains.</summary>
+    Pretrain,
+    /// <summary>Stage 1, finetuning: <c>opt</c> template, connector + LM train.</summary>
+    Finetune,
+    /// <summary>Stage 2, Sharp-Eyed Refinement: DeepLens + LM train on (image, pseudo-initial, GT) triples.</summary>
+    Refine,
+}
+
+/// <summary>Stage-specific knobs of a captioner run.</summary>
+public sealed record CaptionerStageOptions
+{
+    public TrainStage Stage { get; init; }
+    /// <summary>Where the frozen tower's features are cached (shared across runs and stages).</summary>
+    public string FeatureCacheRoot { get; init; } = DefaultFeatureCache;
+    public bool HalfPrecisionCache { get; init; } = true;
+    /// <summary>How often the initial caption is also written into the refinement prompt (the paper's code: 0.8).</summary>
+    public double InitialCaptionInText { get; init; } = 0.8;
+    /// <summary>Images per forward pass of the tower while filling the cache.</summary>
+    public int EncodeBatch { get; init; } = 16;
+    /// <summary>Examples the periodic validation reads (its loss), and captions it writes into the log.</summary>
+    public int ValidationExamples { get; init; } = 64;
+    public int ValidationCaptions { get; init; } = 2;
+
+    public static string DefaultFeatureCache =>
+        Environment.GetEnvironmentVariable("SHARPGLANCE_CACHE") is { Length: > 0 } c ? Path.Combine(c, "features")
+        : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "sharpglance", "features");
+
+    /// <summary>The stage's template: plain for stage 0, the captioner's own for stage 1, refine for stage 2.</summary>
+    public PromptTemplate TemplateFor(Captioner captioner) => Stage switch
+    {
+        TrainStage.Pretrain => PromptTemplate.Plain,
+        TrainStage.Refine => PromptTemplate.Refine,
+        _ => captioner.Template.Name == "plain" ? PromptTemplate.Opt : captioner.Template,
+    };
+}
+
+/// <summary>
+/// The frozen tower's tapped hidden states for training images, through the on-disk
+/// <see cref="FeatureCache"/>: filled once (batched, with progress), then read back every epoch.
+/// </summary>
+public sealed class TowerFeatures
+{
+    private readonly Captioner _captioner;
+    private readonly FeatureCache _cache;
+    private readonly Dictionary<string, string> _digests = new(StringComparer.Ordinal);
+    private readonly IReadOnlyList<int> _layers;
+
+    public TowerFeatures(Captioner captioner, string cacheRoot, bool half)
+    {
+        _captioner = captioner;
+        _layers = captioner.TappedLayers;
+        // The key covers everything the features depend on: the tower's weights, the layers and the
+        // image processing (size, crop, mean/std, aspect mode).
+        string towerDigest = DigestModule(captioner.Vision);
+        string processing = System.Text.Json.JsonSerializer.Serialize(captioner.ImageProcessor.Config with { Aspect = captioner.Config.Aspect });
+        _cache = new FeatureCache(cacheRoot, FeatureCache.KeyOf(towerDigest, string.Join(",", _layers), processing), half);
+    }
+
+    public FeatureCache Cache => _cache;
+
+    private string DigestOf(string path)
+    {
+        lock (_digests)
+        {
+            if (_digests.TryGetValue(path, out var d)) return d;
+            if (!File.Exists(path)) throw GlanceException.ForFile(path, "image not found");
+            return _digests[path] = FeatureCache.DigestFile(path);
+        }
+    }
+
+    /// <summary>Computes and stores the features of every image not yet cached.</summary>
+    public void Fill(IEnumerable<string> imagePaths, int batchSize, IProgress<ProgressUpdate>? progress = null)
+    {
+        var missing = imagePaths.Distinct().Where(p => !_cache.Contains(DigestOf(p))).ToList();
+        int done = 0;
+        foreach (var chunk in missing.Chunk(Math.Max(1, batchSize)))
+        {
+            using var scope = NewDisposeScope();
+            var images = chunk.Select(p => RgbImage.FromFile(p)).ToList();
+            using var pixels = _captioner.Pixels(images);
+            using var features = _captioner.Encode(pixels);
+            for (int i = 0; i < chunk.Length; i++)
+                _cache.Store(DigestOf(chunk[i]), features.Layers.ToDictionary(kv => $"layer_{kv.Key}", kv => kv.Value[i]));
+            done += chunk.Length;
+            progress?.Report(new ProgressUpdate(done, missing.Count, "encoding images with the frozen tower"));
+        }
+    }
+
+    /// <summary>The features of a batch of images, stacked: hidden_states index → [B, N+1, Dv].</summary>
+    public VisionFeatures Get(IReadOnlyList<string> imagePaths)
+    {
+        var rows = new List<Dictionary<string, Tensor>>(imagePaths.Count);
+        try
+        {
+            foreach (var path in imagePaths)
+                rows.Add(_cache.GetOrCompute(DigestOf(path), () => Compute(path)));
+            return new VisionFeatures(_layers.ToDictionary(l => l, l => stack(rows.Select(r => r[$"layer_{l}"]).ToList()).to(_captioner.Device)));
+        }
+        finally
+        {
+            foreach (var r in rows) foreach (var t in r.Values) t.Dispose();
+        }
+    }
+
+    private Dictionary<string, Tensor> Compute(string path)
+    {
+        using var pixels = _captioner.Pixels([RgbImage.FromFile(path)]);
+        using var features = _captioner.Encode(pixels);
+        return features.Layers.ToDictionary(kv => $"layer_{kv.Key}", kv => kv.Value[0].cpu());
+    }
+
+    private static string DigestModule(nn.Module module)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (var (name, t) in module.state_dict().OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        {
+            sha.AppendData(System.Text.Encoding.UTF8.GetBytes(name));
+            using var c = t.detach().cpu().contiguous();
+            sha.AppendData(c.bytes);
+        }
+        return Convert.ToHexStringLower(sha.GetHashAndReset())[..24];
+    }
+}
+
+/// <summary>
+/// One stage of captioner training as an <see cref="ITrainingTask{TExample}"/>: which parameters train,
+/// how a batch becomes a loss (template, splicing, supervised positions only), validation, and saving.
+/// </summary>
+public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
+{
+    private readonly Captioner _c;
+    private readonly CaptionerStageOptions _o;
+    private readonly TowerFeatures _features;
+    private readonly IReadOnlyList<CaptionExample> _validation;
+    private readonly PromptTemplate _template;
+    private readonly long _seed;
+    private readonly List<(string, Parameter)> _trainable;
+    private readonly List<nn.Module> _trainedModules;
+
+    public CaptionerTrainingTask(Captioner captioner, CaptionerStageOptions options, TowerFeatures features,
+        IReadOnlyList<CaptionExample> validation, long seed)
+    {
+        _c = captioner; _o = options; _features = features; _validation = validation; _seed = seed;
+        _template = options.TemplateFor(captioner);
+        if (options.Stage == TrainStage.Refine && captioner.DeepLens is null)
+            throw new GlanceException("the refine stage needs a DeepLens (attach one first)");
+
+        // Which modules train in which stage (SPEC §10); everything else is frozen and stays bit-identical.
+        _trainedModules = options.Stage switch
+        {
+            TrainStage.Pretrain => [captioner.Projector],
+            TrainStage.Finetune => [captioner.Projector, captioner.Lm],
+            _ => [captioner.DeepLens!, captioner.Lm],
+        };
+        var all = new (string Prefix, nn.Module Module)[]
+        {
+            (Captioner.ProjectorPrefix, captioner.Projector), ("", captioner.Lm), (Captioner.VisionPrefix, captioner.Vision),
+        }.Concat(captioner.DeepLens is null ? [] : [(Captioner.DeepLensPrefix, (nn.Module)captioner.DeepLens)]);
+        _trainable = new();
+        foreach (var (prefix, module) in all)
+        {
+            bool trains = _trainedModules.Contains(module);
+            foreach (var (name, p) in module.named_parameters())
+            {
+                p.requires_grad = trains;
+                if (trains) _trainable.Add((prefix + name, p));
+            }
+        }
+    }
+
+    public IReadOnlyList<(string Name, Parameter Parameter)> TrainableParameters => _trainable;
+
+    public void SetTraining(bool training)
+    {
+        // Frozen modules stay in eval mode (no dropout): they are fixed functions in this stage.
+        foreach (var m in _trainedModules) m.train(training);
+    }
+
+    public BatchLoss Loss(IReadOnlyList<CaptionExample> batch, int epoch)
+    {
+        using var features = _features.Get(batch.Select(e => e.ImagePath).ToList());
+        var (prompts, targets, visual) = Inputs(batch, features, epoch);
+        using (visual)
+        {
+            using var spliced = PromptBatch.Build(_c.Lm, prompts, targets, visual, padLeft: false);
+            var loss = SupervisedLoss(_c.Lm, spliced);
+            return new BatchLoss(loss, targets.Sum(t => t.Length));
+        }
+    }
+
+    private (List<int[]> Prompts, List<int[]> Targets, Tensor Visual) Inputs(IReadOnlyList<CaptionExample> batch, VisionFeatures features, int epoch)
+    {
+        var tok = _c.Tokenizer;
+        var prompts = new List<int[]>(batch.Count);
+        var targets = new List<int[]>(batch.Count);
+        if (_o.Stage != TrainStage.Refine)
+        {
+            foreach (var e in batch)
+            {
+                var (p, t) = _template.Encode(tok, e.Caption, e.Question);
+                prompts.Add(p); targets.Add(t);
+            }
+            return (prompts, targets, _c.FirstGlanceEmbeds(features));
+        }
+        // Stage 2: one pseudo-initial caption per example, chosen per epoch; always given to DeepLens,
+        // written into the prompt with probability InitialCaptionInText (SPEC §8).
+        var initial = new List<string>(batch.Count);
+        foreach (var e in batch)
+        {
+            if (e.PreCaptions.Count == 0)
+                throw new GlanceException($"example {e.Id} has no pre_captions: make them with `glance pseudo` first");
+            var rng = new Random(Mix(_seed, e.Index, epoch));
+            string pre = e.PreCaptions[rng.Next(e.PreCaptions.Count)];
+            bool inText = rng.NextDouble() < _o.InitialCaptionInText;
+            var (p, t) = _template.Encode(tok, e.Caption, null, inText ? pre : null);
+            prompts.Add(p); targets.Add(t); initial.Add(pre);
+        }
+        Tensor? ids = null, mask = null;
+        if (_c.DeepLens!.Config.CaptionInput) (ids, mask) = _c.CaptionIds(initial);
+        using (ids) using (mask)
+            return (prompts, targets, _c.SecondGlanceEmbeds(features, ids, mask));
+    }
+
+    /// <summary>A deterministic seed from (run seed, example, epoch): stable across processes, unlike HashCode.</summary>
+    private static int Mix(long seed, int index, int epoch)
+    {
+        ulong z = (ulong)seed * 0x9E3779B97F4A7C15UL ^ (ulong)index * 0xBF58476D1CE4E5B9UL ^ (ulong)epoch * 0x94D049BB133111EBUL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return (int)((z ^ (z >> 31)) & 0x7FFFFFFF);
+    }
+
+    /// <summary>
+    /// Mean cross-entropy over the supervised positions, with the vocabulary-wide head applied to those
+    /// positions only: the same number as OPT's labels loss, without a [B, T, 50272] logits tensor.
+    /// </summary>
+    internal static Tensor SupervisedLoss(OptForCausalLM lm, PromptBatch.Batch batch)
+    {
+        using var scope = NewDisposeScope();
+        var labels = batch.Labels ?? throw new ArgumentException("training batch without labels");
+        var h = lm.model.decoder.Run(batch.InputsEmbeds, batch.AttentionMask, null);   // [B, T, E]
+        long t = h.shape[1];
+        var next = labels.narrow(1, 1, t - 1).reshape(-1);                            // position i predicts i+1
+        var rows = nonzero(next.ne(PromptBatch.IgnoreIndex)).squeeze(1);
+        var hs = h.narrow(1, 0, t - 1).reshape(-1, h.shape[2]).index_select(0, rows);
+        var logits = lm.lm_head.forward(hs).to_type(ScalarType.Float32);
+        return nn.functional.cross_entropy(logits, next.index_select(0, rows)).MoveToOuterDisposeScope();
+    }
+
+    public (double Loss, string? Samples) Validate()
+    {
+        if (_validation.Count == 0) return (double.NaN, null);
+        var examples = _validation.Take(_o.ValidationExamples).ToList();
+        double total = 0; long tokens = 0;
+        foreach (var chunk in examples.Chunk(16))
+        {
+            using var scope = NewDisposeScope();
+            using var features = _features.Get(chunk.Select(e => e.ImagePath).ToList());
+            var (prompts, targets, visual) = Inputs(chunk, features, epoch: 0);
+            using var spliced = PromptBatch.Build(_c.Lm, prompts, targets, visual, padLeft: false);
+            long n = targets.Sum(t => t.Length);
+            total += SupervisedLoss(_c.Lm, spliced).item<float>() * n;
+            tokens += n;
+        }
+        string? samples = null;
+        if (_o.ValidationCaptions > 0)
+        {
+            var few = examples.Take(_o.ValidationCaptions).ToList();
+            using var features = _features.Get(few.Select(e => e.ImagePath).ToList());
+            var greedy = new GenerationOptions { MaxNewTokens = 40 };
+            IReadOnlyList<string> written = _o.Stage == TrainStage.Refine
+                ? Refinement.Refine(_c, features, few.Select(e => e.PreCaptions.FirstOrDefault() ?? "").ToList(), greedy)
+                : FirstGlance.Caption(_c, features, greedy);
+            samples = string.Join(" | ", written.Select(w => $"\"{w}\""));
+        }
+        return (total / Math.Max(1, tokens), samples);
+    }
+
+    public void SaveModel(string folder)
+    {
+        // The template the model was trained with travels with it (stage 0 models speak "plain").
+        if (_o.Stage == TrainStage.Pretrain) _c.SetTemplate("plain");
+        else if (_o.Stage == TrainStage.Finetune) _c.SetTemplate(_template.Name);
+        _c.Save(folder);
+    }
+}
