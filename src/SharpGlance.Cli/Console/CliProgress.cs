@@ -51,22 +51,26 @@ public static class CliProgress
     {
         private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
         private TimeSpan _last = TimeSpan.FromSeconds(-10);
-        private ProgressUpdate? _latest;
+        private ProgressUpdate? _unwritten;
 
         public void Report(ProgressUpdate u)
         {
-            _latest = u;
+            _unwritten = u;
             if (_clock.Elapsed - _last < TimeSpan.FromSeconds(5) && u.Done < u.Total) return;
             _last = _clock.Elapsed;
             Write(u);
         }
 
+        /// <summary>The last update, if the rate limit held it back.</summary>
         public void Finish()
         {
-            if (_latest is { } u && _clock.Elapsed != _last) Write(u);
+            if (_unwritten is { } u) Write(u);
         }
 
-        private void Write(ProgressUpdate u) =>
+        private void Write(ProgressUpdate u)
+        {
+            _unwritten = null;
             Console.Error.WriteLine($"[{_clock.Elapsed:hh\\:mm\\:ss}] {title}: {u.Done}/{u.Total}{(u.Detail is null ? "" : " " + u.Detail)}");
+        }
     }
 }
