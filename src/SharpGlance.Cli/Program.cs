@@ -30,6 +30,7 @@ public static class Program
             InfoCommand.Create(),
             TokenizeCommand.Create(),
             CaptionCommand.Create(),
+            TrainCommand.Create(),
             SynthCommand.Create(),
             PseudoCommand.Create(),
             EvalCommand.Create(),

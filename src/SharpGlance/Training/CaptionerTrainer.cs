@@ -26,6 +26,8 @@ public sealed record CaptionerTrainingRequest
     public IReadOnlyList<int> SelectLayers { get; init; } = [-2];
     /// <summary>DeepLens to attach for the refine stage when the starting model has none.</summary>
     public DeepLensConfig? DeepLens { get; init; }
+    /// <summary>Ablations applied to the DeepLens (given or default): ① caption input off, ② multi-level off.</summary>
+    public (bool NoCaptionInput, bool SingleLevel) DeepLensAblation { get; init; }
     /// <summary>Train DeepLens as the only connector of a single pass (Tab. 3's "single glance with ②").</summary>
     public bool SingleGlanceDeepLens { get; init; }
     public Device? Device { get; init; }
@@ -71,8 +73,13 @@ public static class CaptionerTrainer
         {
             if (r.Stage == TrainStage.Refine || r.SingleGlanceDeepLens)
             {
-                if (c.DeepLens is null || r.DeepLens is not null)
-                    c.AttachDeepLens(r.DeepLens ?? DefaultDeepLens(c), r.Trainer.Seed);
+                if (c.DeepLens is null || r.DeepLens is not null || r.DeepLensAblation != default)
+                {
+                    var lens = r.DeepLens ?? c.DeepLens?.Config ?? DefaultDeepLens(c);
+                    if (r.DeepLensAblation.NoCaptionInput) lens = lens with { CaptionInput = false };
+                    if (r.DeepLensAblation.SingleLevel) lens = lens with { MultiLevel = false };
+                    c.AttachDeepLens(lens, r.Trainer.Seed);
+                }
                 c.UseDeepLensForFirstGlance(r.SingleGlanceDeepLens);
             }
             return c;

@@ -237,7 +237,7 @@ public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
     }
 
     /// <summary>A deterministic seed from (run seed, example, epoch): stable across processes, unlike HashCode.</summary>
-    private static int Mix(long seed, int index, int epoch)
+    internal static int Mix(long seed, int index, int epoch)
     {
         ulong z = (ulong)seed * 0x9E3779B97F4A7C15UL ^ (ulong)index * 0xBF58476D1CE4E5B9UL ^ (ulong)epoch * 0x94D049BB133111EBUL;
         z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;

@@ -1,0 +1,124 @@
+using System.CommandLine;
+using System.Text.Json;
+using SharpGlance.Connectors;
+using SharpGlance.Runtime;
+using SharpGlance.Training;
+
+namespace SharpGlance.Cli.Commands;
+
+/// <summary>
+/// <c>glance train --stage clip|pretrain|finetune|refine</c>: the paper's training stages (SPEC §10) plus
+/// the synthetic world's CLIP pretraining. A run resumes from its --out folder's checkpoint.
+/// </summary>
+public static class TrainCommand
+{
+    public static Command Create()
+    {
+        var stage = new Option<string>("--stage") { Description = "clip (contrastive tower), pretrain (stage 0), finetune (stage 1), refine (stage 2: DeepLens)", Required = true };
+        stage.AcceptOnlyFromAmong("clip", "pretrain", "finetune", "refine");
+        var data = new Option<string>("--data") { Description = "LLaVA conversation JSON (refine: with pre_captions from `glance pseudo`)", Required = true };
+        var images = new Option<string>("--images") { Description = "Folder the JSON's image paths are relative to", Required = true };
+        var output = new Option<string>("--out") { Description = "Run folder: checkpoint, loss.png, and the trained model when done", Required = true };
+        var init = new Option<string?>("--init") { Description = "Model folder to start from (a captioner; or a CLIP folder for --stage clip)" };
+        var vision = new Option<string?>("--vision") { Description = "CLIP folder: the frozen tower, when assembling a fresh captioner with --lm" };
+        var lm = new Option<string?>("--lm") { Description = "OPT folder, when assembling a fresh captioner with --vision" };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "Folder with vocab.json + merges.txt (default: the LM folder; for clip: required)" };
+        var val = new Option<string?>("--val") { Description = "Validation LLaVA JSON (same --images folder)" };
+        var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 1 };
+        var lr = new Option<double?>("--lr") { Description = "Peak learning rate (defaults per stage: clip 1e-3, pretrain 1e-4, finetune 2e-5, refine 2e-5)" };
+        var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 16 };
+        var accum = new Option<int>("--accum") { Description = "Micro-batches per optimizer step", DefaultValueFactory = _ => 1 };
+        var maxSteps = new Option<long?>("--max-steps");
+        var seed = new Option<long>("--seed") { DefaultValueFactory = _ => 0 };
+        var evalEvery = new Option<int>("--eval-every") { Description = "Validate every N steps (0 = only at the end when --val is given)", DefaultValueFactory = _ => 0 };
+        var checkpointEvery = new Option<int>("--checkpoint-every") { DefaultValueFactory = _ => 200 };
+        var warmup = new Option<double>("--warmup") { Description = "Warm-up fraction of the steps", DefaultValueFactory = _ => 0.03 };
+        var weightDecay = new Option<double>("--weight-decay") { DefaultValueFactory = _ => 0.0 };
+        var projector = new Option<string>("--projector") { Description = "mm_projector_type when assembling", DefaultValueFactory = _ => "mlp2x_gelu" };
+        var deeplens = new Option<string?>("--deeplens-config") { Description = "DeepLens config JSON for the refine stage (default: SPEC §8 scaled to the tower)" };
+        var noCaption = new Option<bool>("--no-caption-input") { Description = "Ablation ①: DeepLens without the initial caption" };
+        var singleLevel = new Option<bool>("--single-level") { Description = "Ablation ②: DeepLens on the base layer only" };
+        var singleGlance = new Option<bool>("--single-glance-deeplens") { Description = "Train DeepLens as the only connector of a single pass (Tab. 3)" };
+        var featureCache = new Option<string?>("--feature-cache") { Description = $"Cache of the frozen tower's features (default {CaptionerStageOptions.DefaultFeatureCache})" };
+        var imageSize = new Option<int>("--image-size") { Description = "clip: input size of a fresh tower", DefaultValueFactory = _ => 96 };
+        var device = new Option<string>("--device") { DefaultValueFactory = _ => "cpu" };
+        var json = new Option<bool>("--json") { Description = "Print the run summary as JSON" };
+
+        var command = new Command("train", "Train a stage: clip, pretrain (stage 0), finetune (stage 1) or refine (stage 2, Sharp-Eyed Refinement).")
+        {
+            stage, data, images, output, init, vision, lm, tokenizer, val, epochs, lr, batch, accum, maxSteps, seed, evalEvery, checkpointEvery,
+            warmup, weightDecay, projector, deeplens, noCaption, singleLevel, singleGlance, featureCache, imageSize, device, json,
+        };
+        command.SetAction(parseResult =>
+        {
+            string stageName = parseResult.GetValue(stage)!;
+            var trainer = new TrainerOptions
+            {
+                Epochs = parseResult.GetValue(epochs),
+                MaxSteps = parseResult.GetValue(maxSteps),
+                LearningRate = parseResult.GetValue(lr) ?? DefaultLearningRate(stageName),
+                BatchSize = parseResult.GetValue(batch),
+                GradAccum = parseResult.GetValue(accum),
+                Seed = parseResult.GetValue(seed),
+                EvalEvery = parseResult.GetValue(evalEvery),
+                CheckpointEvery = parseResult.GetValue(checkpointEvery),
+                WarmupRatio = parseResult.GetValue(warmup),
+                WeightDecay = parseResult.GetValue(weightDecay),
+                LogEvery = 10,
+            };
+            var dev = Devices.Parse(parseResult.GetValue(device));
+            TrainingSummary summary;
+            if (stageName == "clip")
+            {
+                var tok = parseResult.GetValue(tokenizer) ?? throw new GlanceException("--stage clip needs --tokenizer DIR (vocab.json + merges.txt)");
+                var request = new ClipTrainingRequest
+                {
+                    Data = parseResult.GetValue(data)!, Images = parseResult.GetValue(images)!, Out = parseResult.GetValue(output)!,
+                    Tokenizer = tok, Validation = parseResult.GetValue(val), Init = parseResult.GetValue(init),
+                    Config = SyntheticClip.Config(parseResult.GetValue(imageSize)), Device = dev, Trainer = trainer,
+                };
+                summary = CliProgress.Run("train clip", p => ClipTrainer.Run(request, p));
+            }
+            else
+            {
+                var stageKind = Enum.Parse<TrainStage>(stageName, ignoreCase: true);
+                DeepLensConfig? lens = parseResult.GetValue(deeplens) is { } path
+                    ? DeepLensConfig.FromJson(File.Exists(path) ? File.ReadAllText(path) : throw GlanceException.ForFile(path, "file not found"), path)
+                    : null;
+                var request = new CaptionerTrainingRequest
+                {
+                    Stage = stageKind,
+                    Data = parseResult.GetValue(data)!, Images = parseResult.GetValue(images)!, Out = parseResult.GetValue(output)!,
+                    Init = parseResult.GetValue(init), Vision = parseResult.GetValue(vision), Lm = parseResult.GetValue(lm),
+                    Tokenizer = parseResult.GetValue(tokenizer), Validation = parseResult.GetValue(val),
+                    ProjectorType = parseResult.GetValue(projector)!,
+                    DeepLens = lens,
+                    DeepLensAblation = (parseResult.GetValue(noCaption), parseResult.GetValue(singleLevel)),
+                    SingleGlanceDeepLens = parseResult.GetValue(singleGlance),
+                    Device = dev,
+                    Trainer = trainer,
+                    StageOptions = new CaptionerStageOptions { FeatureCacheRoot = parseResult.GetValue(featureCache) ?? CaptionerStageOptions.DefaultFeatureCache },
+                };
+                summary = CliProgress.Run($"train {stageName}", p => CaptionerTrainer.Run(request, p).Summary);
+            }
+            var output2 = parseResult.InvocationConfiguration.Output;
+            if (parseResult.GetValue(json))
+                output2.WriteLine(JsonSerializer.Serialize(summary, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
+            else
+                output2.WriteLine($"{stageName}: {summary.Steps} steps{(summary.Resumed ? " (resumed)" : "")}, loss {summary.FirstLoss:0.####} → {summary.LastLoss:0.####}"
+                    + (summary.ValidationLoss is { } v ? $", validation {v:0.####}" : "")
+                    + (summary.SkippedSteps > 0 ? $", {summary.SkippedSteps} non-finite steps skipped" : "")
+                    + $", {summary.Elapsed.TotalMinutes:0.0} min → {summary.OutDir}");
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>The paper's learning rates (SPEC §10); the CLIP stage trains from scratch.</summary>
+    public static double DefaultLearningRate(string stage) => stage switch
+    {
+        "clip" => 1e-3,
+        "pretrain" => 1e-4,
+        _ => 2e-5,
+    };
+}

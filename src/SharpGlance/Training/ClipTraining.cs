@@ -1,0 +1,206 @@
+using SharpGlance.Data;
+using SharpGlance.IO;
+using SharpGlance.Preprocessing;
+using SharpGlance.Tokenization;
+using SharpGlance.Vision;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace SharpGlance.Training;
+
+/// <summary>One image with all its captions (the CLIP stage samples one caption per image per epoch).</summary>
+public sealed record ClipExample(int Index, string ImagePath, IReadOnlyList<string> Captions);
+
+/// <summary>Everything one <c>glance train --stage clip</c> run needs.</summary>
+public sealed record ClipTrainingRequest
+{
+    public required string Data { get; init; }
+    public required string Images { get; init; }
+    public required string Out { get; init; }
+    /// <summary>Folder with vocab.json + merges.txt: the text tower reads OPT token ids.</summary>
+    public required string Tokenizer { get; init; }
+    public string? Validation { get; init; }
+    /// <summary>A CLIP folder to continue from; else a fresh model of <see cref="Config"/>.</summary>
+    public string? Init { get; init; }
+    public ClipConfig Config { get; init; } = SyntheticClip.Config(96);
+    public int TextLength { get; init; } = 40;
+    public Device? Device { get; init; }
+    public TrainerOptions Trainer { get; init; } = new();
+}
+
+/// <summary>
+/// The tiny CLIP that plays CLIP ViT-L in the synthetic world (SPEC §11): the real CLIP architecture at
+/// small size, a text tower over OPT token ids, trained contrastively on our scenes, then frozen.
+/// </summary>
+public static class SyntheticClip
+{
+    /// <summary>
+    /// The text tower pools at the first <c>eos_token_id</c>. OPT's <c>&lt;/s&gt;</c> is 2, which HF reads as
+    /// the legacy "pool at the highest id" rule (see the fixtures' README), so texts end with "\n" (50118)
+    /// instead, and HF reads our checkpoints the same way.
+    /// </summary>
+    public const int TextEndId = 50118;
+
+    /// <summary>
+    /// ViT: patch 12 on 96 px (8×8 grid), width 128, 6 layers, so LLaVA's select layer −2 is
+    /// hidden_states[5] and DeepLens taps 5, 3, 4 (ViT-L's 23, 13, 18 scaled to 6 layers).
+    /// </summary>
+    public static ClipConfig Config(int imageSize, int width = 128, int layers = 6) => new()
+    {
+        VisionConfig = new ClipVisionConfig
+        {
+            HiddenSize = width, IntermediateSize = 4 * width, ProjectionDim = width, NumHiddenLayers = layers,
+            NumAttentionHeads = Math.Max(1, width / 32), ImageSize = imageSize, PatchSize = imageSize / 8,
+        },
+        TextConfig = new ClipTextConfig
+        {
+            VocabSize = 50272, HiddenSize = width, IntermediateSize = 4 * width, ProjectionDim = width,
+            NumHiddenLayers = 3, NumAttentionHeads = Math.Max(1, width / 32), MaxPositionEmbeddings = 48,
+            PadTokenId = 1, BosTokenId = 2, EosTokenId = TextEndId,
+        },
+        ProjectionDim = width,
+    };
+}
+
+/// <summary>The contrastive stage as an <see cref="ITrainingTask{TExample}"/>.</summary>
+public sealed class ClipTrainingTask : ITrainingTask<ClipExample>
+{
+    private readonly ClipModel _model;
+    private readonly OptTokenizer _tokenizer;
+    private readonly ClipImageProcessor _processor;
+    private readonly IReadOnlyList<ClipExample> _validation;
+    private readonly int _textLength;
+    private readonly long _seed;
+    private readonly Dictionary<string, Tensor> _pixels = new(StringComparer.Ordinal);
+
+    public ClipTrainingTask(ClipModel model, OptTokenizer tokenizer, IReadOnlyList<ClipExample> validation, int textLength, long seed)
+    {
+        _model = model; _tokenizer = tokenizer; _validation = validation; _textLength = textLength; _seed = seed;
+        int size = model.Config.VisionConfig.ImageSize;
+        _processor = new ClipImageProcessor(ImageProcessorConfig.ClipVitL336 with { ShortestEdge = size, CropSize = size, Aspect = AspectMode.Pad });
+        TrainableParameters = model.named_parameters().Select(p => (p.name, p.parameter)).ToList();
+    }
+
+    public ClipImageProcessor Processor => _processor;
+
+    public IReadOnlyList<(string Name, Parameter Parameter)> TrainableParameters { get; }
+
+    public void SetTraining(bool training) => _model.train(training);
+
+    /// <summary>Decodes and preprocesses every image once; kept as float16 [3, S, S] in memory.</summary>
+    public void Preload(IEnumerable<string> paths, IProgress<ProgressUpdate>? progress = null)
+    {
+        var todo = paths.Distinct().Where(p => !_pixels.ContainsKey(p)).ToList();
+        int done = 0;
+        foreach (var chunk in todo.Chunk(64))
+        {
+            using var batch = _processor.PreprocessBatch(chunk.Select(p => RgbImage.FromFile(p)).ToList());
+            for (int i = 0; i < chunk.Length; i++) _pixels[chunk[i]] = batch[i].to_type(ScalarType.Float16).DetachFromDisposeScope();
+            done += chunk.Length;
+            progress?.Report(new ProgressUpdate(done, todo.Count, "preprocessing images"));
+        }
+    }
+
+    private Tensor Pixels(IReadOnlyList<ClipExample> batch) =>
+        stack(batch.Select(e => _pixels.TryGetValue(e.ImagePath, out var t) ? t : throw new InvalidOperationException("image not preloaded")).ToList())
+            .to_type(ScalarType.Float32).to(_model.logit_scale.device);
+
+    /// <summary>OPT ids of each caption + "\n" (the pooling token), truncated, right-padded with &lt;pad&gt;.</summary>
+    public (Tensor Ids, Tensor Mask) Texts(IReadOnlyList<string> captions)
+    {
+        var rows = captions.Select(c =>
+        {
+            var ids = _tokenizer.Encode(string.Join(' ', c.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)), addBos: true).ToList();
+            if (ids.Count > _textLength - 1) ids = ids.Take(_textLength - 1).ToList();
+            ids.Add(SyntheticClip.TextEndId);
+            return ids;
+        }).ToList();
+        int t = rows.Max(r => r.Count);
+        var flat = new long[rows.Count * t];
+        var mask = new long[rows.Count * t];
+        for (int i = 0; i < rows.Count; i++)
+            for (int j = 0; j < t; j++)
+            {
+                flat[i * t + j] = j < rows[i].Count ? rows[i][j] : _tokenizer.PadId;
+                mask[i * t + j] = j < rows[i].Count ? 1 : 0;
+            }
+        var device = _model.logit_scale.device;
+        return (tensor(flat, [rows.Count, t], device: device), tensor(mask, [rows.Count, t], device: device));
+    }
+
+    public BatchLoss Loss(IReadOnlyList<ClipExample> batch, int epoch)
+    {
+        var captions = batch.Select(e => e.Captions[new Random(Mix(_seed, e.Index, epoch)).Next(e.Captions.Count)]).ToList();
+        using var pixels = Pixels(batch);
+        var (ids, mask) = Texts(captions);
+        using (ids) using (mask)
+        {
+            using var output = _model.Forward(pixels, ids, mask, returnLoss: true);
+            return new BatchLoss(output.Loss!.alias(), batch.Count);
+        }
+    }
+
+    /// <summary>Validation: the contrastive loss and image→text top-1 accuracy over batches of 64.</summary>
+    public (double Loss, string? Samples) Validate()
+    {
+        if (_validation.Count == 0) return (double.NaN, null);
+        double loss = 0; int hits = 0, n = 0, batches = 0;
+        foreach (var chunk in _validation.Chunk(64))
+        {
+            if (chunk.Length < 2) continue;
+            using var scope = NewDisposeScope();
+            var pixels = Pixels(chunk);
+            var (ids, mask) = Texts(chunk.Select(e => e.Captions[0]).ToList());
+            using var output = _model.Forward(pixels, ids, mask, returnLoss: true);
+            loss += output.Loss!.item<float>();
+            var best = output.LogitsPerImage.argmax(1);
+            hits += (int)best.eq(arange(chunk.Length, ScalarType.Int64, best.device)).sum().item<long>();
+            n += chunk.Length; batches++;
+        }
+        return (batches == 0 ? double.NaN : loss / batches, $"image→text top-1 {100.0 * hits / Math.Max(1, n):0.0}% of {n}");
+    }
+
+    public void SaveModel(string folder)
+    {
+        _model.Save(folder);
+        ConfigJson.Write(Path.Combine(folder, "preprocessor_config.json"), new System.Text.Json.Nodes.JsonObject
+        {
+            ["image_processor_type"] = "CLIPImageProcessor",
+            ["size"] = new System.Text.Json.Nodes.JsonObject { ["shortest_edge"] = _processor.Config.ShortestEdge },
+            ["crop_size"] = new System.Text.Json.Nodes.JsonObject { ["height"] = _processor.Config.CropSize, ["width"] = _processor.Config.CropSize },
+            ["do_resize"] = true, ["do_center_crop"] = true, ["do_rescale"] = true, ["do_normalize"] = true, ["do_convert_rgb"] = true,
+            ["resample"] = 3, ["rescale_factor"] = 1.0 / 255,
+            ["image_mean"] = new System.Text.Json.Nodes.JsonArray(_processor.Config.Mean.Select(x => (System.Text.Json.Nodes.JsonNode)x).ToArray()),
+            ["image_std"] = new System.Text.Json.Nodes.JsonArray(_processor.Config.Std.Select(x => (System.Text.Json.Nodes.JsonNode)x).ToArray()),
+        });
+    }
+
+    internal static int Mix(long seed, int index, int epoch) => CaptionerTrainingTask.Mix(seed, index, epoch);
+
+    /// <summary>Groups LLaVA entries by image: one example per image with all its captions.</summary>
+    public static IReadOnlyList<ClipExample> Group(IReadOnlyList<CaptionExample> entries) =>
+        entries.GroupBy(e => e.ImagePath, StringComparer.Ordinal)
+            .Select((g, i) => new ClipExample(i, g.Key, g.Select(e => e.Caption).ToList()))
+            .ToList();
+}
+
+/// <summary>Runs the CLIP stage end to end.</summary>
+public static class ClipTrainer
+{
+    public static TrainingSummary Run(ClipTrainingRequest r, IProgress<ProgressUpdate>? progress = null)
+    {
+        r.Trainer.Validate();
+        var train = ClipTrainingTask.Group(LlavaDataset.Load(r.Data, r.Images));
+        var validation = r.Validation is null ? [] : ClipTrainingTask.Group(LlavaDataset.Load(r.Validation, r.Images));
+        var tokenizer = OptTokenizer.FromFolder(r.Tokenizer);
+        using var model = r.Init is not null ? ClipModel.FromPretrained(r.Init, r.Device)
+            : new ClipModel(r.Config, r.Device, generator: new Generator((ulong)r.Trainer.Seed));
+        if (model.Config.TextConfig.VocabSize < tokenizer.VocabSize)
+            throw new GlanceException($"the CLIP text tower's vocab_size {model.Config.TextConfig.VocabSize} is smaller than the tokenizer's {tokenizer.VocabSize}");
+        var task = new ClipTrainingTask(model, tokenizer, validation, r.TextLength, r.Trainer.Seed);
+        task.Preload(train.Concat(validation).Select(e => e.ImagePath), progress);
+        var trainer = new Trainer<ClipExample>(task, train, r.Trainer, r.Out, "SharpGlance CLIP (contrastive)");
+        return trainer.Run(progress);
+    }
+}
