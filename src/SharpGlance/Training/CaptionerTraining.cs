@@ -30,6 +30,12 @@ public sealed record CaptionerStageOptions
     public bool HalfPrecisionCache { get; init; } = true;
     /// <summary>How often the initial caption is also written into the refinement prompt (the paper's code: 0.8).</summary>
     public double InitialCaptionInText { get; init; } = 0.8;
+    /// <summary>
+    /// Stage 2 only: the share of examples trained as first glances (the stage-1 task) instead of
+    /// refinements. One model serves both glances at inference (SPEC §8: "the same LM"), and stage 2 trains
+    /// that LM; without some first-glance examples its first glance drifts. Our decision; the paper is silent.
+    /// </summary>
+    public double FirstGlanceShare { get; init; } = 0.25;
     /// <summary>Images per forward pass of the tower while filling the cache.</summary>
     public int EncodeBatch { get; init; } = 16;
     /// <summary>Examples the periodic validation reads (its loss), and captions it writes into the log.</summary>
@@ -164,6 +170,8 @@ public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
         _trainedModules = options.Stage switch
         {
             TrainStage.Pretrain => [captioner.Projector],
+            // "Single glance with ②" (Tab. 3): DeepLens replaces the MLP as the one connector.
+            TrainStage.Finetune when captioner.Config.FirstGlance == "deeplens" => [captioner.DeepLens!, captioner.Lm],
             TrainStage.Finetune => [captioner.Projector, captioner.Lm],
             _ => [captioner.DeepLens!, captioner.Lm],
         };
@@ -193,45 +201,89 @@ public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
 
     public BatchLoss Loss(IReadOnlyList<CaptionExample> batch, int epoch)
     {
+        var (sum, tokens) = SumLoss(batch, epoch);
+        return new BatchLoss(sum / Math.Max(1, tokens), tokens);
+    }
+
+    /// <summary>
+    /// Summed cross-entropy and supervised-token count of a batch. A stage-2 batch splits into its
+    /// refinement examples and its first-glance examples (different connectors, different visual token
+    /// counts), each spliced and run on its own; the sums add up to the batch's token-weighted mean.
+    /// </summary>
+    private (Tensor Sum, long Tokens) SumLoss(IReadOnlyList<CaptionExample> batch, int epoch)
+    {
         using var features = _features.Get(batch.Select(e => e.ImagePath).ToList());
-        var (prompts, targets, visual) = Inputs(batch, features, epoch);
+        if (_o.Stage != TrainStage.Refine)
+            return Part(FirstGlanceInputs(batch, features));
+        var roles = batch.Select(e => Role(e, epoch)).ToList();
+        var refine = Enumerable.Range(0, batch.Count).Where(i => !roles[i].FirstGlance).ToArray();
+        var first = Enumerable.Range(0, batch.Count).Where(i => roles[i].FirstGlance).ToArray();
+        Tensor? total = null;
+        long tokens = 0;
+        foreach (var (rows, isFirst) in new[] { (refine, false), (first, true) })
+        {
+            if (rows.Length == 0) continue;
+            using var sub = features.Select(rows.Select(i => (long)i).ToArray());
+            var examples = rows.Select(i => batch[i]).ToList();
+            var (sum, n) = Part(isFirst ? FirstGlanceInputs(examples, sub) : RefineInputs(examples, sub, rows.Select(i => roles[i]).ToList()));
+            total = total is null ? sum : total + sum;
+            tokens += n;
+        }
+        return (total!, tokens);
+    }
+
+    private (Tensor Sum, long Tokens) Part((List<int[]> Prompts, List<int[]> Targets, Tensor Visual) inputs)
+    {
+        var (prompts, targets, visual) = inputs;
         using (visual)
         {
             using var spliced = PromptBatch.Build(_c.Lm, prompts, targets, visual, padLeft: false);
-            var loss = SupervisedLoss(_c.Lm, spliced);
-            return new BatchLoss(loss, targets.Sum(t => t.Length));
+            return (SupervisedLoss(_c.Lm, spliced, reduction: "sum"), targets.Sum(t => t.Length));
         }
     }
 
-    private (List<int[]> Prompts, List<int[]> Targets, Tensor Visual) Inputs(IReadOnlyList<CaptionExample> batch, VisionFeatures features, int epoch)
+    /// <summary>Per example and epoch: first glance or refinement, which pseudo-initial caption, and whether the prompt shows it.</summary>
+    private (bool FirstGlance, string Initial, bool InText) Role(CaptionExample e, int epoch)
     {
-        var tok = _c.Tokenizer;
+        if (e.PreCaptions.Count == 0)
+            throw new GlanceException($"example {e.Id} has no pre_captions: make them with `glance pseudo` first");
+        var rng = new Random(Mix(_seed, e.Index, epoch));
+        string pre = e.PreCaptions[rng.Next(e.PreCaptions.Count)];
+        bool inText = rng.NextDouble() < _o.InitialCaptionInText;
+        bool first = rng.NextDouble() < _o.FirstGlanceShare;
+        return (first, pre, inText);
+    }
+
+    private (List<int[]>, List<int[]>, Tensor) FirstGlanceInputs(IReadOnlyList<CaptionExample> batch, VisionFeatures features)
+    {
+        // Stage 2's first-glance examples use the captioner's own template (stage 1's task).
+        var template = _o.Stage == TrainStage.Refine ? _c.Template : _template;
         var prompts = new List<int[]>(batch.Count);
         var targets = new List<int[]>(batch.Count);
-        if (_o.Stage != TrainStage.Refine)
-        {
-            foreach (var e in batch)
-            {
-                var (p, t) = _template.Encode(tok, e.Caption, e.Question);
-                prompts.Add(p); targets.Add(t);
-            }
-            return (prompts, targets, _c.FirstGlanceEmbeds(features));
-        }
-        // Stage 2: one pseudo-initial caption per example, chosen per epoch; always given to DeepLens,
-        // written into the prompt with probability InitialCaptionInText (SPEC §8).
-        var initial = new List<string>(batch.Count);
         foreach (var e in batch)
         {
-            if (e.PreCaptions.Count == 0)
-                throw new GlanceException($"example {e.Id} has no pre_captions: make them with `glance pseudo` first");
-            var rng = new Random(Mix(_seed, e.Index, epoch));
-            string pre = e.PreCaptions[rng.Next(e.PreCaptions.Count)];
-            bool inText = rng.NextDouble() < _o.InitialCaptionInText;
-            var (p, t) = _template.Encode(tok, e.Caption, null, inText ? pre : null);
-            prompts.Add(p); targets.Add(t); initial.Add(pre);
+            var (p, t) = template.Encode(_c.Tokenizer, e.Caption, e.Question);
+            prompts.Add(p); targets.Add(t);
+        }
+        return (prompts, targets, _c.FirstGlanceEmbeds(features));
+    }
+
+    /// <summary>
+    /// Stage 2: the pseudo-initial caption is always given to DeepLens, and written into the prompt with
+    /// probability InitialCaptionInText (SPEC §8).
+    /// </summary>
+    private (List<int[]>, List<int[]>, Tensor) RefineInputs(IReadOnlyList<CaptionExample> batch, VisionFeatures features,
+        IReadOnlyList<(bool FirstGlance, string Initial, bool InText)> roles)
+    {
+        var prompts = new List<int[]>(batch.Count);
+        var targets = new List<int[]>(batch.Count);
+        for (int i = 0; i < batch.Count; i++)
+        {
+            var (p, t) = _template.Encode(_c.Tokenizer, batch[i].Caption, null, roles[i].InText ? roles[i].Initial : null);
+            prompts.Add(p); targets.Add(t);
         }
         Tensor? ids = null, mask = null;
-        if (_c.DeepLens!.Config.CaptionInput) (ids, mask) = _c.CaptionIds(initial);
+        if (_c.DeepLens!.Config.CaptionInput) (ids, mask) = _c.CaptionIds(roles.Select(r => r.Initial).ToList());
         using (ids) using (mask)
             return (prompts, targets, _c.SecondGlanceEmbeds(features, ids, mask));
     }
@@ -249,7 +301,7 @@ public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
     /// Mean cross-entropy over the supervised positions, with the vocabulary-wide head applied to those
     /// positions only: the same number as OPT's labels loss, without a [B, T, 50272] logits tensor.
     /// </summary>
-    internal static Tensor SupervisedLoss(OptForCausalLM lm, PromptBatch.Batch batch)
+    internal static Tensor SupervisedLoss(OptForCausalLM lm, PromptBatch.Batch batch, string reduction = "mean")
     {
         using var scope = NewDisposeScope();
         var labels = batch.Labels ?? throw new ArgumentException("training batch without labels");
@@ -259,7 +311,8 @@ public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
         var rows = nonzero(next.ne(PromptBatch.IgnoreIndex)).squeeze(1);
         var hs = h.narrow(1, 0, t - 1).reshape(-1, h.shape[2]).index_select(0, rows);
         var logits = lm.lm_head.forward(hs).to_type(ScalarType.Float32);
-        return nn.functional.cross_entropy(logits, next.index_select(0, rows)).MoveToOuterDisposeScope();
+        var r = reduction == "sum" ? nn.Reduction.Sum : nn.Reduction.Mean;
+        return nn.functional.cross_entropy(logits, next.index_select(0, rows), reduction: r).MoveToOuterDisposeScope();
     }
 
     public (double Loss, string? Samples) Validate()
@@ -270,11 +323,8 @@ public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
         foreach (var chunk in examples.Chunk(16))
         {
             using var scope = NewDisposeScope();
-            using var features = _features.Get(chunk.Select(e => e.ImagePath).ToList());
-            var (prompts, targets, visual) = Inputs(chunk, features, epoch: 0);
-            using var spliced = PromptBatch.Build(_c.Lm, prompts, targets, visual, padLeft: false);
-            long n = targets.Sum(t => t.Length);
-            total += SupervisedLoss(_c.Lm, spliced).item<float>() * n;
+            var (sum, n) = SumLoss(chunk, epoch: 0);
+            total += sum.item<float>();
             tokens += n;
         }
         string? samples = null;
