@@ -34,6 +34,7 @@ public static class Program
             SynthCommand.Create(),
             PseudoCommand.Create(),
             EvalCommand.Create(),
+            DemoCommand.Create(),
         })
             root.Subcommands.Add(command);
         return root;

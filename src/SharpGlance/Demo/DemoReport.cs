@@ -1,0 +1,97 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using SharpGlance.IO;
+
+namespace SharpGlance.Demo;
+
+/// <summary>Writes the demo's results as results.json, results.md (the table) and results.html (table + examples).</summary>
+public static class DemoReport
+{
+    public static readonly (string Key, string Label)[] MetricColumns =
+        [("Bleu_4", "B@4"), ("METEOR", "METEOR"), ("ROUGE_L", "ROUGE-L"), ("CIDEr", "CIDEr")];
+
+    public static void Write(string folder, DemoResult r, string imagesRoot)
+    {
+        var json = JsonSerializer.Serialize(new
+        {
+            seed = r.Options.Seed,
+            quick = r.Options.Quick,
+            options = r.Options,
+            rows = r.Rows.Select(row => new { name = row.Name, description = row.Description, metrics = row.Metrics, errors = row.Errors, captions_with_errors = row.CaptionsWithErrors, images = row.Images }),
+            step_seconds = r.StepSeconds,
+            total_seconds = r.StepSeconds.Values.Sum(),
+            notes = r.Notes,
+            examples = r.Examples.Select(e => new { image_id = e.ImageId, references = e.References, initial = e.Initial, refined = e.Refined, initial_errors = e.InitialErrors.Total, refined_errors = e.RefinedErrors.Total }),
+        }, new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+        AtomicFile.WriteAllText(Path.Combine(folder, "results.json"), json + "\n");
+        AtomicFile.WriteAllText(Path.Combine(folder, "results.md"), Markdown(r));
+        AtomicFile.WriteAllText(Path.Combine(folder, "results.html"), Html(r));
+    }
+
+    private static double Cider(DemoRow row) => row.Metrics.TryGetValue("CIDEr", out var c) ? c : double.NaN;
+
+    public static string Markdown(DemoResult r)
+    {
+        var sb = new StringBuilder();
+        var baseline = r.Rows[0];
+        sb.AppendLine($"# SharpGlance in miniature (seed {r.Options.Seed}{(r.Options.Quick ? ", quick" : "")})");
+        sb.AppendLine();
+        sb.AppendLine($"Test split: {baseline.Images} synthetic scenes, 5 references each; beams {r.Options.EvalBeams}, length penalty 0. " +
+                      "Metrics ×100 (coco-caption arithmetic; METEOR without a paraphrase table). Errors: counted against each image's scene graph.");
+        sb.AppendLine();
+        sb.Append("| model | ").Append(string.Join(" | ", MetricColumns.Select(c => c.Label))).Append(" | ΔCIDEr | ")
+          .Append(string.Join(" | ", Data.Synthetic.ErrorBreakdown.Kinds)).AppendLine(" | captions with errors |");
+        sb.Append("|---|").Append(string.Concat(Enumerable.Repeat("---:|", MetricColumns.Length + 1 + Data.Synthetic.ErrorBreakdown.Kinds.Length + 1))).AppendLine();
+        foreach (var row in r.Rows)
+        {
+            sb.Append($"| {row.Name} | ");
+            sb.Append(string.Join(" | ", MetricColumns.Select(c => row.Metrics.TryGetValue(c.Key, out var v) ? $"{100 * v:0.0}" : "–")));
+            double delta = 100 * (Cider(row) - Cider(baseline));
+            sb.Append($" | {(ReferenceEquals(row, baseline) ? "" : $"{delta:+0.0;-0.0;0.0}")} | ");
+            sb.Append(string.Join(" | ", Data.Synthetic.ErrorBreakdown.Kinds.Select(k => row.Errors[k].ToString())));
+            sb.AppendLine($" | {row.CaptionsWithErrors} ({100.0 * row.CaptionsWithErrors / Math.Max(1, row.Images):0.0}%) |");
+        }
+        sb.AppendLine();
+        sb.AppendLine("① = the initial caption is given to DeepLens; ② = multi-level ViT features. Rows are described in results.json.");
+        sb.AppendLine();
+        sb.AppendLine($"Time: {r.StepSeconds.Values.Sum() / 60:0.0} min on this machine — " + string.Join(", ", r.StepSeconds.Select(kv => $"{kv.Key} {kv.Value:0} s")) + ".");
+        return sb.ToString();
+    }
+
+    public static string Html(DemoResult r)
+    {
+        static string E(string s) => WebUtility.HtmlEncode(s);
+        var sb = new StringBuilder();
+        sb.AppendLine("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>SharpGlance in miniature</title><style>");
+        sb.AppendLine("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}table{border-collapse:collapse;margin:1em 0}" +
+                      "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:left}" +
+                      ".ex{display:flex;gap:1em;margin:1em 0;padding:.8em;border:1px solid #ddd;border-radius:6px}.ex img{width:192px;height:192px;image-rendering:pixelated}" +
+                      ".bad{color:#b00}.good{color:#070}.refs{color:#666;font-size:90%}");
+        sb.AppendLine("</style></head><body>");
+        sb.AppendLine($"<h1>SharpGlance in miniature</h1><p>Seed {r.Options.Seed}{(r.Options.Quick ? " (quick run)" : "")}. " +
+                      $"The paper's Tab. 3 on the synthetic world: a tiny CLIP + tiny OPT specialist, then Sharp-Eyed Refinement. Test split: {r.Rows[0].Images} images.</p>");
+        var md = Markdown(r).Split('\n').Where(l => l.StartsWith('|')).ToList();
+        sb.AppendLine("<table>");
+        for (int i = 0; i < md.Count; i++)
+        {
+            if (i == 1) continue;   // the markdown alignment row
+            var cells = md[i].Trim().Trim('|').Split('|').Select(c => E(c.Trim()));
+            string tag = i == 0 ? "th" : "td";
+            sb.Append("<tr>").Append(string.Concat(cells.Select(c => $"<{tag}>{c}</{tag}>"))).AppendLine("</tr>");
+        }
+        sb.AppendLine("</table><p>① = initial caption given to DeepLens; ② = multi-level ViT features.</p>");
+        sb.AppendLine("<h2>What the second glance changed</h2><p>Test images whose caption changed in the first refinement round: fixes first, then the cases it made worse. Error counts are against the scene graph.</p>");
+        foreach (var e in r.Examples)
+        {
+            string img = File.Exists(e.ImageFile) ? "data:image/png;base64," + Convert.ToBase64String(File.ReadAllBytes(e.ImageFile)) : "";
+            string Cls(int before, int after) => after < before ? "good" : after > before ? "bad" : "";
+            sb.AppendLine($"<div class=\"ex\"><img src=\"{img}\" alt=\"test image {E(e.ImageId)}\"><div>" +
+                          $"<p><b>initial</b> ({e.InitialErrors.Total} errors): {E(e.Initial)}</p>" +
+                          $"<p class=\"{Cls(e.InitialErrors.Total, e.RefinedErrors.Total)}\"><b>refined</b> ({e.RefinedErrors.Total} errors): {E(e.Refined)}</p>" +
+                          $"<p class=\"refs\">references: {string.Join(" · ", e.References.Select(E))}</p></div></div>");
+        }
+        sb.AppendLine("</body></html>");
+        return sb.ToString();
+    }
+}
