@@ -40,6 +40,7 @@ public static class TrainCommand
         var singleLevel = new Option<bool>("--single-level") { Description = "Ablation ②: DeepLens on the base layer only" };
         var singleGlance = new Option<bool>("--single-glance-deeplens") { Description = "Train DeepLens as the only connector of a single pass (Tab. 3)" };
         var featureCache = new Option<string?>("--feature-cache") { Description = $"Cache of the frozen tower's features (default {CaptionerStageOptions.DefaultFeatureCache})" };
+        var closed = new Option<bool>("--closed-vocabulary") { Description = "Softmax over the tokens the captions use only (the model's vocabulary_subset); for small synthetic worlds" };
         var imageSize = new Option<int>("--image-size") { Description = "clip: input size of a fresh tower", DefaultValueFactory = _ => 96 };
         var device = new Option<string>("--device") { DefaultValueFactory = _ => "cpu" };
         var json = new Option<bool>("--json") { Description = "Print the run summary as JSON" };
@@ -47,7 +48,7 @@ public static class TrainCommand
         var command = new Command("train", "Train a stage: clip, pretrain (stage 0), finetune (stage 1) or refine (stage 2, Sharp-Eyed Refinement).")
         {
             stage, data, images, output, init, vision, lm, tokenizer, val, epochs, lr, batch, accum, maxSteps, seed, evalEvery, checkpointEvery,
-            warmup, weightDecay, projector, deeplens, noCaption, singleLevel, singleGlance, featureCache, imageSize, device, json,
+            warmup, weightDecay, projector, deeplens, noCaption, singleLevel, singleGlance, featureCache, closed, imageSize, device, json,
         };
         command.SetAction(parseResult =>
         {
@@ -97,7 +98,11 @@ public static class TrainCommand
                     SingleGlanceDeepLens = parseResult.GetValue(singleGlance),
                     Device = dev,
                     Trainer = trainer,
-                    StageOptions = new CaptionerStageOptions { FeatureCacheRoot = parseResult.GetValue(featureCache) ?? CaptionerStageOptions.DefaultFeatureCache },
+                    StageOptions = new CaptionerStageOptions
+                    {
+                        FeatureCacheRoot = parseResult.GetValue(featureCache) ?? CaptionerStageOptions.DefaultFeatureCache,
+                        ClosedVocabulary = parseResult.GetValue(closed),
+                    },
                 };
                 summary = CliProgress.Run($"train {stageName}", p => CaptionerTrainer.Run(request, p).Summary);
             }

@@ -236,6 +236,14 @@ public sealed class Captioner : IDisposable
 
     public void SetTemplate(string name) => Config = Config with { Template = PromptTemplate.Get(name).Name };
 
+    /// <summary>Makes this a closed-vocabulary model over <paramref name="ids"/> (see <see cref="CaptionerConfig.VocabularySubset"/>).</summary>
+    public void SetVocabularySubset(IReadOnlyList<int>? ids)
+    {
+        if (ids is not null && ids.Any(i => i < 0 || i >= Lm.Config.VocabSize))
+            throw new GlanceException($"vocabulary subset: ids must be in 0..{Lm.Config.VocabSize - 1}");
+        Config = Config with { VocabularySubset = ids?.Distinct().Order().ToList() };
+    }
+
     // ---- saving -------------------------------------------------------------------------------
 
     /// <summary>

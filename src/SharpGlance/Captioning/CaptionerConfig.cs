@@ -41,6 +41,11 @@ public sealed record CaptionerConfig
     public string FirstGlance { get; init; } = "mlp";
     /// <summary>The second-glance connector; null for a single-pass captioner.</summary>
     public DeepLensConfig? DeepLens { get; init; }
+    /// <summary>
+    /// <c>vocabulary_subset</c>: the token ids a closed-vocabulary model was trained over (its softmax ran
+    /// over these only; generation emits only these). Null = the whole vocabulary, as every real checkpoint.
+    /// </summary>
+    public IReadOnlyList<int>? VocabularySubset { get; init; }
 
     public int SelectLayer => SelectLayers[0];
 
@@ -64,6 +69,21 @@ public sealed record CaptionerConfig
                 throw GlanceException.ForFile(source, $"deeplens.vision_width {d.VisionWidth} differs from the tower's hidden_size {v.HiddenSize}");
         }
         return this;
+    }
+
+    private static IReadOnlyList<int> ReadIds(JsonArray array, string source, int vocabSize)
+    {
+        try
+        {
+            var ids = array.Select(x => x!.GetValue<int>()).ToList();
+            if (ids.Count == 0 || ids.Any(i => i < 0 || i >= vocabSize))
+                throw GlanceException.ForFile(source, $"vocabulary_subset must list token ids in 0..{vocabSize - 1}");
+            return ids;
+        }
+        catch (Exception e) when (e is FormatException or InvalidOperationException or NullReferenceException)
+        {
+            throw GlanceException.ForFile(source, $"vocabulary_subset is not a list of token ids: {e.Message}");
+        }
     }
 
     /// <summary>Parses "-2", "-2,13,18" or a JSON number/array.</summary>
@@ -118,6 +138,7 @@ public sealed record CaptionerConfig
             },
             FirstGlance = Str("first_glance", "mlp"),
             DeepLens = root["deeplens"] is JsonObject dl ? DeepLensConfig.FromJson(dl.ToJsonString(), source + " (deeplens)") : null,
+            VocabularySubset = root["vocabulary_subset"] is JsonArray vs ? ReadIds(vs, source, text.VocabSize) : null,
         };
         return config.Validate(source);
     }
@@ -138,6 +159,7 @@ public sealed record CaptionerConfig
         root["image_aspect_ratio"] = Aspect == AspectMode.Pad ? "pad" : "square";
         root["first_glance"] = FirstGlance;
         if (DeepLens is not null) root["deeplens"] = JsonNode.Parse(DeepLens.ToJson());
+        if (VocabularySubset is not null) root["vocabulary_subset"] = new JsonArray(VocabularySubset.Select(i => (JsonNode)i).ToArray());
         return root;
     }
 }

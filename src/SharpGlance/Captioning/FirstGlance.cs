@@ -26,7 +26,11 @@ public static class FirstGlance
     {
         var tokenizer = captioner.Tokenizer;
         int stop = template.StopTokenId(tokenizer);
-        var options = generation with { EosTokenId = stop, PadTokenId = tokenizer.PadId, VocabLimit = tokenizer.VocabSize };
+        var options = generation with
+        {
+            EosTokenId = stop, PadTokenId = tokenizer.PadId, VocabLimit = tokenizer.VocabSize,
+            AllowedTokenIds = captioner.Config.VocabularySubset is { } subset ? subset.Append(stop).Distinct().ToList() : null,
+        };
         using var batch = PromptBatch.Build(captioner.Lm, prompts, null, visual, padLeft: true);
         var result = TextGenerator.Run(captioner.Lm, batch.InputsEmbeds, batch.AttentionMask, options);
         int perPrompt = result.Sequences.Length / prompts.Count;

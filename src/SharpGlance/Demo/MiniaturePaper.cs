@@ -128,7 +128,7 @@ public static class MiniaturePaper
             Stage = stage, Data = trainJson, Validation = valJson, Images = images, Out = output,
             Init = init, Vision = init is null ? clip : null, Lm = init is null ? lm : null,
             Trainer = new TrainerOptions { MaxSteps = steps, Epochs = 1000, BatchSize = o.Batch, LearningRate = lr, WarmupRatio = 0.03, Seed = o.Seed, CheckpointEvery = 100, LogEvery = 10 },
-            StageOptions = new CaptionerStageOptions { FeatureCacheRoot = cache, ValidationCaptions = 0 },
+            StageOptions = new CaptionerStageOptions { FeatureCacheRoot = cache, ValidationCaptions = 0, ClosedVocabulary = true },
         };
 
         // 4–5. The specialist: stage 0 (projector), stage 1 (projector + LM).

@@ -44,6 +44,11 @@ public sealed record GenerationOptions
     /// (OPT's weights have 50272 rows but the tokenizer only 50265 entries, SPEC §5). null = no limit.
     /// </summary>
     public int? VocabLimit { get; init; }
+    /// <summary>
+    /// When set, only these ids can be emitted (every other score −inf): the closed vocabulary of a model
+    /// trained on a subset of the tokenizer (<c>vocabulary_subset</c> in a captioner's config). null = all.
+    /// </summary>
+    public IReadOnlyList<int>? AllowedTokenIds { get; init; }
 
     /// <summary>The paper's evaluation setting (SPEC §7): 3 beams, length_penalty 0, early stopping, 77 new tokens, stop at &lt;/s&gt;.</summary>
     public static GenerationOptions Paper => new() { NumBeams = 3, LengthPenalty = 0.0, EarlyStopping = EarlyStopping.True, MaxNewTokens = 77 };
@@ -66,6 +71,12 @@ public sealed record GenerationOptions
         if (PadTokenId < 0) throw new GlanceException($"generation: pad id must be ≥ 0, got {PadTokenId}");
         if (VocabLimit is { } lim && (lim < 1 || lim > vocabSize))
             throw new GlanceException($"generation: vocabulary limit {lim} must be in 1..{vocabSize}");
+        if (AllowedTokenIds is { } allowed)
+        {
+            if (allowed.Count == 0) throw new GlanceException("generation: the allowed-token list is empty");
+            if (allowed.Any(i => i < 0 || i >= vocabSize)) throw new GlanceException($"generation: an allowed token id is outside the vocabulary of {vocabSize}");
+            if (EosTokenId is { } e3 && !allowed.Contains(e3)) throw new GlanceException($"generation: the allowed tokens do not include the eos id {e3}");
+        }
         if (VocabLimit is { } l2 && EosTokenId is { } e2 && e2 >= l2)
             throw new GlanceException($"generation: eos id {e2} is beyond the vocabulary limit {l2}");
         return this;

@@ -118,6 +118,7 @@ public static class TextGenerator
         using var cache = lm.NewCache(b, p + maxNew);
         using var fullMask = FullMask(promptMask, b, p, maxNew, lm.Device, null);
         using var rng = o.Seed is { } seed ? new torch.Generator((ulong)seed, lm.Device) : null;
+        using var allowed = AllowedMask(o, lm.Config.VocabSize, lm.Device);
         var unfinished = Enumerable.Repeat(true, (int)b).ToArray();
         Tensor logits;
         using (no_grad())
@@ -131,7 +132,7 @@ public static class TextGenerator
                 using (no_grad())
                 using (NewDisposeScope())
                 {
-                    var scores = Suppress(logits, o.VocabLimit);
+                    var scores = Suppress(logits, o.VocabLimit, allowed);
                     Tensor chosen;
                     if (o.DoSample)
                     {
@@ -187,6 +188,7 @@ public static class TextGenerator
         using var _cache = cache;
         using var fullMask = FullMask(promptMask, b, p, maxNew, lm.Device, expand);
         using var rng = o.Seed is { } seed ? new torch.Generator((ulong)seed, lm.Device) : null;
+        using var allowed = AllowedMask(o, v, lm.Device);
 
         // HF beam_search: beams after the first start at −1e9 so the first step expands beam 0 only
         // (beam_sample starts them all at 0).
@@ -207,7 +209,7 @@ public static class TextGenerator
                 using (NewDisposeScope())
                 {
                     var logp = nn.functional.log_softmax(logits, -1);
-                    logp = Suppress(logp, o.VocabLimit);
+                    logp = Suppress(logp, o.VocabLimit, allowed);
                     var scores = logp + tensor(beamScores, device: logp.device).unsqueeze(1);
                     Tensor values, indices;
                     if (o.DoSample)
@@ -350,13 +352,27 @@ public static class TextGenerator
     }
 
     /// <summary>Ids ≥ the vocabulary limit get −inf (HF <c>SuppressTokensLogitsProcessor</c>).</summary>
-    private static Tensor Suppress(Tensor scores, int? limit)
+    private static Tensor Suppress(Tensor scores, int? limit, Tensor? allowed)
     {
         long v = scores.shape[^1];
+        if (allowed is not null) scores = scores + allowed;
         if (limit is not { } l || l >= v) return scores;
-        var s = scores.clone();
+        var s = allowed is null ? scores.clone() : scores;
         s.narrow(-1, l, v - l).fill_(double.NegativeInfinity);
         return s;
+    }
+
+    /// <summary>
+    /// [V] additive mask: 0 for <see cref="GenerationOptions.AllowedTokenIds"/>, −inf elsewhere (built once
+    /// per generation, not per step); null when every id is allowed.
+    /// </summary>
+    private static Tensor? AllowedMask(GenerationOptions o, long vocab, Device device)
+    {
+        if (o.AllowedTokenIds is not { } ids) return null;
+        var mask = full(vocab, double.NegativeInfinity, ScalarType.Float32, device);
+        using var index = tensor(ids.Select(i => (long)i).ToArray(), device: device);
+        mask.index_fill_(0, index, 0.0);
+        return mask;
     }
 
     /// <summary>HF 4.36 logits warpers in their order: temperature, top-k, top-p.</summary>

@@ -48,6 +48,9 @@ public static class CaptionerTrainer
 
         using var captioner = Start(r);
         var stageOptions = r.StageOptions with { Stage = r.Stage };
+        if (stageOptions.ClosedVocabulary)
+            captioner.SetVocabularySubset(CaptionerTrainingTask.TargetTokens(captioner, r.Stage, data.Concat(validation))
+                .Concat(captioner.Config.VocabularySubset ?? []).ToList());
         var features = new TowerFeatures(captioner, stageOptions.FeatureCacheRoot, stageOptions.HalfPrecisionCache);
         features.Fill(data.Concat(validation).Select(e => e.ImagePath), stageOptions.EncodeBatch, progress);
         var task = new CaptionerTrainingTask(captioner, stageOptions, features, validation, r.Trainer.Seed);

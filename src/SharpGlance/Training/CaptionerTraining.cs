@@ -36,6 +36,13 @@ public sealed record CaptionerStageOptions
     /// that LM; without some first-glance examples its first glance drifts. Our decision; the paper is silent.
     /// </summary>
     public double FirstGlanceShare { get; init; } = 0.25;
+    /// <summary>
+    /// Closed-vocabulary training: the softmax runs over the token ids the targets actually use (plus
+    /// any the starting model already had), which become the model's <c>vocabulary_subset</c>. The loss is
+    /// then the exact likelihood of a model over that vocabulary, and the 50272-wide head, the dominant
+    /// cost of a tiny LM, shrinks to a few hundred rows. Off by default: real captioners keep every token.
+    /// </summary>
+    public bool ClosedVocabulary { get; init; }
     /// <summary>Images per forward pass of the tower while filling the cache.</summary>
     public int EncodeBatch { get; init; } = 16;
     /// <summary>Examples the periodic validation reads (its loss), and captions it writes into the log.</summary>
@@ -157,6 +164,8 @@ public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
     private readonly long _seed;
     private readonly List<(string, Parameter)> _trainable;
     private readonly List<nn.Module> _trainedModules;
+    private readonly Tensor? _subsetIds;    // [S] token ids of a closed vocabulary
+    private readonly Tensor? _subsetIndex;  // [V] token id → row of the closed vocabulary, −1 outside
 
     public CaptionerTrainingTask(Captioner captioner, CaptionerStageOptions options, TowerFeatures features,
         IReadOnlyList<CaptionExample> validation, long seed)
@@ -179,6 +188,13 @@ public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
         {
             (Captioner.ProjectorPrefix, captioner.Projector), ("", captioner.Lm), (Captioner.VisionPrefix, captioner.Vision),
         }.Concat(captioner.DeepLens is null ? [] : [(Captioner.DeepLensPrefix, (nn.Module)captioner.DeepLens)]);
+        if (captioner.Config.VocabularySubset is { } subset)
+        {
+            var index = Enumerable.Repeat(-1L, captioner.Lm.Config.VocabSize).ToArray();
+            for (int i = 0; i < subset.Count; i++) index[subset[i]] = i;
+            _subsetIds = tensor(subset.Select(x => (long)x).ToArray(), device: captioner.Device).DetachFromDisposeScope();
+            _subsetIndex = tensor(index, device: captioner.Device).DetachFromDisposeScope();
+        }
         _trainable = new();
         foreach (var (prefix, module) in all)
         {
@@ -238,7 +254,7 @@ public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
         using (visual)
         {
             using var spliced = PromptBatch.Build(_c.Lm, prompts, targets, visual, padLeft: false);
-            return (SupervisedLoss(_c.Lm, spliced, reduction: "sum"), targets.Sum(t => t.Length));
+            return (SupervisedLoss(_c.Lm, spliced, reduction: "sum", _subsetIds, _subsetIndex), targets.Sum(t => t.Length));
         }
     }
 
@@ -301,7 +317,8 @@ public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
     /// Mean cross-entropy over the supervised positions, with the vocabulary-wide head applied to those
     /// positions only: the same number as OPT's labels loss, without a [B, T, 50272] logits tensor.
     /// </summary>
-    internal static Tensor SupervisedLoss(OptForCausalLM lm, PromptBatch.Batch batch, string reduction = "mean")
+    internal static Tensor SupervisedLoss(OptForCausalLM lm, PromptBatch.Batch batch, string reduction = "mean",
+        Tensor? subsetIds = null, Tensor? subsetIndex = null)
     {
         using var scope = NewDisposeScope();
         var labels = batch.Labels ?? throw new ArgumentException("training batch without labels");
@@ -310,9 +327,38 @@ public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
         var next = labels.narrow(1, 1, t - 1).reshape(-1);                            // position i predicts i+1
         var rows = nonzero(next.ne(PromptBatch.IgnoreIndex)).squeeze(1);
         var hs = h.narrow(1, 0, t - 1).reshape(-1, h.shape[2]).index_select(0, rows);
-        var logits = lm.lm_head.forward(hs).to_type(ScalarType.Float32);
+        var targets = next.index_select(0, rows);
+        Tensor logits;
+        if (subsetIds is null) logits = lm.lm_head.forward(hs);
+        else
+        {
+            // The tied head's rows of the closed vocabulary only (OPT's head has no bias).
+            logits = matmul(hs, lm.lm_head.weight.index_select(0, subsetIds).t());
+            targets = subsetIndex!.index_select(0, targets);
+            if (targets.lt(0).any().item<bool>())
+                throw new GlanceException("closed-vocabulary training: a target token is outside the model's vocabulary_subset");
+        }
         var r = reduction == "sum" ? nn.Reduction.Sum : nn.Reduction.Mean;
-        return nn.functional.cross_entropy(logits, next.index_select(0, rows), reduction: r).MoveToOuterDisposeScope();
+        return nn.functional.cross_entropy(logits.to_type(ScalarType.Float32), targets, reduction: r).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Every token id a stage's targets use, for closed-vocabulary training: the captions as each template
+    /// writes them (stage 2 also trains first glances), the stop tokens.
+    /// </summary>
+    public static IEnumerable<int> TargetTokens(Captioner c, TrainStage stage, IEnumerable<CaptionExample> examples)
+    {
+        var templates = stage switch
+        {
+            TrainStage.Pretrain => new[] { PromptTemplate.Plain },
+            TrainStage.Refine => new[] { PromptTemplate.Refine, c.Template.Name == "plain" ? PromptTemplate.Opt : c.Template },
+            _ => new[] { c.Template.Name == "plain" ? PromptTemplate.Opt : c.Template },
+        };
+        var ids = new HashSet<int> { c.Tokenizer.EosId, PromptTemplate.Plain.StopTokenId(c.Tokenizer) };
+        foreach (var e in examples)
+            foreach (var t in templates)
+                ids.UnionWith(c.Tokenizer.Encode(t.Target(e.Caption), addBos: false));
+        return ids;
     }
 
     public (double Loss, string? Samples) Validate()

@@ -200,4 +200,41 @@ public class CaptionerTrainingTests
         var repaired = Refinement.Refine(c, features, Scenes.Select(s => s.Wrong[0]).ToList(), new GenerationOptions { MaxNewTokens = 10 });
         Assert.Equal(Scenes.Select(s => s.Caption), repaired);
     }
+
+    [Fact]
+    public void Closed_vocabulary_training_learns_the_captions_and_restricts_generation()
+    {
+        var r = Request(TrainStage.Finetune, _shared.Value, null, steps: 100, lr: 1e-2);
+        r = r with { StageOptions = r.StageOptions with { ClosedVocabulary = true } };
+        var (summary, _) = CaptionerTrainer.Run(r);
+        Assert.True(summary.LastLoss < 0.05, $"loss {summary.FirstLoss:0.###} → {summary.LastLoss:0.####}");
+        using var c = Captioner.Load(r.Out);
+        var subset = c.Config.VocabularySubset!;
+        // Exactly the tokens the targets use: " a", " red", " square", ..., "</s>", and "\n" (plain's stop).
+        var expected = Scenes.SelectMany(s => c.Tokenizer.Encode(" " + s.Caption + "</s>", addBos: false)).Append(50118).Distinct().Order();
+        Assert.Equal(expected, subset);
+        // The untrained start token of a greedy caption would have been anything; now only subset ids appear.
+        Assert.Equal(Scenes.Select(s => s.Caption), Captions(c, new GenerationOptions { MaxNewTokens = 10 }));
+        using var features = c.Encode(c.Pixels([RgbImage.FromFile(Path.Combine(_shared.Value.Images, "0.png"))]));
+        var sampled = FirstGlance.Caption(c, features, new GenerationOptions { MaxNewTokens = 12, DoSample = true, Temperature = 5.0, Seed = 1 });
+        var ids = c.Tokenizer.Encode(" " + sampled[0], addBos: false);
+        Assert.All(ids, id => Assert.Contains(id, subset));
+    }
+
+    [Fact]
+    public void The_closed_vocabulary_loss_over_every_token_equals_the_full_loss()
+    {
+        using var c = Captioner.Assemble(TinyModels.ClipFolder, TinyModels.OptFolder, new AssembleOptions { Seed = 7 });
+        var (p, t) = PromptTemplate.Opt.Encode(c.Tokenizer, "two red cats on a mat");
+        using var visual = randn(1, 16, 32);
+        using var batch = PromptBatch.Build(c.Lm, [p], [t], visual, padLeft: false);
+        using var full = CaptionerTrainingTask.SupervisedLoss(c.Lm, batch);
+        var all = arange(c.Lm.Config.VocabSize, ScalarType.Int64);
+        using var closed = CaptionerTrainingTask.SupervisedLoss(c.Lm, batch, "mean", all, all);
+        Assert.Equal(full.item<float>(), closed.item<float>(), 4);
+        // A vocabulary without one of the targets is refused rather than silently mis-scored.
+        var some = tensor(new long[] { 2, 4 });
+        var index = full_like(all, -1L); index[2] = 0; index[4] = 1;
+        Assert.Throws<GlanceException>(() => CaptionerTrainingTask.SupervisedLoss(c.Lm, batch, "mean", some, index));
+    }
 }

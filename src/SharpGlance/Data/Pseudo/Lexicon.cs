@@ -231,7 +231,10 @@ public sealed class Lexicon
                     for (int i = 0; i < rels.Count; i++)
                     {
                         var group = Words(rels[i], name, $"relations[{i}]");
-                        if (group.Length < 2) throw GlanceException.ForFile(name, $"relations[{i}] needs at least two phrases to swap");
+                        if (group.Length == 0) throw GlanceException.ForFile(name, $"relations[{i}] is empty");
+                        // A symmetric relation is its own inverse (the synthetic world writes ["next to", "next to"]):
+                        // nothing to swap it with, so it adds no edit.
+                        if (group.Length < 2) continue;
                         source.Classes.Add(new WordClass(RelationKind, string.Join("/", group), group));
                     }
                     break;

@@ -143,7 +143,7 @@ public class LexiconTests
     [InlineData("[1, 2]", "a lexicon must be a JSON object")]
     [InlineData("{\"entities\": [\"cat\"]}", "\"entities\" must map class names")]
     [InlineData("{\"colours\": [\"red\", 3]}", "\"colours\" must hold only non-empty strings")]
-    [InlineData("{\"relations\": [[\"above\"]]}", "relations[0] needs at least two phrases")]
+    [InlineData("{\"relations\": [[]]}", "relations[0] is empty")]
     [InlineData("{\"plurals\": {\"mouse\": 1}}", "plurals.mouse must be a non-empty word")]
     [InlineData("{\"entities\": {", "not valid JSON")]
     public void BadLexiconsAreNamedErrors(string json, string problem)
@@ -151,5 +151,14 @@ public class LexiconTests
         var e = Assert.Throws<GlanceException>(() => Lexicon.BuiltIn.With(json, "my/lexicon.json"));
         Assert.StartsWith("my/lexicon.json: ", e.Message);
         Assert.Contains(problem, e.Message);
+    }
+
+    [Fact]
+    public void A_symmetric_relation_loads_and_offers_no_swap()
+    {
+        // The synthetic world writes "next to" as its own inverse.
+        var lex = Lexicon.BuiltIn.With("{\"relations\": [[\"left of\", \"right of\"], [\"next to\", \"next to\"]]}", "world/lexicon.json");
+        Assert.Equal(["right of"], lex.Partners(Lexicon.RelationKind, "left of"));
+        Assert.Empty(lex.Partners(Lexicon.RelationKind, "next to").Where(p => p == "next to"));
     }
 }
