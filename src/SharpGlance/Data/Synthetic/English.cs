@@ -19,10 +19,6 @@ public static class English
         ["hero"] = "heroes", ["superhero"] = "superheroes", ["tornado"] = "tornadoes", ["buffalo"] = "buffaloes",
     };
 
-    /// <summary>Words that start with a vowel letter but a consonant sound, and the reverse.</summary>
-    private static readonly string[] ConsonantSoundPrefixes = ["uni", "use", "usu", "ufo", "uk", "eu", "one", "ewe"];
-    private static readonly string[] VowelSoundPrefixes = ["hour", "honest", "honour", "honor", "heir"];
-
     /// <summary>Plural of a (possibly multi-word) noun: the last word is inflected ("old man" → "old men").</summary>
     public static string Plural(string noun)
     {
@@ -32,38 +28,17 @@ public static class English
         return prefix + PluralOfWord(head);
     }
 
-    private static string PluralOfWord(string w)
-    {
-        if (Irregular.TryGetValue(w, out var irregular)) return irregular;
-        // "t-shirt" → "t-shirts": only the part after the last hyphen inflects.
-        if (w.EndsWith("s", StringComparison.Ordinal) || w.EndsWith("x", StringComparison.Ordinal) || w.EndsWith("z", StringComparison.Ordinal)
-            || w.EndsWith("ch", StringComparison.Ordinal) || w.EndsWith("sh", StringComparison.Ordinal))
-            return w + "es";
-        if (w.Length >= 2 && w[^1] == 'y' && !IsVowel(w[^2])) return w[..^1] + "ies";
-        return w + "s";
-    }
+    // "t-shirt" → "t-shirts": only the part after the last hyphen inflects, which the regular rule does.
+    private static string PluralOfWord(string w) => Irregular.TryGetValue(w, out var irregular) ? irregular : Inflection.RegularPlural(w);
 
     /// <summary>"a" or "an" for the word that follows it.</summary>
-    public static string Article(string nextWord)
-    {
-        var w = nextWord.ToLowerInvariant();
-        if (w.Length == 0) return "a";
-        foreach (var p in VowelSoundPrefixes) if (w.StartsWith(p, StringComparison.Ordinal)) return "an";
-        foreach (var p in ConsonantSoundPrefixes) if (w.StartsWith(p, StringComparison.Ordinal)) return "a";
-        return IsVowel(w[0]) ? "an" : "a";
-    }
+    public static string Article(string nextWord) => Inflection.Article(nextWord);
 
     /// <summary>"a cat"/"an owl": the article chosen for the phrase's first word.</summary>
     public static string WithArticle(string phrase) => $"{Article(phrase.Split(' ')[0])} {phrase}";
 
-    public static string NumberWord(int n) => n switch
-    {
-        1 => "one", 2 => "two", 3 => "three", 4 => "four", 5 => "five", 6 => "six",
-        _ => n.ToString(System.Globalization.CultureInfo.InvariantCulture),
-    };
+    public static string NumberWord(int n) => Inflection.NumberWord(n);
 
     /// <summary>"is" for one, "are" for several.</summary>
     public static string Be(int count) => count == 1 ? "is" : "are";
-
-    private static bool IsVowel(char c) => c is 'a' or 'e' or 'i' or 'o' or 'u';
 }

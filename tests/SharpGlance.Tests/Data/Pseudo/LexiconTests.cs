@@ -1,5 +1,7 @@
 using SharpGlance.Data.Pseudo;
 
+using SharpGlance.Data;
+
 namespace SharpGlance.Tests.Data.Pseudo;
 
 public class LexiconTests

@@ -1,12 +1,13 @@
 using System.Globalization;
 
-namespace SharpGlance.Data.Pseudo;
+namespace SharpGlance.Data;
 
 /// <summary>
-/// The English morphology the caption editor needs: regular plurals, third-person and -ing verb forms,
-/// "a"/"an", number words and case copying. The vocabulary is a closed lexicon whose irregular noun
-/// forms the lexicon itself supplies (<see cref="Lexicon.Plural"/>), and the verb forms need the same
-/// few rules, so a general pluraliser package would add a dependency without removing this file.
+/// The English morphology that the synthetic world's caption writer and the pseudo-caption editor share:
+/// regular plurals, third-person and -ing verb forms, "a"/"an", number words and case copying. Both work
+/// over closed vocabularies whose irregular noun forms they supply themselves (the world's curated list,
+/// <see cref="Pseudo.Lexicon.Plural"/>), and the verb forms need the same few rules, so a general
+/// pluraliser package would add a dependency without removing this file.
 /// </summary>
 public static class Inflection
 {
