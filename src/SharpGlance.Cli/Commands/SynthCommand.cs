@@ -18,7 +18,7 @@ public static class SynthCommand
         var test = new Option<int>("--test") { Description = "Test images.", DefaultValueFactory = _ => 0 };
         var seed = new Option<long>("--seed") { Description = "Random seed; the same seed gives byte-identical files.", DefaultValueFactory = _ => 0 };
         var size = new Option<int>("--size") { Description = "Image side in pixels (96 or 128 for the demo).", DefaultValueFactory = _ => 128 };
-        var vocab = new Option<string>("--vocab") { Description = "Emoji vocabulary: small (57 entities, the demo) or full (curated few hundred).", DefaultValueFactory = _ => "small" };
+        var vocab = new Option<string>("--vocab") { Description = "Emoji vocabulary: mini (3 per class, the demo's world), small (57 entities) or full (curated few hundred).", DefaultValueFactory = _ => "small" };
         var occlusion = new Option<double>("--occlusion") { Description = "Probability that a scene lets objects partly overlap.", DefaultValueFactory = _ => 0.25 };
         var threads = new Option<int>("--threads") { Description = "Worker threads (0: all cores); the output does not depend on it.", DefaultValueFactory = _ => 0 };
         var samples = new Option<string?>("--samples") { Description = "Instead of a dataset, write 6 varied sample scenes and their captions into this folder." };
@@ -35,7 +35,8 @@ public static class SynthCommand
             {
                 "small" => SynthVocab.Small,
                 "full" => SynthVocab.Full,
-                var v => throw new GlanceException($"--vocab must be small or full (got '{v}')"),
+                "mini" => SynthVocab.Mini,
+                var v => throw new GlanceException($"--vocab must be mini, small or full (got '{v}')"),
             };
             if (parseResult.GetValue(samples) is { } samplesDir)
             {

@@ -28,7 +28,7 @@ public sealed record DemoOptions
     public int ImageSize { get; init; } = 96;
     public int ClipEpochs { get; init; } = 5;
     public int PretrainSteps { get; init; } = 150;
-    public int FinetuneSteps { get; init; } = 600;
+    public int FinetuneSteps { get; init; } = 800;
     public int RefineSteps { get; init; } = 300;
     public int Batch { get; init; } = 32;
     /// <summary>The tiny OPT that plays OPT-125M: width, layers (real OPT vocabulary, 50272 rows).</summary>
@@ -93,7 +93,7 @@ public static class MiniaturePaper
         if (!File.Exists(Path.Combine(world, "world.json")))
             Timed("synth", "1/8 synthetic world", p => SyntheticWorld.Generate(world, new SynthOptions
             {
-                Train = o.Train, Val = o.Val, Test = o.Test, Seed = o.Seed, ImageSize = o.ImageSize,
+                Train = o.Train, Val = o.Val, Test = o.Test, Seed = o.Seed, ImageSize = o.ImageSize, Vocab = SynthVocab.Mini,
             }, p));
         string images = Path.Combine(world, "images");
         string trainJson = Path.Combine(world, "train.llava.json"), valJson = Path.Combine(world, "val.llava.json");
@@ -136,11 +136,17 @@ public static class MiniaturePaper
         if (!Done(stage0)) Timed("stage0", "3/8 stage 0: projector pretraining", p => CaptionerTrainer.Run(Stage(TrainStage.Pretrain, stage0, null, o.PretrainSteps, 1e-3), p).Summary);
         if (!Done(stage1)) Timed("stage1", "4/8 stage 1: finetuning", p => CaptionerTrainer.Run(Stage(TrainStage.Finetune, stage1, stage0, o.FinetuneSteps, 1e-3), p).Summary);
 
-        // 6. Pseudo-initial captions (SPEC §9, the rules with the world's lexicon).
+        // 6. Pseudo-initial captions (SPEC §9): the paper's Data1 (the stage-1 model's own captions of the
+        //    training images) mixed with rule edits of the ground truth (its Data3), per variant. The
+        //    refiner then sees, in training, the kind of first glance it will be given at inference.
+        string stage1Captions = Path.Combine(world, "stage1-train-captions.jsonl");
+        if (!File.Exists(stage1Captions))
+            Timed("data1", "5/8 stage-1 captions of the training images", p => { CaptionTrainingImages(stage1, images, trainJson, stage1Captions, p); return 0; });
         string serJson = Path.Combine(world, "train-ser.json");
         if (!File.Exists(serJson))
             Timed("pseudo", "5/8 pseudo-initial captions", p => PseudoCaptionGenerator.Run(trainJson, serJson,
-                new PseudoOptions { Variants = 3, MaxEdits = 3, Seed = (int)o.Seed }, Lexicon.ForDataset(trainJson), p));
+                new PseudoOptions { Variants = 3, MaxEdits = 3, Seed = (int)o.Seed, Strategy = PseudoStrategy.Mixed, CaptionsPath = stage1Captions },
+                Lexicon.ForDataset(trainJson), p));
 
         // 7. Stage 2 and the ablations, all from stage 1 with the same budget.
         DeepLensConfig Lens(Captioner c) => CaptionerTrainer.DefaultDeepLens(c) with
@@ -177,6 +183,25 @@ public static class MiniaturePaper
         var result = new DemoResult(o, evalResult.Rows, evalResult.Examples, times, notes, export);
         run.Step("8/8 report", _ => { DemoReport.Write(o.Out, result, images); return 0; });
         return result;
+    }
+
+    /// <summary>Greedy first-glance captions of every training image, as JSON lines {"image", "caption"}.</summary>
+    private static void CaptionTrainingImages(string captioner, string imagesRoot, string trainJson, string output, IProgress<ProgressUpdate> progress)
+    {
+        var relative = Data.LlavaDataset.Load(trainJson, imagesRoot).Select(e => e.ImagePath).Distinct().ToList();
+        using var c = Captioner.Load(captioner);
+        var lines = new List<string>(relative.Count);
+        int done = 0;
+        foreach (var chunk in relative.Chunk(64))
+        {
+            using var scope = NewDisposeScope();
+            var results = CaptionPipeline.CaptionImages(c, chunk.Select(f => RgbImage.FromFile(f)).ToList(),
+                new CaptionRunOptions { Generation = new GenerationOptions { MaxNewTokens = 40 } });
+            for (int i = 0; i < chunk.Length; i++)
+                lines.Add(JsonSerializer.Serialize(new { image = Path.GetRelativePath(imagesRoot, chunk[i]).Replace('\\', '/'), caption = results[i].Caption }));
+            progress.Report(new ProgressUpdate(done += chunk.Length, relative.Count));
+        }
+        IO.AtomicFile.WriteAllText(output, string.Join("\n", lines) + "\n");
     }
 
     public static string Describe(string key) => key switch

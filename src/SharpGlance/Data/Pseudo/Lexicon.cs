@@ -40,6 +40,8 @@ public sealed class Lexicon
         public Dictionary<string, string> Plurals { get; } = new(StringComparer.Ordinal);
         public List<string[]> Synonyms { get; } = [];
         public List<string> Verbs { get; } = [];
+        public List<string[]> RelationGroups { get; } = [];
+        public Dictionary<string, string[]> RelationForms { get; } = new(StringComparer.Ordinal);
     }
 
     private static readonly Lazy<Lexicon> LazyBuiltIn = new(() => new Lexicon([Parse(BuiltInLexicon.Json, "built-in lexicon")]));
@@ -235,8 +237,16 @@ public sealed class Lexicon
                         // A symmetric relation is its own inverse (the synthetic world writes ["next to", "next to"]):
                         // nothing to swap it with, so it adds no edit.
                         if (group.Length < 2) continue;
-                        source.Classes.Add(new WordClass(RelationKind, string.Join("/", group), group));
+                        source.RelationGroups.Add(group);
                     }
+                    break;
+                case "relation_phrases":
+                    // The surface forms of each relation ("left of": ["to the left of", "left of", "on the left of"]),
+                    // as the synthetic world's lexicon.json lists them. Each phrase swaps with the forms of its
+                    // inverse (from "relations"), so "on the left of" is edited as a whole, never its "on" alone.
+                    if (value is not JsonObject forms) throw GlanceException.ForFile(name, "\"relation_phrases\" must map relations to lists of phrases");
+                    foreach (var (relation, phrases) in forms)
+                        source.RelationForms[relation] = Words(phrases, name, $"relation_phrases.{relation}");
                     break;
                 case "actions":
                     if (value is JsonObject actionClasses)
@@ -264,6 +274,16 @@ public sealed class Lexicon
                 default:
                     break;  // other keys belong to the dataset (the synthetic world keeps more in the same file)
             }
+        }
+        foreach (var group in source.RelationGroups)
+        {
+            // With surface forms, every form of one relation swaps with every form of the others in its group.
+            var forms = group.Select(r => source.RelationForms.TryGetValue(r, out var f) ? f : [r]).ToList();
+            for (int a = 0; a < forms.Count; a++)
+                for (int b = a + 1; b < forms.Count; b++)
+                    foreach (var x in forms[a])
+                        foreach (var y in forms[b])
+                            if (x != y) source.Classes.Add(new WordClass(RelationKind, $"{x}/{y}", [x, y]));
         }
         return source;
     }

@@ -3,7 +3,12 @@ using System.Text.Json;
 namespace SharpGlance.Data.Synthetic;
 
 /// <summary>Which emoji the world draws: the compact list the demo trains on, or every curated entity.</summary>
-public enum SynthVocab { Small, Full }
+/// <summary>
+/// Which emoji the world uses: <see cref="Mini"/> the first three compact entries of each class (the demo's
+/// world, learnable by a tiny CLIP in minutes), <see cref="Small"/> the compact vocabulary, <see cref="Full"/>
+/// every curated entry.
+/// </summary>
+public enum SynthVocab { Small, Full, Mini }
 
 /// <summary>A nameable thing in the world: an emoji entity or a geometric shape.</summary>
 public sealed record WorldEntity(string Name, string Plural, string Class, string Kind, string? Emoji, IReadOnlyList<string> Keywords)
@@ -63,10 +68,14 @@ public sealed class WorldVocabulary
     public IReadOnlyList<string> Classes { get; }
     public IReadOnlyDictionary<string, WorldEntity> ByName { get; }
 
+    public const int MiniPerClass = 3;
+
     public static WorldVocabulary Create(EmojiCatalog catalog, SynthVocab which)
     {
         var emoji = catalog.Entries
             .Where(e => which == SynthVocab.Full || e.InSmall)
+            .GroupBy(e => e.Class)
+            .SelectMany(g => which == SynthVocab.Mini ? g.Take(MiniPerClass) : g)
             .Select(e => new WorldEntity(e.Name, English.Plural(e.Name), e.Class, SceneGroup.EmojiKind, e.Emoji, e.Keywords))
             .ToList();
         var shapes = ShapeAspects

@@ -163,4 +163,22 @@ public class LexiconTests
         Assert.Equal(["right of"], lex.Partners(Lexicon.RelationKind, "left of"));
         Assert.Empty(lex.Partners(Lexicon.RelationKind, "next to").Where(p => p == "next to"));
     }
+
+    [Fact]
+    public void Relation_surface_forms_are_edited_whole()
+    {
+        // The synthetic world lists each relation's surface forms; "on the left of" must swap as one phrase
+        // (never its "on" alone, which the built-in lexicon pairs with "under").
+        var lex = Lexicon.BuiltIn.With("""
+            {"relations": [["left of", "right of"], ["on top of", "under"]],
+             "relation_phrases": {"left of": ["to the left of", "left of", "on the left of"],
+                                  "right of": ["to the right of", "right of", "on the right of"],
+                                  "on top of": ["on top of", "on"], "under": ["under", "underneath"]}}
+            """, "world/lexicon.json");
+        Assert.Contains("on the right of", lex.Partners(Lexicon.RelationKind, "on the left of"));
+        var sites = new CaptionEditor(lex).Sites("two ducks on the left of two snails");
+        var relation = Assert.Single(sites, x => x.Kind == Lexicon.RelationKind);
+        Assert.Equal("on the left of", relation.Text);
+        Assert.DoesNotContain("under", relation.Replacements);
+    }
 }
