@@ -14,10 +14,10 @@ public static class TrainCommand
 {
     public static Command Create()
     {
-        var stage = new Option<string>("--stage") { Description = "clip (contrastive tower), pretrain (stage 0), finetune (stage 1), refine (stage 2: DeepLens)", Required = true };
-        stage.AcceptOnlyFromAmong("clip", "pretrain", "finetune", "refine");
+        var stage = new Option<string>("--stage") { Description = "clip (contrastive tower), lm (text-only LM pretraining), pretrain (stage 0), finetune (stage 1), refine (stage 2: DeepLens)", Required = true };
+        stage.AcceptOnlyFromAmong("clip", "lm", "pretrain", "finetune", "refine");
         var data = new Option<string>("--data") { Description = "LLaVA conversation JSON (refine: with pre_captions from `glance pseudo`)", Required = true };
-        var images = new Option<string>("--images") { Description = "Folder the JSON's image paths are relative to", Required = true };
+        var images = new Option<string?>("--images") { Description = "Folder the JSON's image paths are relative to (every stage but lm)" };
         var output = new Option<string>("--out") { Description = "Run folder: checkpoint, loss.png, and the trained model when done", Required = true };
         var init = new Option<string?>("--init") { Description = "Model folder to start from (a captioner; or a CLIP folder for --stage clip)" };
         var vision = new Option<string?>("--vision") { Description = "CLIP folder: the frozen tower, when assembling a fresh captioner with --lm" };
@@ -69,12 +69,23 @@ public static class TrainCommand
             };
             var dev = Devices.Parse(parseResult.GetValue(device));
             TrainingSummary summary;
-            if (stageName == "clip")
+            string Images() => parseResult.GetValue(images) ?? throw new GlanceException($"--stage {stageName} needs --images DIR");
+            if (stageName == "lm")
+            {
+                var request = new LanguagePretrainingRequest
+                {
+                    Data = parseResult.GetValue(data)!, Validation = parseResult.GetValue(val), Out = parseResult.GetValue(output)!,
+                    Lm = parseResult.GetValue(lm) ?? parseResult.GetValue(init) ?? throw new GlanceException("--stage lm needs --lm OPT_FOLDER"),
+                    Tokenizer = parseResult.GetValue(tokenizer), ClosedVocabulary = parseResult.GetValue(closed), Device = dev, Trainer = trainer,
+                };
+                summary = CliProgress.Run("train lm", p => LanguagePretrainer.Run(request, p));
+            }
+            else if (stageName == "clip")
             {
                 var tok = parseResult.GetValue(tokenizer) ?? throw new GlanceException("--stage clip needs --tokenizer DIR (vocab.json + merges.txt)");
                 var request = new ClipTrainingRequest
                 {
-                    Data = parseResult.GetValue(data)!, Images = parseResult.GetValue(images)!, Out = parseResult.GetValue(output)!,
+                    Data = parseResult.GetValue(data)!, Images = Images(), Out = parseResult.GetValue(output)!,
                     Tokenizer = tok, Validation = parseResult.GetValue(val), Init = parseResult.GetValue(init),
                     Config = SyntheticClip.Config(parseResult.GetValue(imageSize)), Device = dev, Trainer = trainer,
                 };
@@ -89,7 +100,7 @@ public static class TrainCommand
                 var request = new CaptionerTrainingRequest
                 {
                     Stage = stageKind,
-                    Data = parseResult.GetValue(data)!, Images = parseResult.GetValue(images)!, Out = parseResult.GetValue(output)!,
+                    Data = parseResult.GetValue(data)!, Images = Images(), Out = parseResult.GetValue(output)!,
                     Init = parseResult.GetValue(init), Vision = parseResult.GetValue(vision), Lm = parseResult.GetValue(lm),
                     Tokenizer = parseResult.GetValue(tokenizer), Validation = parseResult.GetValue(val),
                     ProjectorType = parseResult.GetValue(projector)!,
@@ -122,7 +133,7 @@ public static class TrainCommand
     /// <summary>The paper's learning rates (SPEC §10); the CLIP stage trains from scratch.</summary>
     public static double DefaultLearningRate(string stage) => stage switch
     {
-        "clip" => 1e-3,
+        "clip" or "lm" => 1e-3,
         "pretrain" => 1e-4,
         _ => 2e-5,
     };

@@ -27,6 +27,8 @@ public sealed record DemoOptions
     public int Test { get; init; } = 500;
     public int ImageSize { get; init; } = 96;
     public int ClipEpochs { get; init; } = 5;
+    /// <summary>Epochs of text-only language pretraining of the tiny OPT over the training captions.</summary>
+    public int LmEpochs { get; init; } = 8;
     public int PretrainSteps { get; init; } = 150;
     public int FinetuneSteps { get; init; } = 800;
     public int RefineSteps { get; init; } = 300;
@@ -41,7 +43,7 @@ public sealed record DemoOptions
     public static DemoOptions QuickRun(string output, string tokenizer, long seed) => new()
     {
         Out = output, Tokenizer = tokenizer, Seed = seed, Quick = true,
-        Train = 600, Val = 50, Test = 100, ClipEpochs = 2, PretrainSteps = 30, FinetuneSteps = 100, RefineSteps = 50,
+        Train = 600, Val = 50, Test = 100, ClipEpochs = 2, LmEpochs = 4, PretrainSteps = 30, FinetuneSteps = 100, RefineSteps = 50,
     };
 }
 
@@ -91,16 +93,17 @@ public static class MiniaturePaper
         // 1. The world.
         string world = Dir("world");
         if (!File.Exists(Path.Combine(world, "world.json")))
-            Timed("synth", "1/8 synthetic world", p => SyntheticWorld.Generate(world, new SynthOptions
+            Timed("synth", "1/9 synthetic world", p => SyntheticWorld.Generate(world, new SynthOptions
             {
                 Train = o.Train, Val = o.Val, Test = o.Test, Seed = o.Seed, ImageSize = o.ImageSize, Vocab = SynthVocab.Mini,
             }, p));
         string images = Path.Combine(world, "images");
         string trainJson = Path.Combine(world, "train.llava.json"), valJson = Path.Combine(world, "val.llava.json");
 
-        // 2. The tiny OPT, randomly initialised (it learns the language of the world in stage 1).
-        string lm = Dir("opt-init");
-        if (!Done(lm))
+        // 2. The tiny OPT: randomly initialised, then pretrained on the world's caption text alone (the
+        //    stand-in for OPT's web-text pretraining; it learns the language and to copy from context).
+        string lmInit = Dir("opt-init"), lm = Dir("opt-pretrained");
+        if (!Done(lmInit))
         {
             var config = OptConfig.Tiny with
             {
@@ -108,14 +111,20 @@ public static class MiniaturePaper
                 NumHiddenLayers = o.LmLayers, NumAttentionHeads = Math.Max(1, o.LmWidth / 32), MaxPositionEmbeddings = 256, Dropout = 0.1,
             };
             using var model = new OptForCausalLM(config, generator: new Generator((ulong)(o.Seed + 1)));
-            model.Save(lm);
-            foreach (var f in new[] { "vocab.json", "merges.txt" }) File.Copy(Path.Combine(o.Tokenizer, f), Path.Combine(lm, f), true);
+            model.Save(lmInit);
+            foreach (var f in new[] { "vocab.json", "merges.txt" }) File.Copy(Path.Combine(o.Tokenizer, f), Path.Combine(lmInit, f), true);
         }
+        if (!Done(lm))
+            Timed("lm", "2/9 tiny OPT: language pretraining on caption text", p => LanguagePretrainer.Run(new LanguagePretrainingRequest
+            {
+                Data = trainJson, Validation = valJson, Lm = lmInit, Out = lm, ClosedVocabulary = true,
+                Trainer = new TrainerOptions { Epochs = o.LmEpochs, BatchSize = 64, LearningRate = 1e-3, WarmupRatio = 0.05, Seed = o.Seed, CheckpointEvery = 100, LogEvery = 10 },
+            }, p));
 
         // 3. CLIP, contrastive, then frozen.
         string clip = Dir("clip");
         if (!Done(clip))
-            Timed("clip", "2/8 tiny CLIP (contrastive)", p => ClipTrainer.Run(new ClipTrainingRequest
+            Timed("clip", "3/9 tiny CLIP (contrastive)", p => ClipTrainer.Run(new ClipTrainingRequest
             {
                 Data = trainJson, Validation = valJson, Images = images, Out = clip, Tokenizer = o.Tokenizer,
                 Config = SyntheticClip.Config(o.ImageSize),
@@ -133,18 +142,18 @@ public static class MiniaturePaper
 
         // 4–5. The specialist: stage 0 (projector), stage 1 (projector + LM).
         string stage0 = Dir("stage0-pretrain"), stage1 = Dir("stage1-finetune");
-        if (!Done(stage0)) Timed("stage0", "3/8 stage 0: projector pretraining", p => CaptionerTrainer.Run(Stage(TrainStage.Pretrain, stage0, null, o.PretrainSteps, 1e-3), p).Summary);
-        if (!Done(stage1)) Timed("stage1", "4/8 stage 1: finetuning", p => CaptionerTrainer.Run(Stage(TrainStage.Finetune, stage1, stage0, o.FinetuneSteps, 1e-3), p).Summary);
+        if (!Done(stage0)) Timed("stage0", "4/9 stage 0: projector pretraining", p => CaptionerTrainer.Run(Stage(TrainStage.Pretrain, stage0, null, o.PretrainSteps, 1e-3), p).Summary);
+        if (!Done(stage1)) Timed("stage1", "5/9 stage 1: finetuning", p => CaptionerTrainer.Run(Stage(TrainStage.Finetune, stage1, stage0, o.FinetuneSteps, 1e-3), p).Summary);
 
         // 6. Pseudo-initial captions (SPEC §9): the paper's Data1 (the stage-1 model's own captions of the
         //    training images) mixed with rule edits of the ground truth (its Data3), per variant. The
         //    refiner then sees, in training, the kind of first glance it will be given at inference.
         string stage1Captions = Path.Combine(world, "stage1-train-captions.jsonl");
         if (!File.Exists(stage1Captions))
-            Timed("data1", "5/8 stage-1 captions of the training images", p => { CaptionTrainingImages(stage1, images, trainJson, stage1Captions, p); return 0; });
+            Timed("data1", "6/9 stage-1 captions of the training images", p => { CaptionTrainingImages(stage1, images, trainJson, stage1Captions, p); return 0; });
         string serJson = Path.Combine(world, "train-ser.json");
         if (!File.Exists(serJson))
-            Timed("pseudo", "5/8 pseudo-initial captions", p => PseudoCaptionGenerator.Run(trainJson, serJson,
+            Timed("pseudo", "6/9 pseudo-initial captions", p => PseudoCaptionGenerator.Run(trainJson, serJson,
                 new PseudoOptions { Variants = 3, MaxEdits = 3, Seed = (int)o.Seed, Strategy = PseudoStrategy.Mixed, CaptionsPath = stage1Captions },
                 Lexicon.ForDataset(trainJson), p));
 
@@ -169,11 +178,11 @@ public static class MiniaturePaper
             if (Done(folder)) continue;
             var request = (single ? Stage(TrainStage.Finetune, folder, stage1, o.RefineSteps, 5e-4) with { SingleGlanceDeepLens = true }
                 : Stage(TrainStage.Refine, folder, stage1, o.RefineSteps, 5e-4) with { Data = serJson }) with { DeepLens = config };
-            Timed($"stage2-{key}", $"6/8 stage 2 ({k}/{variants.Length}): {Describe(key)}", p => CaptionerTrainer.Run(request, p).Summary);
+            Timed($"stage2-{key}", $"7/9 stage 2 ({k}/{variants.Length}): {Describe(key)}", p => CaptionerTrainer.Run(request, p).Summary);
         }
 
         // 8. Evaluation on the held-out test split.
-        var evalResult = Timed("eval", "7/8 evaluation on the test split", p => Evaluate(o, world, stage1, variants.ToDictionary(v => v.Key, v => v.Folder), p));
+        var evalResult = Timed("eval", "8/9 evaluation on the test split", p => Evaluate(o, world, stage1, variants.ToDictionary(v => v.Key, v => v.Folder), p));
 
         // The embedded default: the full SeR model, stored in float16.
         string export = Dir("default-model");
@@ -181,7 +190,7 @@ public static class MiniaturePaper
         notes["default_model_bytes"] = Directory.EnumerateFiles(export).Sum(f => new FileInfo(f).Length).ToString();
 
         var result = new DemoResult(o, evalResult.Rows, evalResult.Examples, times, notes, export);
-        run.Step("8/8 report", _ => { DemoReport.Write(o.Out, result, images); return 0; });
+        run.Step("9/9 report", _ => { DemoReport.Write(o.Out, result, images); return 0; });
         return result;
     }
 

@@ -1,0 +1,152 @@
+using SharpGlance.Captioning;
+using SharpGlance.Data;
+using SharpGlance.IO;
+using SharpGlance.Language;
+using SharpGlance.Tokenization;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace SharpGlance.Training;
+
+/// <summary>One text document: the captions of one image.</summary>
+public sealed record TextDocument(int Index, IReadOnlyList<string> Lines);
+
+/// <summary>
+/// Text-only language-model pretraining of a fresh OPT on a caption corpus: the stand-in, in the synthetic
+/// world, for the web-text pretraining every real OPT has had. A document is all the captions of one image,
+/// one per line in a per-epoch order, so later lines repeat what earlier ones said in other words: the
+/// model learns the world's language and to copy from its context — which the second glance, whose
+/// prompt holds the first caption, depends on.
+/// </summary>
+public sealed class LanguagePretrainingTask : ITrainingTask<TextDocument>
+{
+    private readonly OptForCausalLM _lm;
+    private readonly OptTokenizer _tokenizer;
+    private readonly IReadOnlyList<TextDocument> _validation;
+    private readonly long _seed;
+    private readonly Tensor? _subsetIds, _subsetIndex;
+
+    public LanguagePretrainingTask(OptForCausalLM lm, OptTokenizer tokenizer, IReadOnlyList<TextDocument> validation, long seed,
+        IReadOnlyList<int>? vocabularySubset)
+    {
+        _lm = lm; _tokenizer = tokenizer; _validation = validation; _seed = seed;
+        TrainableParameters = lm.named_parameters().Select(p => (p.name, p.parameter)).ToList();
+        if (vocabularySubset is { } subset)
+        {
+            var index = Enumerable.Repeat(-1L, lm.Config.VocabSize).ToArray();
+            for (int i = 0; i < subset.Count; i++) index[subset[i]] = i;
+            _subsetIds = tensor(subset.Select(x => (long)x).ToArray(), device: lm.Device).DetachFromDisposeScope();
+            _subsetIndex = tensor(index, device: lm.Device).DetachFromDisposeScope();
+        }
+    }
+
+    public IReadOnlyList<(string Name, Parameter Parameter)> TrainableParameters { get; }
+
+    public void SetTraining(bool training) => _lm.train(training);
+
+    /// <summary>" line1\n line2\n …</s>" with the BOS: every line starts with a space, as captions follow "ASSISTANT:".</summary>
+    public int[] Encode(IEnumerable<string> lines) =>
+        _tokenizer.Encode(string.Join("\n", lines.Select(l => " " + PromptTemplate.Clean(l))) + "</s>", addBos: true);
+
+    public BatchLoss Loss(IReadOnlyList<TextDocument> batch, int epoch)
+    {
+        var docs = batch.Select(d =>
+        {
+            var lines = d.Lines.ToArray();
+            new Random(CaptionerTrainingTask.Mix(_seed, d.Index, epoch)).Shuffle(lines);
+            return Encode(lines);
+        }).ToList();
+        var (sum, n) = SumLoss(docs);
+        return new BatchLoss(sum / Math.Max(1, n), n);
+    }
+
+    private (Tensor Sum, long Tokens) SumLoss(IReadOnlyList<int[]> docs)
+    {
+        int t = docs.Max(d => d.Length);
+        long b = docs.Count;
+        var ids = new long[b * t];
+        var mask = new long[b * t];
+        var labels = new long[b * t];
+        for (int i = 0; i < b; i++)
+            for (int j = 0; j < t; j++)
+            {
+                bool real = j < docs[i].Length;
+                ids[i * t + j] = real ? docs[i][j] : _tokenizer.PadId;
+                mask[i * t + j] = real ? 1 : 0;
+                // Every token is a target except the BOS (nothing predicts it) and the padding.
+                labels[i * t + j] = real && j > 0 ? docs[i][j] : PromptBatch.IgnoreIndex;
+            }
+        using var idT = tensor(ids, [b, t], device: _lm.Device);
+        using var batch = new PromptBatch.Batch(_lm.Embed(idT), tensor(mask, [b, t], device: _lm.Device), tensor(labels, [b, t], device: _lm.Device));
+        long n = labels.LongCount(l => l != PromptBatch.IgnoreIndex);
+        return (CaptionerTrainingTask.SupervisedLoss(_lm, batch, "sum", _subsetIds, _subsetIndex), n);
+    }
+
+    public (double Loss, string? Samples) Validate()
+    {
+        if (_validation.Count == 0) return (double.NaN, null);
+        double total = 0; long tokens = 0;
+        foreach (var chunk in _validation.Chunk(32))
+        {
+            using var scope = NewDisposeScope();
+            var (sum, n) = SumLoss(chunk.Select(d => Encode(d.Lines)).ToList());
+            total += sum.item<float>();
+            tokens += n;
+        }
+        return (total / Math.Max(1, tokens), null);
+    }
+
+    public void SaveModel(string folder)
+    {
+        _lm.Save(folder);
+        foreach (var f in new[] { "vocab.json", "merges.txt" })
+        {
+            var from = Path.Combine(_tokenizer.Folder!, f);
+            var to = Path.Combine(folder, f);
+            if (Path.GetFullPath(from) != Path.GetFullPath(to)) File.Copy(from, to, overwrite: true);
+        }
+    }
+
+    /// <summary>Documents from a LLaVA conversation file: the captions of each image, grouped.</summary>
+    public static IReadOnlyList<TextDocument> Documents(IReadOnlyList<CaptionExample> entries) =>
+        entries.GroupBy(e => e.ImagePath, StringComparer.Ordinal)
+            .Select((g, i) => new TextDocument(i, g.Select(e => e.Caption).ToList()))
+            .ToList();
+}
+
+/// <summary>What <c>glance train --stage lm</c> needs.</summary>
+public sealed record LanguagePretrainingRequest
+{
+    public required string Data { get; init; }
+    /// <summary>The OPT folder to start from (with vocab.json + merges.txt, or give <see cref="Tokenizer"/>).</summary>
+    public required string Lm { get; init; }
+    public required string Out { get; init; }
+    public string? Tokenizer { get; init; }
+    public string? Validation { get; init; }
+    public bool ClosedVocabulary { get; init; }
+    public Device? Device { get; init; }
+    public TrainerOptions Trainer { get; init; } = new();
+}
+
+public static class LanguagePretrainer
+{
+    public static TrainingSummary Run(LanguagePretrainingRequest r, IProgress<ProgressUpdate>? progress = null)
+    {
+        r.Trainer.Validate();
+        // Image paths only group captions here; the images themselves are never read.
+        string images = Path.GetDirectoryName(Path.GetFullPath(r.Data))!;
+        var train = LanguagePretrainingTask.Documents(LlavaDataset.Load(r.Data, images));
+        var validation = r.Validation is null ? [] : LanguagePretrainingTask.Documents(LlavaDataset.Load(r.Validation, images));
+        var tokenizer = OptTokenizer.FromFolder(r.Tokenizer ?? r.Lm);
+        using var lm = OptForCausalLM.FromPretrained(r.Lm, r.Device);
+        IReadOnlyList<int>? subset = null;
+        if (r.ClosedVocabulary)
+        {
+            var probe = new LanguagePretrainingTask(lm, tokenizer, [], 0, null);
+            subset = train.Concat(validation).SelectMany(d => probe.Encode(d.Lines)).Append(tokenizer.EosId).Distinct().Order().ToList();
+        }
+        var task = new LanguagePretrainingTask(lm, tokenizer, validation, r.Trainer.Seed, subset);
+        return new Trainer<TextDocument>(task, train, r.Trainer, r.Out, "SharpGlance language pretraining").Run(progress);
+    }
+}
