@@ -46,35 +46,47 @@ public static class PromptBatch
                        target.Length);
         }
         long length = rows.Max(r => r.Before.Length + nv + r.After.Length);
+        long h = lm.Config.EmbeddingDim;
 
-        using var scope = NewDisposeScope();
-        var device = lm.Device;
-        var dtype = lm.DType;
-        var embedRows = new List<Tensor>((int)b);
-        var mask = zeros(b, length, ScalarType.Int64);
-        var labels = targets is null ? null : full(b, length, IgnoreIndex, ScalarType.Int64);
+        // One gather builds the whole batch: a table of every text token's embedding (one embedding
+        // lookup for the batch), every visual row and one zero row for padding, and an index of which
+        // table row goes where. Backward is then one index_add, not one dense vocabulary-sized gradient
+        // per row and piece (which cost more than the model's own backward in training).
+        var textIds = rows.SelectMany(r => r.Before.Concat(r.After)).ToArray();
+        long textCount = textIds.Length, visualBase = textCount, zeroRow = textCount + b * nv;
+        var index = new long[b * length];
+        var mask = new long[b * length];
+        var labels = targets is null ? null : new long[b * length];
+        if (labels is not null) Array.Fill(labels, IgnoreIndex);
+        long nextText = 0;
         for (int i = 0; i < b; i++)
         {
             var (before, after, targetLength) = rows[i];
             long n = before.Length + nv + after.Length;
-            long pad = length - n;
-            long start = padLeft ? pad : 0;
-            var parts = new List<Tensor>(4);
-            if (padLeft && pad > 0) parts.Add(zeros(pad, lm.Config.EmbeddingDim, dtype, device));
-            if (before.Length > 0) parts.Add(lm.Embed(tensor(before, device: device)));
-            parts.Add(visual[i].to(dtype));
-            if (after.Length > 0) parts.Add(lm.Embed(tensor(after, device: device)));
-            if (!padLeft && pad > 0) parts.Add(zeros(pad, lm.Config.EmbeddingDim, dtype, device));
-            embedRows.Add(cat(parts, 0));
-            mask[i, TensorIndex.Slice(start, start + n)] = 1;
-            if (labels is not null && targetLength > 0)
-            {
-                long tEnd = start + n;
-                labels[i, TensorIndex.Slice(tEnd - targetLength, tEnd)] = tensor(after[^targetLength..]);
-            }
+            long start = padLeft ? length - n : 0;
+            long row = (long)i * length;
+            for (long t = 0; t < length; t++) index[row + t] = zeroRow;
+            long p = start;
+            for (int j = 0; j < before.Length; j++) index[row + p++] = nextText++;
+            for (long v = 0; v < nv; v++) index[row + p++] = visualBase + i * nv + v;
+            for (int j = 0; j < after.Length; j++) index[row + p++] = nextText++;
+            for (long t = start; t < start + n; t++) mask[row + t] = 1;
+            if (labels is not null)
+                for (int j = 0; j < targetLength; j++)
+                    labels[row + start + n - targetLength + j] = after[after.Length - targetLength + j];
         }
-        var embeds = stack(embedRows, 0);
-        return new Batch(embeds.MoveToOuterDisposeScope(), mask.to(device).MoveToOuterDisposeScope(),
-            labels?.to(device).MoveToOuterDisposeScope());
+
+        using var scope = NewDisposeScope();
+        var device = lm.Device;
+        var dtype = lm.DType;
+        var parts = new List<Tensor>(3);
+        if (textCount > 0) parts.Add(lm.Embed(tensor(textIds, device: device)));
+        parts.Add(visual.to(dtype).reshape(b * nv, h));
+        parts.Add(zeros(1, h, dtype, device));
+        var table = cat(parts, 0);
+        var embeds = table.index_select(0, tensor(index, device: device)).view(b, length, h);
+        var maskT = tensor(mask, [b, length], device: device);
+        var labelsT = labels is null ? null : tensor(labels, [b, length], device: device);
+        return new Batch(embeds.MoveToOuterDisposeScope(), maskT.MoveToOuterDisposeScope(), labelsT?.MoveToOuterDisposeScope());
     }
 }

@@ -11,8 +11,12 @@ namespace SharpGlance.Captioning;
 /// </summary>
 public static class Refinement
 {
-    /// <summary>One refined caption per image, from its initial caption.</summary>
-    public static IReadOnlyList<string> Refine(Captioner captioner, VisionFeatures features, IReadOnlyList<string> initial, GenerationOptions generation)
+    /// <summary>
+    /// One refined caption per image, from its initial caption. The caption always reaches DeepLens (when
+    /// it takes one); <paramref name="captionInPrompt"/> = false leaves it out of the LM's prompt.
+    /// </summary>
+    public static IReadOnlyList<string> Refine(Captioner captioner, VisionFeatures features, IReadOnlyList<string> initial, GenerationOptions generation,
+        bool captionInPrompt = true)
     {
         if (initial.Count != features.Batch)
             throw new ArgumentException($"{initial.Count} initial captions for {features.Batch} images");
@@ -23,7 +27,7 @@ public static class Refinement
         if (captionInput) (ids, mask) = captioner.CaptionIds(initial);
         var visual = captioner.SecondGlanceEmbeds(features, ids, mask);
         var template = PromptTemplate.Refine;
-        var prompts = initial.Select(c => template.Encode(captioner.Tokenizer, null, null, c).Prompt).ToList();
+        var prompts = initial.Select(c => template.Encode(captioner.Tokenizer, null, null, captionInPrompt ? c : null).Prompt).ToList();
         return FirstGlance.Generate(captioner, template, prompts, visual, generation);
     }
 
