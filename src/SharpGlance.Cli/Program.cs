@@ -33,6 +33,7 @@ public static class Program
             SynthCommand.Create(),
             PseudoCommand.Create(),
             EvalCommand.Create(),
+            BenchCommand.Create(),
         })
             root.Subcommands.Add(command);
         return root;

@@ -4,6 +4,7 @@ using SharpGlance.IO;
 using SharpGlance.Nn;
 using TorchSharp;
 using TorchSharp.Modules;
+using Linear = SharpGlance.Nn.Linear;
 using static TorchSharp.torch;
 
 namespace SharpGlance.Language;
@@ -362,7 +363,7 @@ public sealed class OptForCausalLM : nn.Module<OptInputs, OptOutput>
         Config = config.Validate();
         model = new OptModel(config, device, dtype);
         lm_head = config.TieWordEmbeddings
-            ? nn.Linear(model.decoder.embed_tokens.weight)
+            ? new Linear(model.decoder.embed_tokens.weight)
             : Layers.Linear(config.EmbeddingDim, config.VocabSize, false, device, dtype);
         RegisterComponents();
         if (config.TieWordEmbeddings) _internal_submodules.Remove("lm_head");
@@ -378,7 +379,7 @@ public sealed class OptForCausalLM : nn.Module<OptInputs, OptOutput>
     private void Retie()
     {
         if (Config.TieWordEmbeddings && !ReferenceEquals(lm_head.weight, model.decoder.embed_tokens.weight))
-            lm_head = nn.Linear(model.decoder.embed_tokens.weight);
+            lm_head = new Linear(model.decoder.embed_tokens.weight);
     }
 
     protected override nn.Module _to(Device device, ScalarType dtype, bool non_blocking)
