@@ -32,11 +32,12 @@ public static class BenchCommand
         var minRows = new Option<int?>("--gemm-min-rows") { Description = $"Rows (batch × tokens) from which OpenBLAS is used (default {CpuGemm.MinRows})" };
         var fullVision = new Option<bool>("--full-vision") { Description = "Build all ViT blocks (default: only up to the select layer, as `glance caption` does)" };
         var kernels = new Option<bool>("--kernels") { Description = "Time the model's GEMM shapes on libtorch and OpenBLAS instead of captions" };
+        var profile = new Option<bool>("--profile") { Description = "Time the steps of a ViT block, an OPT block (prefill and decode) and the LM head instead of captions" };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON" };
 
         var command = new Command("bench", "Time a caption phase by phase (ViT, connector, prefill, decode), peak memory and batch throughput.")
         {
-            model, tokenizer, iterations, warmup, newTokens, batch, batchIterations, device, threads, gemm, minRows, fullVision, kernels, json,
+            model, tokenizer, iterations, warmup, newTokens, batch, batchIterations, device, threads, gemm, minRows, fullVision, kernels, profile, json,
         };
         command.SetAction(parse =>
         {
@@ -65,6 +66,14 @@ public static class BenchCommand
                 var timings = asJson ? GemmBenchmark.Run() : CliProgress.Run("kernels", p => GemmBenchmark.Run(progress: p));
                 if (asJson) Console.Out.WriteLine(JsonSerializer.Serialize(new { gemm = CpuGemm.Describe(), threads = TorchSharp.torch.get_num_threads(), load_average = LoadAverage(), results = timings }, JsonOptions));
                 else PrintKernels(timings);
+                return 0;
+            }
+            if (parse.GetValue(profile))
+            {
+                CpuGemm.Backend = backend;
+                var steps = asJson ? LayerProfile.Run() : CliProgress.Run("profile", p => LayerProfile.Run(progress: p));
+                if (asJson) Console.Out.WriteLine(JsonSerializer.Serialize(new { gemm = CpuGemm.Describe(), threads = TorchSharp.torch.get_num_threads(), load_average = LoadAverage(), steps }, JsonOptions));
+                else PrintProfile(steps);
                 return 0;
             }
             var options = new CaptionBenchmarkOptions
@@ -157,6 +166,19 @@ public static class BenchCommand
         string batchRss = double.IsNaN(r.PeakRssBatchMiB) ? "" : FormattableString.Invariant($", {r.PeakRssBatchMiB:0} MiB after batch {r.Batched!.BatchSize}");
         AnsiConsole.MarkupLine(Markup.Escape(FormattableString.Invariant(
             $"peak RSS: {r.PeakRssSingleMiB:0} MiB (build + batch 1; {r.RssAfterBuildMiB:0} MiB after build){batchRss}")));
+    }
+
+    private static void PrintProfile(IReadOnlyList<ProfileStep> steps)
+    {
+        AnsiConsole.MarkupLine(Markup.Escape($"GEMM: {CpuGemm.Describe()}; {TorchSharp.torch.get_num_threads()} threads; load average {LoadAverage()[0]:0.00}"));
+        var table = new Table().AddColumn("block").AddColumn("step").AddColumn(new TableColumn("median ms").RightAligned()).AddColumn(new TableColumn("share").RightAligned());
+        foreach (var group in steps.GroupBy(s => s.Block))
+        {
+            double sum = group.Where(s => s.Step != "whole block").Sum(s => s.MedianMs);
+            foreach (var s in group)
+                table.AddRow(Markup.Escape(s.Block), Markup.Escape(s.Step), F(s.MedianMs, "0.000"), s.Step == "whole block" ? "" : F(100 * s.MedianMs / sum, "0") + "%");
+        }
+        AnsiConsole.Write(table);
     }
 
     private static void PrintKernels(IReadOnlyList<GemmTiming> timings)
