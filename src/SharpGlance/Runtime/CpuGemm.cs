@@ -49,6 +49,10 @@ public static unsafe class CpuGemm
 
     private static long _openBlasCalls;
 
+    // One product at a time: each call already uses every core, and OpenMP builds of OpenBLAS are not
+    // documented as safe to enter from several non-OpenMP threads at once (a server captioning in parallel).
+    private static readonly Lock Serial = new();
+
     /// <summary>How many products went through OpenBLAS so far (tests check that the path was taken).</summary>
     public static long OpenBlasCalls => Interlocked.Read(ref _openBlasCalls);
 
@@ -96,6 +100,7 @@ public static unsafe class CpuGemm
         fixed (byte* xp = &MemoryMarshal.GetReference(x2.bytes))
         fixed (byte* wp = &MemoryMarshal.GetReference(weight.bytes))
         fixed (byte* yp = &MemoryMarshal.GetReference(y.bytes))
+        lock (Serial)
         {
             if (m == 1)   // y = W·x + b as a matrix-vector product
                 OpenBlas.Sgemv(OpenBlas.RowMajor, OpenBlas.NoTrans, (int)n, (int)k, 1f, (float*)wp, (int)k, (float*)xp, 1, bias is null ? 0f : 1f, (float*)yp, 1);
