@@ -63,17 +63,17 @@ public static class BenchCommand
             if (parse.GetValue(kernels))
             {
                 if (backend == GemmBackend.OpenBlas) CpuGemm.Backend = backend;   // fails early when missing
-                var timings = asJson ? GemmBenchmark.Run() : CliProgress.Run("kernels", p => GemmBenchmark.Run(progress: p));
-                if (asJson) Console.Out.WriteLine(JsonSerializer.Serialize(new { gemm = CpuGemm.Describe(), threads = TorchSharp.torch.get_num_threads(), load_average = LoadAverage(), results = timings }, JsonOptions));
-                else PrintKernels(timings);
+                var (timings, other) = ProcessStats.WithOtherLoad(() => asJson ? GemmBenchmark.Run() : CliProgress.Run("kernels", p => GemmBenchmark.Run(progress: p)));
+                if (asJson) Console.Out.WriteLine(JsonSerializer.Serialize(new { gemm = CpuGemm.Describe(), threads = TorchSharp.torch.get_num_threads(), load_average = LoadAverage(), other_load_cores = other, results = timings }, JsonOptions));
+                else PrintKernels(timings, other);
                 return 0;
             }
             if (parse.GetValue(profile))
             {
                 CpuGemm.Backend = backend;
-                var steps = asJson ? LayerProfile.Run() : CliProgress.Run("profile", p => LayerProfile.Run(progress: p));
-                if (asJson) Console.Out.WriteLine(JsonSerializer.Serialize(new { gemm = CpuGemm.Describe(), threads = TorchSharp.torch.get_num_threads(), load_average = LoadAverage(), steps }, JsonOptions));
-                else PrintProfile(steps);
+                var (steps, other) = ProcessStats.WithOtherLoad(() => asJson ? LayerProfile.Run() : CliProgress.Run("profile", p => LayerProfile.Run(progress: p)));
+                if (asJson) Console.Out.WriteLine(JsonSerializer.Serialize(new { gemm = CpuGemm.Describe(), threads = TorchSharp.torch.get_num_threads(), load_average = LoadAverage(), other_load_cores = other, steps }, JsonOptions));
+                else PrintProfile(steps, other);
                 return 0;
             }
             var options = new CaptionBenchmarkOptions
@@ -136,7 +136,7 @@ public static class BenchCommand
         AnsiConsole.MarkupLine(Markup.Escape($"{r.Device}, {r.TorchThreads} threads on {r.Cores} cores ({r.Cpu}); GEMM: {r.Gemm}"));
         AnsiConsole.MarkupLine(Markup.Escape("env: " + (e.Any() ? string.Join(" ", e) : "(none set)")));
         AnsiConsole.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-            $"{r.Date:yyyy-MM-dd HH:mm}, load average {r.LoadAverageBefore[0]:0.00} before, {r.LoadAverageAfter[0]:0.00} after; built in {r.BuildSeconds:0.0} s")));
+            $"{r.Date:yyyy-MM-dd HH:mm}, load average {r.LoadAverageBefore[0]:0.00} before, {r.LoadAverageAfter[0]:0.00} after; other processes kept {r.OtherLoadSingle:0.00} cores busy meanwhile; built in {r.BuildSeconds:0.0} s")));
 
         var table = new Table().AddColumn("phase (ms)");
         var columns = new List<PhaseStats> { r.Single };
@@ -168,9 +168,9 @@ public static class BenchCommand
             $"peak RSS: {r.PeakRssSingleMiB:0} MiB (build + batch 1; {r.RssAfterBuildMiB:0} MiB after build){batchRss}")));
     }
 
-    private static void PrintProfile(IReadOnlyList<ProfileStep> steps)
+    private static void PrintProfile(IReadOnlyList<ProfileStep> steps, double otherCores)
     {
-        AnsiConsole.MarkupLine(Markup.Escape($"GEMM: {CpuGemm.Describe()}; {TorchSharp.torch.get_num_threads()} threads; load average {LoadAverage()[0]:0.00}"));
+        AnsiConsole.MarkupLine(Markup.Escape(FormattableString.Invariant($"GEMM: {CpuGemm.Describe()}; {TorchSharp.torch.get_num_threads()} threads; load average {LoadAverage()[0]:0.00}, other processes busy {otherCores:0.00} cores")));
         var table = new Table().AddColumn("block").AddColumn("step").AddColumn(new TableColumn("median ms").RightAligned()).AddColumn(new TableColumn("share").RightAligned());
         foreach (var group in steps.GroupBy(s => s.Block))
         {
@@ -181,9 +181,9 @@ public static class BenchCommand
         AnsiConsole.Write(table);
     }
 
-    private static void PrintKernels(IReadOnlyList<GemmTiming> timings)
+    private static void PrintKernels(IReadOnlyList<GemmTiming> timings, double otherCores)
     {
-        AnsiConsole.MarkupLine(Markup.Escape($"GEMM: {CpuGemm.Describe()}; {TorchSharp.torch.get_num_threads()} threads; load average {LoadAverage()[0]:0.00}"));
+        AnsiConsole.MarkupLine(Markup.Escape(FormattableString.Invariant($"GEMM: {CpuGemm.Describe()}; {TorchSharp.torch.get_num_threads()} threads; load average {LoadAverage()[0]:0.00}, other processes busy {otherCores:0.00} cores")));
         var table = new Table().AddColumn("shape").AddColumn("M×K×N").AddColumn("backend")
             .AddColumn(new TableColumn("median ms").RightAligned()).AddColumn(new TableColumn("GFLOP/s").RightAligned()).AddColumn(new TableColumn("max |Δ|").RightAligned());
         foreach (var t in timings)

@@ -104,6 +104,10 @@ public sealed record CaptionBenchmarkResult
     public required double PeakRssBatchMiB { get; init; }
     public required double[] LoadAverageBefore { get; init; }
     public required double[] LoadAverageAfter { get; init; }
+    /// <summary>Cores other processes kept busy during the timed batch-1 runs (0 = a quiet machine; see <see cref="ProcessStats.WithOtherLoad{T}"/>).</summary>
+    public required double OtherLoadSingle { get; init; }
+    /// <summary>The same during the batch runs (NaN when skipped).</summary>
+    public required double OtherLoadBatch { get; init; }
     public required PhaseStats Single { get; init; }
     public PhaseStats? Batched { get; init; }
     /// <summary>The last single-image caption (word salad for random weights).</summary>
@@ -152,27 +156,40 @@ public static class CaptionBenchmark
 
         int total = options.Warmup + options.Iterations + (options.Batch > 0 ? options.BatchIterations : 0);
         int done = 0;
-        var single = new List<PhaseTimes>();
         string caption = "";
-        for (int i = 0; i < options.Warmup + options.Iterations; i++)
+        for (int i = 0; i < options.Warmup; i++)
         {
-            var (times, text) = CaptionOnce(captioner, [images[0]], prompt, generation);
-            if (i >= options.Warmup) single.Add(times);
-            caption = text[0];
-            progress?.Report(new ProgressUpdate(++done, total, i < options.Warmup ? "warm-up" : $"batch 1, {times.Total / 1000:0.00} s"));
+            caption = CaptionOnce(captioner, [images[0]], prompt, generation).Captions[0];
+            progress?.Report(new ProgressUpdate(++done, total, "warm-up"));
         }
+        var (single, otherSingle) = ProcessStats.WithOtherLoad(() =>
+        {
+            var runs = new List<PhaseTimes>();
+            for (int i = 0; i < options.Iterations; i++)
+            {
+                var (times, text) = CaptionOnce(captioner, [images[0]], prompt, generation);
+                runs.Add(times);
+                caption = text[0];
+                progress?.Report(new ProgressUpdate(++done, total, $"batch 1, {times.Total / 1000:0.00} s"));
+            }
+            return runs;
+        });
         double peakSingle = ProcessStats.PeakRssMiB;
 
         PhaseStats? batched = null;
-        double peakBatch = double.NaN;
+        double peakBatch = double.NaN, otherBatch = double.NaN;
         if (options.Batch > 0)
         {
-            var runs = new List<PhaseTimes>();
-            for (int i = 0; i < options.BatchIterations; i++)
+            (var runs, otherBatch) = ProcessStats.WithOtherLoad(() =>
             {
-                runs.Add(CaptionOnce(captioner, images, prompt, generation).Times);
-                progress?.Report(new ProgressUpdate(++done, total, $"batch {options.Batch}, {runs[^1].Total / 1000:0.00} s"));
-            }
+                var list = new List<PhaseTimes>();
+                for (int i = 0; i < options.BatchIterations; i++)
+                {
+                    list.Add(CaptionOnce(captioner, images, prompt, generation).Times);
+                    progress?.Report(new ProgressUpdate(++done, total, $"batch {options.Batch}, {list[^1].Total / 1000:0.00} s"));
+                }
+                return list;
+            });
             batched = PhaseStats.Of(options.Batch, runs);
             peakBatch = ProcessStats.PeakRssMiB;
         }
@@ -199,6 +216,8 @@ public static class CaptionBenchmark
             PeakRssBatchMiB = peakBatch,
             LoadAverageBefore = [load0.One, load0.Five, load0.Fifteen],
             LoadAverageAfter = [load1.One, load1.Five, load1.Fifteen],
+            OtherLoadSingle = otherSingle,
+            OtherLoadBatch = otherBatch,
             Single = PhaseStats.Of(1, single),
             Batched = batched,
             SampleCaption = caption,

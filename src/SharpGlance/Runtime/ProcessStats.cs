@@ -28,6 +28,44 @@ public static class ProcessStats
         }
     }
 
+    /// <summary>Machine-wide CPU time since boot from /proc/stat: busy and total, in seconds summed over cores (NaN elsewhere).</summary>
+    public static (double Busy, double Total) MachineCpuSeconds
+    {
+        get
+        {
+            try
+            {
+                var f = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                // cpu user nice system idle iowait irq softirq steal ...
+                double[] v = f.Skip(1).Take(8).Select(Parse).ToArray();
+                double idle = v[3] + v[4], total = v.Sum();
+                return ((total - idle) / 100.0, total / 100.0);   // USER_HZ is 100 on Linux
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or InvalidOperationException or IndexOutOfRangeException)
+            {
+                return (double.NaN, double.NaN);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Measures how many cores other processes kept busy while <paramref name="work"/> ran: the machine's busy
+    /// CPU time minus this process's, divided by the wall time (0 on a quiet machine, ~2 when another job
+    /// saturates two cores). NaN where /proc/stat is unavailable.
+    /// </summary>
+    public static (T Result, double OtherCores) WithOtherLoad<T>(Func<T> work)
+    {
+        var machine0 = MachineCpuSeconds;
+        var self0 = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var result = work();
+        double wall = clock.Elapsed.TotalSeconds;
+        var machine1 = MachineCpuSeconds;
+        var self1 = System.Diagnostics.Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
+        double other = ((machine1.Busy - machine0.Busy) - (self1 - self0)) / Math.Max(wall, 1e-3);
+        return (result, Math.Max(0, other));
+    }
+
     /// <summary>The CPU's model name (/proc/cpuinfo), or null.</summary>
     public static string? CpuModel
     {
