@@ -14,6 +14,7 @@ public sealed record GemmShape(string Name, long M, long K, long N)
     public static IReadOnlyList<GemmShape> Captioning { get; } =
     [
         new("vit q/k/v/out", 577, 1024, 1024),
+        new("vit q+k+v fused", 577, 1024, 3072),
         new("vit fc1", 577, 1024, 4096),
         new("vit fc2", 577, 4096, 1024),
         new("connector 0", 576, 1024, 768),

@@ -45,7 +45,9 @@ public static class RandomCaptioner
             projector = Connector.Create(config.ProjectorType, vc.HiddenSize, config.Text.EmbeddingDim, device);
             using var generator = new Generator((ulong)seed, device);
             foreach (var module in new nn.Module[] { vision, projector, lm }) FillCheaply(module, generator);
-            return Captioner.FromParts(config, vision, projector, lm, tokenizer, device);
+            var captioner = Captioner.FromParts(config, vision, projector, lm, tokenizer, device);
+            Runtime.MemoryHygiene.AfterLoad();
+            return captioner;
         }
         catch
         {

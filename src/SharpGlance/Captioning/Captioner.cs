@@ -3,6 +3,7 @@ using SharpGlance.Connectors;
 using SharpGlance.IO;
 using SharpGlance.Language;
 using SharpGlance.Preprocessing;
+using SharpGlance.Runtime;
 using SharpGlance.Tokenization;
 using SharpGlance.Vision;
 using TorchSharp;
@@ -125,7 +126,9 @@ public sealed class Captioner : IDisposable
                 deepLens = Connectors.DeepLens.FromCheckpoint(dl, ck, DeepLensPrefix, device, options.DType);
             }
             var processor = new ClipImageProcessor(ProcessorConfig(folder, visionSource, vision.Config, config.Aspect));
-            return new Captioner(config, vision, projector, lm, deepLens, tokenizer, processor, device, visionSource);
+            var captioner = new Captioner(config, vision, projector, lm, deepLens, tokenizer, processor, device, visionSource);
+            MemoryHygiene.AfterLoad();
+            return captioner;
         }
         catch
         {
@@ -362,9 +365,14 @@ public sealed class Captioner : IDisposable
     /// <summary>Runs the frozen tower once: the hidden states both glances need (SPEC §8: the ViT runs once per image).</summary>
     public VisionFeatures Encode(Tensor pixels)
     {
-        using var _ = no_grad();
-        using var output = Vision.Forward(pixels, TappedLayers);
-        return new VisionFeatures(output.HiddenStates.ToDictionary(kv => kv.Key, kv => kv.Value.alias()));
+        VisionFeatures features;
+        using (no_grad())
+        using (var output = Vision.Forward(pixels, TappedLayers))
+            features = new VisionFeatures(output.HiddenStates.ToDictionary(kv => kv.Key, kv => kv.Value.alias()));
+        // The tower's activations are free now; return them to the OS before the LM allocates its own
+        // (otherwise the peak RSS is ViT + LM transients, not the larger of the two).
+        MemoryHygiene.ReleaseFreedNativeMemory();
+        return features;
     }
 
     /// <summary>The first glance's visual embeddings [B, Nv, H]: the MLP connector on the selected layer.</summary>
