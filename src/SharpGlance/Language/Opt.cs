@@ -288,7 +288,11 @@ public sealed class OptDecoder : nn.Module
         {
             // LayerDrop (https://arxiv.org/abs/1909.11556) while training, as HF does.
             if (training && _config.LayerDrop > 0 && rand(1).item<float>() < _config.LayerDrop) continue;
-            h = layers[i].forward(h, new OptLayerContext(mask, isCausal, cache, i));
+            var next = layers[i].forward(h, new OptLayerContext(mask, isCausal, cache, i));
+            // Free each layer's input once the next state exists (h is never the caller's tensor here: it
+            // is at least `embeds + positions`), rather than holding 12 of them to the end of the pass.
+            h.Dispose();
+            h = next;
         }
         if (cache is not null) cache.Advance(t);
 
