@@ -174,9 +174,11 @@ public static class BenchCommand
         var table = new Table().AddColumn("block").AddColumn("step").AddColumn(new TableColumn("median ms").RightAligned()).AddColumn(new TableColumn("share").RightAligned());
         foreach (var group in steps.GroupBy(s => s.Block))
         {
-            double sum = group.Where(s => s.Step != "whole block").Sum(s => s.MedianMs);
+            // "whole block" and (alternatives) are not parts of the sum.
+            static bool Part(ProfileStep s) => s.Step != "whole block" && !s.Step.StartsWith('(');
+            double sum = group.Where(Part).Sum(s => s.MedianMs);
             foreach (var s in group)
-                table.AddRow(Markup.Escape(s.Block), Markup.Escape(s.Step), F(s.MedianMs, "0.000"), s.Step == "whole block" ? "" : F(100 * s.MedianMs / sum, "0") + "%");
+                table.AddRow(Markup.Escape(s.Block), Markup.Escape(s.Step), F(s.MedianMs, "0.000"), Part(s) ? F(100 * s.MedianMs / sum, "0") + "%" : "");
         }
         AnsiConsole.Write(table);
     }

@@ -100,6 +100,11 @@ public static class LayerProfile
         var f2 = layer.mlp.fc2.forward(act);
         yield return new(block, "layer_norm1", Time(() => layer.layer_norm1.forward(x), repeats));
         yield return new(block, "q, k, v projections", Time(() => { a.q_proj.forward(ln1); a.k_proj.forward(ln1); return a.v_proj.forward(ln1); }, repeats));
+        if (a.PackedQkv(ln1) is { } packed)
+        {
+            packed.Dispose();
+            yield return new(block, "(q+k+v as one packed GEMM)", Time(() => a.PackedQkv(ln1)!, repeats));
+        }
         yield return new(block, "scaled_dot_product_attention", Time(() => nn.functional.scaled_dot_product_attention(q, k, v), repeats));
         yield return new(block, "merge heads (transpose + reshape)", Time(() => o.transpose(1, 2).reshape(b, t, d), repeats));
         yield return new(block, "out_proj", Time(() => a.out_proj.forward(merged), repeats));

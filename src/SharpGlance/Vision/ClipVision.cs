@@ -115,15 +115,19 @@ public sealed class ClipAttention : nn.Module<Tensor, Tensor?, Tensor>
     private readonly int _heads;
     private readonly double _dropout;
 
+    // q, k, v side by side in one buffer: one GEMM at inference (see PackedLinears). Set after
+    // RegisterComponents so that it is not a module component; its parts are the three fields above.
+    private readonly PackedLinears _qkv;
+
     public ClipAttention(IClipEncoderConfig c, Device? device, ScalarType dtype) : base(nameof(ClipAttention))
     {
         _heads = c.NumAttentionHeads;
         _dropout = c.AttentionDropout;
-        k_proj = Layers.Linear(c.HiddenSize, c.HiddenSize, true, device, dtype);
-        v_proj = Layers.Linear(c.HiddenSize, c.HiddenSize, true, device, dtype);
-        q_proj = Layers.Linear(c.HiddenSize, c.HiddenSize, true, device, dtype);
+        var qkv = new PackedLinears(c.HiddenSize, c.HiddenSize, 3, true, device, dtype);
+        (q_proj, k_proj, v_proj) = (qkv.Parts[0], qkv.Parts[1], qkv.Parts[2]);
         out_proj = Layers.Linear(c.HiddenSize, c.HiddenSize, true, device, dtype);
         RegisterComponents();
+        _qkv = qkv;
     }
 
     /// <param name="x">[B, T, D]</param>
@@ -132,13 +136,32 @@ public sealed class ClipAttention : nn.Module<Tensor, Tensor?, Tensor>
     {
         using var scope = NewDisposeScope();
         long b = x.shape[0], t = x.shape[1], d = x.shape[2], hd = d / _heads;
-        var q = q_proj.forward(x).view(b, t, _heads, hd).transpose(1, 2);
-        var k = k_proj.forward(x).view(b, t, _heads, hd).transpose(1, 2);
-        var v = v_proj.forward(x).view(b, t, _heads, hd).transpose(1, 2);
+        Tensor q, k, v;
+        if (_qkv.TryForward(x) is { } fused)   // [B, T, 3D]: q | k | v
+        {
+            q = fused.narrow(-1, 0, d).view(b, t, _heads, hd).transpose(1, 2);
+            k = fused.narrow(-1, d, d).view(b, t, _heads, hd).transpose(1, 2);
+            v = fused.narrow(-1, 2 * d, d).view(b, t, _heads, hd).transpose(1, 2);
+        }
+        else
+        {
+            q = q_proj.forward(x).view(b, t, _heads, hd).transpose(1, 2);
+            k = k_proj.forward(x).view(b, t, _heads, hd).transpose(1, 2);
+            v = v_proj.forward(x).view(b, t, _heads, hd).transpose(1, 2);
+        }
         // SDPA scales q·k by head_dim^-0.5 as HF's `q_proj(x) * scale` does (same value, ≤1 ulp apart).
         var o = nn.functional.scaled_dot_product_attention(q, k, v, mask, training ? _dropout : 0.0);
         o = o.transpose(1, 2).reshape(b, t, d);
         return out_proj.forward(o).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>q | k | v projections as one product [.., 3D], or null where that path does not apply (for the profiler and tests).</summary>
+    internal Tensor? PackedQkv(Tensor x) => _qkv.TryForward(x);
+
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        if (disposing) _qkv.Dispose();
     }
 }
 

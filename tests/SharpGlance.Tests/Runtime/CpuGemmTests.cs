@@ -121,6 +121,46 @@ public class CpuGemmTests
     }
 
     [Fact]
+    public void Packed_qkv_attention_equals_three_separate_projections_and_declines_after_a_move()
+    {
+        RequireOpenBlas();
+        var saved = CpuGemm.MinRows;
+        try
+        {
+            CpuGemm.MinRows = 4;
+            using var attn = new SharpGlance.Vision.ClipAttention(SharpGlance.Vision.ClipVisionConfig.Tiny, null, ScalarType.Float32);
+            var g = new Generator(8);
+            foreach (var (_, p) in attn.named_parameters()) using (no_grad()) p.normal_(0, 0.2, g);
+            Assert.Equal(["k_proj.weight", "k_proj.bias", "v_proj.weight", "v_proj.bias", "q_proj.weight", "q_proj.bias", "out_proj.weight", "out_proj.bias"],
+                attn.state_dict().Keys.ToArray());
+            using var x = randn([2, 17, 32], generator: g);
+            using var _ = no_grad();
+            using var packed = attn.PackedQkv(x);
+            Assert.NotNull(packed);
+            TensorAssert.Close(nn.functional.linear(x, attn.q_proj.weight, attn.q_proj.bias), packed!.narrow(-1, 0, 32), 1e-5, "q");
+            TensorAssert.Close(nn.functional.linear(x, attn.k_proj.weight, attn.k_proj.bias), packed.narrow(-1, 32, 32), 1e-5, "k");
+            TensorAssert.Close(nn.functional.linear(x, attn.v_proj.weight, attn.v_proj.bias), packed.narrow(-1, 64, 32), 1e-5, "v");
+
+            using var fast = attn.forward(x, null);
+            CpuGemm.Backend = GemmBackend.Torch;
+            using var reference = attn.forward(x, null);
+            CpuGemm.Backend = GemmBackend.Auto;
+            TensorAssert.Close(reference, fast, 1e-5, "attention with the packed product");
+
+            // A new weight (as a dtype/device move or an assignment makes) is no longer in the buffer.
+            attn.k_proj.weight = new TorchSharp.Modules.Parameter(attn.k_proj.weight.detach().clone());
+            Assert.Null(attn.PackedQkv(x));
+            using var after = attn.forward(x, null);
+            TensorAssert.Close(reference, after, 1e-5, "attention after the parts stopped sharing the buffer");
+        }
+        finally
+        {
+            CpuGemm.MinRows = saved;
+            CpuGemm.Backend = GemmBackend.Auto;
+        }
+    }
+
+    [Fact]
     public void Linear_keeps_pytorch_parameter_names()
     {
         using var withBias = Nn.Layers.Linear(4, 3, true, null, ScalarType.Float32);
