@@ -60,6 +60,7 @@ public static class CaptionCommand
             {
                 VisionFolder = parseResult.GetValue(vision),
                 Device = Devices.Parse(parseResult.GetValue(device)),
+                TrimVision = true,   // inference only: the tower stops at the highest tapped layer
             });
             var options = new CaptionRunOptions
             {

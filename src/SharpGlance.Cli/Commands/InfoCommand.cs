@@ -14,6 +14,8 @@ public static class InfoCommand
             Console.WriteLine($"SharpGlance {typeof(GlanceException).Assembly.GetName().Version}");
             Console.WriteLine($".NET {Environment.Version}, {Environment.ProcessorCount} cores");
             Console.WriteLine($"TorchSharp {typeof(torch).Assembly.GetName().Version}, threads {torch.get_num_threads()}, cuda {(torch.cuda.is_available() ? "yes" : "no")}");
+            Console.WriteLine($"CPU GEMM: {SharpGlance.Runtime.CpuGemm.Describe()}");
+            Console.WriteLine($"OMP_WAIT_POLICY={Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") ?? "(unset)"}");
             return 0;
         });
         return command;

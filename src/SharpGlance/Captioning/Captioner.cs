@@ -3,6 +3,7 @@ using SharpGlance.Connectors;
 using SharpGlance.IO;
 using SharpGlance.Language;
 using SharpGlance.Preprocessing;
+using SharpGlance.Runtime;
 using SharpGlance.Tokenization;
 using SharpGlance.Vision;
 using TorchSharp;
@@ -17,6 +18,13 @@ public sealed record CaptionerLoadOptions
     public string? VisionFolder { get; init; }
     public Device? Device { get; init; }
     public ScalarType DType { get; init; } = ScalarType.Float32;
+    /// <summary>
+    /// Inference only: build and read the tower only up to the highest layer a glance taps (SPEC §2; for
+    /// LLaVA's −2 on ViT-L that leaves out block 24 and post_layernorm, ~50 MB of fp32). Such a captioner
+    /// cannot save its tower or attach a DeepLens that taps a later layer. Off by default (training loads
+    /// and saves whole towers).
+    /// </summary>
+    public bool TrimVision { get; init; }
 }
 
 /// <summary>How to assemble a fresh captioner from separate CLIP and OPT folders (stage 0's starting point).</summary>
@@ -118,7 +126,9 @@ public sealed class Captioner : IDisposable
                 deepLens = Connectors.DeepLens.FromCheckpoint(dl, ck, DeepLensPrefix, device, options.DType);
             }
             var processor = new ClipImageProcessor(ProcessorConfig(folder, visionSource, vision.Config, config.Aspect));
-            return new Captioner(config, vision, projector, lm, deepLens, tokenizer, processor, device, visionSource);
+            var captioner = new Captioner(config, vision, projector, lm, deepLens, tokenizer, processor, device, visionSource);
+            MemoryHygiene.AfterLoad();
+            return captioner;
         }
         catch
         {
@@ -140,14 +150,24 @@ public sealed class Captioner : IDisposable
         {
             var vc = config.Vision ?? (towerFolder is not null ? ClipVisionConfig.FromFile(towerFolder)
                 : throw GlanceException.ForFile(folder, $"the tower's weights are here but its config is not: no vision_config, and mm_vision_tower '{config.VisionTower}' is not a local folder (pass --vision DIR)"));
-            return (ClipVisionModel.Load(vc, ck, VisionPrefix, device, options.DType), config with { Vision = vc }, null);
+            int? build = options.TrimVision ? HighestTappedLayer(config, vc.NumHiddenLayers) : null;
+            return (ClipVisionModel.Load(vc, ck, VisionPrefix, device, options.DType, build), config with { Vision = vc }, null);
         }
         if (towerFolder is null)
             throw GlanceException.ForFile(folder, config.VisionTower is null
                 ? "no vision tower: the folder holds no tower weights and config.json names none (pass --vision DIR)"
                 : $"vision tower '{config.VisionTower}' is not a local folder and no hub download is possible here; pass --vision DIR with a CLIP checkpoint");
-        var tower = ClipVisionModel.FromPretrained(towerFolder, device, options.DType);
+        int? layers = options.TrimVision ? HighestTappedLayer(config, ClipVisionConfig.FromFile(towerFolder).NumHiddenLayers) : null;
+        var tower = ClipVisionModel.FromPretrained(towerFolder, device, options.DType, layers);
         return (tower, config with { Vision = tower.Config }, Path.GetFullPath(towerFolder));
+    }
+
+    /// <summary>The highest hidden_states index the first glance or DeepLens reads (what a trimmed tower keeps).</summary>
+    private static int HighestTappedLayer(CaptionerConfig config, int numLayers)
+    {
+        int highest = Normalize(config.SelectLayer, numLayers);
+        if (config.DeepLens is { } dl) foreach (var l in dl.UsedLayers) highest = Math.Max(highest, Normalize(l, numLayers));
+        return highest;
     }
 
     /// <summary>mm_vision_tower as a local folder: absolute, relative to the captioner folder, or a hub id in the HF cache.</summary>
@@ -214,13 +234,29 @@ public sealed class Captioner : IDisposable
         }
     }
 
+    /// <summary>
+    /// A captioner from parts already built (the benchmark's full-size model with random weights); the image
+    /// processor is CLIP's at the tower's input size.
+    /// </summary>
+    internal static Captioner FromParts(CaptionerConfig config, ClipVisionModel vision, MlpConnector projector, OptForCausalLM lm,
+        OptTokenizer tokenizer, Device device)
+    {
+        var processor = new ClipImageProcessor(ImageProcessorConfig.ClipVitL336 with
+        {
+            ShortestEdge = vision.Config.ImageSize, CropSize = vision.Config.ImageSize, Aspect = config.Aspect,
+        });
+        return new Captioner(config.Validate("captioner"), vision, projector, lm, null, tokenizer, processor, device, null);
+    }
+
     /// <summary>Adds a freshly initialised DeepLens (stage 2's starting point), replacing any present.</summary>
     public void AttachDeepLens(DeepLensConfig config, long seed = 0)
     {
         config = config.Validate();
         if (config.VisionWidth != Vision.Config.HiddenSize) throw new GlanceException($"deeplens: vision_width {config.VisionWidth} ≠ the tower's {Vision.Config.HiddenSize}");
         if (config.LmHidden != Lm.Config.EmbeddingDim) throw new GlanceException($"deeplens: lm_hidden {config.LmHidden} ≠ the LM's {Lm.Config.EmbeddingDim}");
-        foreach (var l in config.UsedLayers) Normalize(l, Vision.Config.NumHiddenLayers);
+        foreach (var l in config.UsedLayers)
+            if (Normalize(l, Vision.Config.NumHiddenLayers) > Vision.BuiltLayers)
+                throw new GlanceException($"deeplens: layer {l} is beyond the {Vision.BuiltLayers} blocks of this tower, loaded trimmed for inference");
         random.manual_seed(seed);
         DeepLens?.Dispose();
         DeepLens = Connectors.DeepLens.Create(config, Device);
@@ -254,6 +290,8 @@ public sealed class Captioner : IDisposable
     /// </summary>
     public void Save(string folder, bool embedVision = true, ScalarType? storeAs = null)
     {
+        if (Vision.IsTrimmed && (embedVision || VisionSource is null))
+            throw GlanceException.ForFile(folder, $"this captioner's tower was loaded trimmed for inference ({Vision.BuiltLayers} of {Vision.Config.NumHiddenLayers} blocks) and cannot be saved; load it without TrimVision");
         Directory.CreateDirectory(folder);
         var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         void Add(string prefix, nn.Module m)
@@ -335,9 +373,14 @@ public sealed class Captioner : IDisposable
     /// <summary>Runs the frozen tower once: the hidden states both glances need (SPEC §8: the ViT runs once per image).</summary>
     public VisionFeatures Encode(Tensor pixels)
     {
-        using var _ = no_grad();
-        using var output = Vision.Forward(pixels, TappedLayers);
-        return new VisionFeatures(output.HiddenStates.ToDictionary(kv => kv.Key, kv => kv.Value.alias()));
+        VisionFeatures features;
+        using (no_grad())
+        using (var output = Vision.Forward(pixels, TappedLayers))
+            features = new VisionFeatures(output.HiddenStates.ToDictionary(kv => kv.Key, kv => kv.Value.alias()));
+        // The tower's activations are free now; return them to the OS before the LM allocates its own
+        // (otherwise the peak RSS is ViT + LM transients, not the larger of the two).
+        MemoryHygiene.ReleaseFreedNativeMemory();
+        return features;
     }
 
     /// <summary>The first glance's visual embeddings [B, Nv, H]: the MLP connector on the selected layer.</summary>

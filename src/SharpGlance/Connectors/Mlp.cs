@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using TorchSharp;
 using TorchSharp.Modules;
+using Linear = SharpGlance.Nn.Linear;
 using static TorchSharp.torch;
 
 namespace SharpGlance.Connectors;
@@ -96,12 +97,23 @@ public sealed class MlpConnector : nn.Module<Tensor, Tensor>
         }
         else
         {
-            _linears = layout.Select(l => nn.Linear(l.In, l.Out, hasBias: true, device: device, dtype: dtype)).ToArray();
+            _linears = layout.Select(l => DefaultInit(l.In, l.Out, device, dtype)).ToArray();
             _geluAfter = layout.Select(l => l.GeluAfter).ToArray();
             // Children take their nn.Sequential indices ("0", "2", …); the GELUs have no parameters.
             for (int i = 0; i < layout.Count; i++) register_module(layout[i].Name, _linears[i]);
         }
         RegisterComponents();
+    }
+
+    /// <summary>
+    /// A Linear with PyTorch's default init (kaiming-uniform weight, uniform bias: the same random draws as
+    /// <c>nn.Linear</c>, which LLaVA's projector uses), as our <see cref="Linear"/> for the fast CPU path.
+    /// </summary>
+    private static Linear DefaultInit(long inFeatures, long outFeatures, Device? device, ScalarType dtype)
+    {
+        using var init = nn.Linear(inFeatures, outFeatures, hasBias: true, device: device, dtype: dtype);
+        static Parameter Own(Tensor t) => (Parameter)new Parameter(t.detach().clone()).DetachFromDisposeScope();
+        return new Linear(Own(init.weight), Own(init.bias!));
     }
 
     /// <summary>[B, N, Dv] (any leading dims) → [B, N, H].</summary>
@@ -110,7 +122,7 @@ public sealed class MlpConnector : nn.Module<Tensor, Tensor>
         if (x.dim() < 2 || x.shape[^1] != InputDim)
             throw new GlanceException($"connector '{ProjectorType}': expected visual features [B, N, {InputDim}], got [{string.Join(", ", x.shape)}]");
         using var scope = torch.NewDisposeScope();
-        if (weight is not null) return nn.functional.linear(x, weight, bias).MoveToOuterDisposeScope();
+        if (weight is not null) return Runtime.CpuGemm.Linear(x, weight, bias).MoveToOuterDisposeScope();
         var h = x;
         for (int i = 0; i < _linears.Length; i++)
         {

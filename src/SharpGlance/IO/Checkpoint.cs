@@ -143,6 +143,7 @@ public sealed class Checkpoint : IDisposable
             var info = Info(key);
             if (!info.Shape.SequenceEqual(target.shape))
                 throw GlanceException.ForFile(Folder, $"tensor '{key}' has shape [{string.Join(", ", info.Shape)}] but the model built from config.json expects [{string.Join(", ", target.shape)}]");
+            if (_byName[key].TryReadInto(key, target)) continue;   // fp32 → fp32 on the CPU: no transient copy
             using var value = Load(key, target.dtype, target.device);
             target.copy_(value);
         }

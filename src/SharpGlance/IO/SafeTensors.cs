@@ -168,22 +168,39 @@ public sealed class SafeTensorsFile : IDisposable
     {
         if (!Tensors.TryGetValue(name, out var info)) throw GlanceException.ForFile(Path, $"no tensor named '{name}'");
         var t = empty(info.Shape, ToScalarType(info.DType));
-        if (info.ByteLength > 0)
-        {
-            // Read straight into the tensor's storage: no intermediate managed copy of the weights.
-            var span = t.bytes;
-            long done = 0;
-            while (done < info.ByteLength)
-            {
-                int chunk = (int)Math.Min(int.MaxValue / 2, info.ByteLength - done);
-                int read = RandomAccess.Read(_stream.SafeFileHandle, span.Slice((int)done, chunk), _dataStart + info.Begin + done);
-                if (read <= 0) throw GlanceException.ForFile(Path, $"tensor '{name}': unexpected end of file");
-                done += read;
-            }
-        }
+        ReadData(name, info, t);
         if (dtype is { } d && d != t.dtype) { var c = t.to_type(d); t.Dispose(); t = c; }
         if (device is not null && device.type != DeviceType.CPU) { var c = t.to(device); t.Dispose(); t = c; }
         return t;
+    }
+
+    /// <summary>
+    /// Reads one tensor straight into <paramref name="target"/>'s storage when that needs no conversion
+    /// (same dtype and shape, contiguous, on the CPU) and returns true; false (nothing read) otherwise.
+    /// Loading a model this way makes no second copy of any weight.
+    /// </summary>
+    public bool TryReadInto(string name, Tensor target)
+    {
+        if (!Tensors.TryGetValue(name, out var info)) throw GlanceException.ForFile(Path, $"no tensor named '{name}'");
+        if (target.device_type != DeviceType.CPU || target.dtype != ToScalarType(info.DType) || !target.is_contiguous()
+            || !info.Shape.SequenceEqual(target.shape) || info.ByteLength > int.MaxValue) return false;
+        ReadData(name, info, target);
+        return true;
+    }
+
+    // Straight into the tensor's storage: no intermediate managed copy of the weights.
+    private void ReadData(string name, SafeTensorInfo info, Tensor t)
+    {
+        if (info.ByteLength == 0) return;
+        var span = t.bytes;
+        long done = 0;
+        while (done < info.ByteLength)
+        {
+            int chunk = (int)Math.Min(int.MaxValue / 2, info.ByteLength - done);
+            int read = RandomAccess.Read(_stream.SafeFileHandle, span.Slice((int)done, chunk), _dataStart + info.Begin + done);
+            if (read <= 0) throw GlanceException.ForFile(Path, $"tensor '{name}': unexpected end of file");
+            done += read;
+        }
     }
 
     public void Dispose() => _stream.Dispose();

@@ -4,6 +4,7 @@ using SharpGlance.IO;
 using SharpGlance.Nn;
 using TorchSharp;
 using TorchSharp.Modules;
+using Linear = SharpGlance.Nn.Linear;
 using static TorchSharp.torch;
 
 namespace SharpGlance.Language;
@@ -287,7 +288,11 @@ public sealed class OptDecoder : nn.Module
         {
             // LayerDrop (https://arxiv.org/abs/1909.11556) while training, as HF does.
             if (training && _config.LayerDrop > 0 && rand(1).item<float>() < _config.LayerDrop) continue;
-            h = layers[i].forward(h, new OptLayerContext(mask, isCausal, cache, i));
+            var next = layers[i].forward(h, new OptLayerContext(mask, isCausal, cache, i));
+            // Free each layer's input once the next state exists (h is never the caller's tensor here: it
+            // is at least `embeds + positions`), rather than holding 12 of them to the end of the pass.
+            h.Dispose();
+            h = next;
         }
         if (cache is not null) cache.Advance(t);
 
@@ -362,7 +367,7 @@ public sealed class OptForCausalLM : nn.Module<OptInputs, OptOutput>
         Config = config.Validate();
         model = new OptModel(config, device, dtype);
         lm_head = config.TieWordEmbeddings
-            ? nn.Linear(model.decoder.embed_tokens.weight)
+            ? new Linear(model.decoder.embed_tokens.weight)
             : Layers.Linear(config.EmbeddingDim, config.VocabSize, false, device, dtype);
         RegisterComponents();
         if (config.TieWordEmbeddings) _internal_submodules.Remove("lm_head");
@@ -378,7 +383,7 @@ public sealed class OptForCausalLM : nn.Module<OptInputs, OptOutput>
     private void Retie()
     {
         if (Config.TieWordEmbeddings && !ReferenceEquals(lm_head.weight, model.decoder.embed_tokens.weight))
-            lm_head = nn.Linear(model.decoder.embed_tokens.weight);
+            lm_head = new Linear(model.decoder.embed_tokens.weight);
     }
 
     protected override nn.Module _to(Device device, ScalarType dtype, bool non_blocking)

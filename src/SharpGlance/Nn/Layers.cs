@@ -8,8 +8,9 @@ namespace SharpGlance.Nn;
 /// Factories for the standard TorchSharp layers the models are built from, with <b>uninitialised</b>
 /// parameters: TorchSharp's own constructors spend seconds on kaiming init of weights that a checkpoint
 /// overwrites at once. Each model either loads every tensor strictly (<c>Checkpoint.LoadInto</c>) or calls
-/// its <c>InitWeights</c>, which follows HF's <c>_init_weights</c>. The layers stay plain
-/// <see cref="Linear"/>/<see cref="LayerNorm"/> modules (fields <c>weight</c>, <c>bias</c>).
+/// its <c>InitWeights</c>, which follows HF's <c>_init_weights</c>. The layers keep PyTorch's parameter names
+/// (fields <c>weight</c>, <c>bias</c>): <see cref="Nn.Linear"/> (ours, with the fast CPU inference path) and
+/// TorchSharp's <see cref="LayerNorm"/>.
 /// </summary>
 public static class Layers
 {
@@ -21,7 +22,7 @@ public static class Layers
     }
 
     public static Linear Linear(long inFeatures, long outFeatures, bool bias, Device? device, ScalarType dtype) =>
-        nn.Linear(EmptyParameter([outFeatures, inFeatures], device, dtype), bias ? EmptyParameter([outFeatures], device, dtype) : null);
+        new(EmptyParameter([outFeatures, inFeatures], device, dtype), bias ? EmptyParameter([outFeatures], device, dtype) : null);
 
     /// <summary>LayerNorm with weight 1, bias 0 (cheap, so initialised as torch does).</summary>
     public static LayerNorm LayerNorm(long dim, double eps, bool elementwiseAffine, Device? device, ScalarType dtype) =>

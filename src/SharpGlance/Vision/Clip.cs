@@ -4,6 +4,7 @@ using SharpGlance.IO;
 using SharpGlance.Nn;
 using TorchSharp;
 using TorchSharp.Modules;
+using Linear = SharpGlance.Nn.Linear;
 using static TorchSharp.torch;
 
 namespace SharpGlance.Vision;

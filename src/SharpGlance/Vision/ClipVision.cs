@@ -4,6 +4,7 @@ using SharpGlance.IO;
 using SharpGlance.Nn;
 using TorchSharp;
 using TorchSharp.Modules;
+using Linear = SharpGlance.Nn.Linear;
 using static TorchSharp.torch;
 
 namespace SharpGlance.Vision;
@@ -114,15 +115,19 @@ public sealed class ClipAttention : nn.Module<Tensor, Tensor?, Tensor>
     private readonly int _heads;
     private readonly double _dropout;
 
+    // q, k, v side by side in one buffer: one GEMM at inference (see PackedLinears). Set after
+    // RegisterComponents so that it is not a module component; its parts are the three fields above.
+    private readonly PackedLinears _qkv;
+
     public ClipAttention(IClipEncoderConfig c, Device? device, ScalarType dtype) : base(nameof(ClipAttention))
     {
         _heads = c.NumAttentionHeads;
         _dropout = c.AttentionDropout;
-        k_proj = Layers.Linear(c.HiddenSize, c.HiddenSize, true, device, dtype);
-        v_proj = Layers.Linear(c.HiddenSize, c.HiddenSize, true, device, dtype);
-        q_proj = Layers.Linear(c.HiddenSize, c.HiddenSize, true, device, dtype);
+        var qkv = new PackedLinears(c.HiddenSize, c.HiddenSize, 3, true, device, dtype);
+        (q_proj, k_proj, v_proj) = (qkv.Parts[0], qkv.Parts[1], qkv.Parts[2]);
         out_proj = Layers.Linear(c.HiddenSize, c.HiddenSize, true, device, dtype);
         RegisterComponents();
+        _qkv = qkv;
     }
 
     /// <param name="x">[B, T, D]</param>
@@ -131,13 +136,32 @@ public sealed class ClipAttention : nn.Module<Tensor, Tensor?, Tensor>
     {
         using var scope = NewDisposeScope();
         long b = x.shape[0], t = x.shape[1], d = x.shape[2], hd = d / _heads;
-        var q = q_proj.forward(x).view(b, t, _heads, hd).transpose(1, 2);
-        var k = k_proj.forward(x).view(b, t, _heads, hd).transpose(1, 2);
-        var v = v_proj.forward(x).view(b, t, _heads, hd).transpose(1, 2);
+        Tensor q, k, v;
+        if (_qkv.TryForward(x) is { } fused)   // [B, T, 3D]: q | k | v
+        {
+            q = fused.narrow(-1, 0, d).view(b, t, _heads, hd).transpose(1, 2);
+            k = fused.narrow(-1, d, d).view(b, t, _heads, hd).transpose(1, 2);
+            v = fused.narrow(-1, 2 * d, d).view(b, t, _heads, hd).transpose(1, 2);
+        }
+        else
+        {
+            q = q_proj.forward(x).view(b, t, _heads, hd).transpose(1, 2);
+            k = k_proj.forward(x).view(b, t, _heads, hd).transpose(1, 2);
+            v = v_proj.forward(x).view(b, t, _heads, hd).transpose(1, 2);
+        }
         // SDPA scales q·k by head_dim^-0.5 as HF's `q_proj(x) * scale` does (same value, ≤1 ulp apart).
         var o = nn.functional.scaled_dot_product_attention(q, k, v, mask, training ? _dropout : 0.0);
         o = o.transpose(1, 2).reshape(b, t, d);
         return out_proj.forward(o).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>q | k | v projections as one product [.., 3D], or null where that path does not apply (for the profiler and tests).</summary>
+    internal Tensor? PackedQkv(Tensor x) => _qkv.TryForward(x);
+
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        if (disposing) _qkv.Dispose();
     }
 }
 
@@ -188,15 +212,19 @@ public sealed class ClipEncoderLayer : nn.Module<Tensor, Tensor?, Tensor>
     }
 }
 
-/// <summary>HF <c>CLIPEncoder</c>: the stack <c>layers.N</c>.</summary>
+/// <summary>
+/// HF <c>CLIPEncoder</c>: the stack <c>layers.N</c>. <paramref name="buildLayers"/> &lt; N builds only the
+/// first blocks (an inference tower that stops at a tapped layer, SPEC §2); their keys are unchanged.
+/// </summary>
 public sealed class ClipEncoder : nn.Module<Tensor, Tensor?, Tensor>
 {
     public ModuleList<ClipEncoderLayer> layers;
 
-    public ClipEncoder(IClipEncoderConfig c, Device? device, ScalarType dtype) : base(nameof(ClipEncoder))
+    public ClipEncoder(IClipEncoderConfig c, Device? device, ScalarType dtype, int? buildLayers = null) : base(nameof(ClipEncoder))
     {
+        int n = Math.Min(buildLayers ?? c.NumHiddenLayers, c.NumHiddenLayers);
         layers = new ModuleList<ClipEncoderLayer>();
-        for (int i = 0; i < c.NumHiddenLayers; i++) layers.Add(new ClipEncoderLayer(c, device, dtype));
+        for (int i = 0; i < n; i++) layers.Add(new ClipEncoderLayer(c, device, dtype));
         RegisterComponents();
     }
 
@@ -295,28 +323,40 @@ public sealed class ClipVisionOutput : IDisposable
 /// <summary>
 /// HF <c>CLIPVisionTransformer</c> (the part under <c>vision_model.</c>): fields <c>embeddings</c>,
 /// <c>pre_layrnorm</c> (sic, it is the key), <c>encoder</c>, <c>post_layernorm</c>.
+/// A tower built for inference up to a tapped layer k &lt; N (<see cref="BuiltLayers"/>) holds only blocks
+/// 1..k and no <c>post_layernorm</c>: LLaVA's select layer −2 never runs ViT-L's block 24 (~50 MB of fp32
+/// weights). Its hidden_states indices are those of the full tower.
 /// </summary>
 public sealed class ClipVisionModel : nn.Module<Tensor, ClipVisionOutput>
 {
     public ClipVisionEmbeddings embeddings;
     public LayerNorm pre_layrnorm;
     public ClipEncoder encoder;
-    public LayerNorm post_layernorm;
+    public LayerNorm? post_layernorm;
 
     public ClipVisionConfig Config { get; }
+
+    /// <summary>Blocks present: <c>Config.NumHiddenLayers</c> for a full tower, fewer for a trimmed one.</summary>
+    public int BuiltLayers => encoder.layers.Count;
+
+    /// <summary>True when blocks (and post_layernorm) after a tapped layer were left out.</summary>
+    public bool IsTrimmed => BuiltLayers < Config.NumHiddenLayers;
 
     /// <summary>A randomly initialised tower (HF's <c>_init_weights</c>); <paramref name="generator"/> seeds it.</summary>
     public ClipVisionModel(ClipVisionConfig config, Device? device = null, ScalarType dtype = ScalarType.Float32, Generator? generator = null)
         : this(config, device, dtype, initialize: true, generator) { }
 
-    internal ClipVisionModel(ClipVisionConfig config, Device? device, ScalarType dtype, bool initialize, Generator? generator = null)
+    /// <param name="buildLayers">Blocks to build (null or ≥ N: all, with post_layernorm); see <see cref="BuiltLayers"/>.</param>
+    internal ClipVisionModel(ClipVisionConfig config, Device? device, ScalarType dtype, bool initialize, Generator? generator = null, int? buildLayers = null)
         : base(nameof(ClipVisionModel))
     {
         Config = config.Validate();
+        if (buildLayers is < 0) throw new ArgumentException($"CLIP vision tower: cannot build {buildLayers} layers");
+        int built = Math.Min(buildLayers ?? config.NumHiddenLayers, config.NumHiddenLayers);
         embeddings = new ClipVisionEmbeddings(config, device, dtype);
         pre_layrnorm = Layers.LayerNorm(config.HiddenSize, config.LayerNormEps, true, device, dtype);
-        encoder = new ClipEncoder(config, device, dtype);
-        post_layernorm = Layers.LayerNorm(config.HiddenSize, config.LayerNormEps, true, device, dtype);
+        encoder = new ClipEncoder(config, device, dtype, built);
+        post_layernorm = built == config.NumHiddenLayers ? Layers.LayerNorm(config.HiddenSize, config.LayerNormEps, true, device, dtype) : null;
         RegisterComponents();
         if (initialize) InitWeights(generator);
     }
@@ -330,7 +370,7 @@ public sealed class ClipVisionModel : nn.Module<Tensor, ClipVisionOutput>
         embeddings.patch_embedding.weight!.normal_(0, c.InitializerRange * c.InitializerFactor, g);
         embeddings.position_embedding.weight.normal_(0, c.InitializerRange * c.InitializerFactor, g);
         Layers.InitLayerNorm(pre_layrnorm);
-        Layers.InitLayerNorm(post_layernorm);
+        if (post_layernorm is not null) Layers.InitLayerNorm(post_layernorm);
         encoder.InitWeights(c, g);
     }
 
@@ -363,23 +403,30 @@ public sealed class ClipVisionModel : nn.Module<Tensor, ClipVisionOutput>
             if (keep.Count == 0) throw new GlanceException("CLIP vision tower: no layer requested");
         }
         int last = keep.Max();
+        if (last > BuiltLayers)
+            throw new GlanceException($"CLIP vision tower: hidden_states[{last}] was asked for, but this tower was built for inference up to layer {BuiltLayers} (load it untrimmed)");
 
         using var scope = NewDisposeScope();
         var weightDtype = embeddings.class_embedding.dtype;
         var x = pixelValues.dtype == weightDtype ? pixelValues : pixelValues.to_type(weightDtype);
-        var h = pre_layrnorm.forward(embeddings.forward(x));
+        Tensor h;
+        using (var embedded = embeddings.forward(x)) h = pre_layrnorm.forward(embedded);
         var hidden = new Dictionary<int, Tensor>();
         if (keep.Contains(0)) hidden[0] = h;
         for (int i = 0; i < last; i++)
         {
-            h = encoder.layers[i].forward(h, null);
+            var next = encoder.layers[i].forward(h, null);
+            // Free each hidden state nobody asked for as soon as the next exists, instead of holding all
+            // 23 of ViT-L (54 MB at batch 1) to the end. (Autograd keeps its own references.)
+            if (!keep.Contains(i)) h.Dispose();
+            h = next;
             if (keep.Contains(i + 1)) hidden[i + 1] = h;
         }
         Tensor? lastHidden = null, pooled = null;
         if (last == n)
         {
             lastHidden = h;
-            pooled = post_layernorm.forward(h.select(1, 0));
+            pooled = post_layernorm!.forward(h.select(1, 0));
         }
         foreach (var t in hidden.Values.Append(lastHidden).Append(pooled).OfType<Tensor>().Distinct<Tensor>(ReferenceEqualityComparer.Instance))
             t.MoveToOuterDisposeScope();
@@ -396,12 +443,12 @@ public sealed class ClipVisionModel : nn.Module<Tensor, ClipVisionOutput>
     /// safetensors. Keys may carry the <c>vision_model.</c> prefix or not; a full CLIPModel's text tower
     /// and projections are ignored (SPEC §1).
     /// </summary>
-    public static ClipVisionModel FromPretrained(string folder, Device? device = null, ScalarType dtype = ScalarType.Float32)
+    public static ClipVisionModel FromPretrained(string folder, Device? device = null, ScalarType dtype = ScalarType.Float32, int? buildLayers = null)
     {
         var configPath = Path.Combine(folder, "config.json");
         var config = ClipVisionConfig.FromJson(ConfigJson.ReadObject(configPath), configPath);
         using var ck = Checkpoint.Open(folder);
-        return Load(config, ck, DetectPrefix(ck), device, dtype);
+        return Load(config, ck, DetectPrefix(ck), device, dtype, buildLayers);
     }
 
     /// <summary>"vision_model." when the checkpoint's keys carry it, else "".</summary>
@@ -411,13 +458,22 @@ public sealed class ClipVisionModel : nn.Module<Tensor, ClipVisionOutput>
     /// <summary>
     /// Builds a tower from <paramref name="config"/> and loads it strictly from the keys under
     /// <paramref name="prefix"/> (e.g. <c>model.vision_tower.vision_tower.vision_model.</c> in a LLaVA save).
+    /// With <paramref name="buildLayers"/> k &lt; N only blocks 1..k are built and read; the checkpoint's
+    /// later blocks and post_layernorm are skipped (never loaded into memory).
     /// </summary>
-    public static ClipVisionModel Load(ClipVisionConfig config, Checkpoint checkpoint, string prefix, Device? device = null, ScalarType dtype = ScalarType.Float32)
+    public static ClipVisionModel Load(ClipVisionConfig config, Checkpoint checkpoint, string prefix, Device? device = null,
+        ScalarType dtype = ScalarType.Float32, int? buildLayers = null)
     {
-        var model = new ClipVisionModel(config, device, dtype, initialize: false);
+        var model = new ClipVisionModel(config, device, dtype, initialize: false, buildLayers: buildLayers);
         try
         {
-            checkpoint.LoadInto(model, prefix, IgnoredKeys);
+            var ignored = IgnoredKeys.ToList();
+            if (model.IsTrimmed)
+            {
+                for (int i = model.BuiltLayers; i < config.NumHiddenLayers; i++) ignored.Add($"encoder.layers.{i}.");
+                ignored.Add("post_layernorm.");
+            }
+            checkpoint.LoadInto(model, prefix, ignored);
             model.eval();
             return model;
         }

@@ -83,6 +83,28 @@ public class SafeTensorsTests
     }
 
     [Fact]
+    public void TryReadInto_fills_a_matching_tensor_in_place_and_declines_anything_needing_conversion()
+    {
+        using var dir = new TempFolder();
+        var path = dir.File("t.safetensors");
+        using var f32 = arange(12, ScalarType.Float32).view(3, 4) * 0.5;
+        using var f16 = f32.to_type(ScalarType.Float16);
+        SafeTensorsFile.Save(path, new Dictionary<string, Tensor> { ["a"] = f32, ["h"] = f16 });
+        using var file = SafeTensorsFile.Open(path);
+
+        using var target = zeros(3, 4);
+        Assert.True(file.TryReadInto("a", target));
+        TensorAssert.Close(f32, target, 0, "read in place");
+        using var wrongShape = zeros(4, 3);
+        Assert.False(file.TryReadInto("a", wrongShape));
+        Assert.Equal(0f, wrongShape.abs().sum().item<float>());
+        using var wrongDtype = zeros(3, 4);
+        Assert.False(file.TryReadInto("h", wrongDtype));                 // F16 → F32 needs Load's conversion
+        using var strided = zeros(4, 3).t();
+        Assert.False(file.TryReadInto("a", strided));
+    }
+
+    [Fact]
     public void Truncated_data_is_refused_naming_the_tensor()
     {
         using var dir = new TempFolder();

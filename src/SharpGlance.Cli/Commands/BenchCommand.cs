@@ -1,0 +1,195 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using SharpGlance.Benchmarking;
+using SharpGlance.Runtime;
+using SharpGlance.Tokenization;
+using Spectre.Console;
+
+namespace SharpGlance.Cli.Commands;
+
+/// <summary>
+/// <c>glance bench</c>: per-caption latency of the first glance, phase by phase (ViT, connector, prefill,
+/// per-token decode, total), peak RSS and images/s at a larger batch, as the paper's Tab. 6 reports it. By
+/// default it builds the full-size LLaVA-OPT-125M with random weights (no download); <c>--model</c> times
+/// a real captioner folder. <c>--kernels</c> times the model's GEMM shapes on each backend instead.
+/// </summary>
+public static class BenchCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string?>("--model") { Description = "Captioner folder to time (default: the full-size architecture with random weights)" };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "vocab.json + merges.txt for the random model's prompt (default: the embedded model's, else shared/tokenizers/opt above the current folder)" };
+        var iterations = new Option<int>("--iterations") { Description = "Timed single-image captions", DefaultValueFactory = _ => 5 };
+        var warmup = new Option<int>("--warmup") { Description = "Untimed captions first", DefaultValueFactory = _ => 1 };
+        var newTokens = new Option<int>("--new-tokens") { Description = "Tokens per caption (greedy, end of sequence disabled)", DefaultValueFactory = _ => 20 };
+        var batch = new Option<int>("--batch") { Description = "Images per batch for the throughput run (0 = skip)", DefaultValueFactory = _ => 8 };
+        var batchIterations = new Option<int>("--batch-iterations") { Description = "Timed batches", DefaultValueFactory = _ => 1 };
+        var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
+        var threads = new Option<int?>("--threads") { Description = "Threads for libtorch and OpenBLAS (default: all cores)" };
+        var gemm = new Option<string>("--gemm") { Description = "fp32 CPU matrix multiply: auto (OpenBLAS when installed), torch or openblas", DefaultValueFactory = _ => "auto" };
+        var minRows = new Option<int?>("--gemm-min-rows") { Description = $"Rows (batch × tokens) from which OpenBLAS is used (default {CpuGemm.MinRows})" };
+        var fullVision = new Option<bool>("--full-vision") { Description = "Build all ViT blocks (default: only up to the select layer, as `glance caption` does)" };
+        var kernels = new Option<bool>("--kernels") { Description = "Time the model's GEMM shapes on libtorch and OpenBLAS instead of captions" };
+        var profile = new Option<bool>("--profile") { Description = "Time the steps of a ViT block, an OPT block (prefill and decode) and the LM head instead of captions" };
+        var json = new Option<bool>("--json") { Description = "Print the result as JSON" };
+
+        var command = new Command("bench", "Time a caption phase by phase (ViT, connector, prefill, decode), peak memory and batch throughput.")
+        {
+            model, tokenizer, iterations, warmup, newTokens, batch, batchIterations, device, threads, gemm, minRows, fullVision, kernels, profile, json,
+        };
+        command.SetAction(parse =>
+        {
+            var backend = parse.GetValue(gemm)?.ToLowerInvariant() switch
+            {
+                "auto" => GemmBackend.Auto,
+                "torch" => GemmBackend.Torch,
+                "openblas" => GemmBackend.OpenBlas,
+                var other => throw new GlanceException($"--gemm {other}: use auto, torch or openblas"),
+            };
+            if (parse.GetValue(minRows) is { } rows)
+            {
+                if (rows < 1) throw new GlanceException($"--gemm-min-rows must be at least 1 (got {rows})");
+                CpuGemm.MinRows = rows;
+            }
+            bool asJson = parse.GetValue(json);
+            if (parse.GetValue(threads) is { } t)
+            {
+                if (t < 1) throw new GlanceException($"--threads must be at least 1 (got {t})");
+                TorchSharp.torch.set_num_threads(t);
+                if (OpenBlas.IsAvailable) OpenBlas.Threads = t;
+            }
+            if (parse.GetValue(kernels))
+            {
+                if (backend == GemmBackend.OpenBlas) CpuGemm.Backend = backend;   // fails early when missing
+                var (timings, other) = ProcessStats.WithOtherLoad(() => asJson ? GemmBenchmark.Run() : CliProgress.Run("kernels", p => GemmBenchmark.Run(progress: p)));
+                if (asJson) Console.Out.WriteLine(JsonSerializer.Serialize(new { gemm = CpuGemm.Describe(), threads = TorchSharp.torch.get_num_threads(), load_average = LoadAverage(), other_load_cores = other, results = timings }, JsonOptions));
+                else PrintKernels(timings, other);
+                return 0;
+            }
+            if (parse.GetValue(profile))
+            {
+                CpuGemm.Backend = backend;
+                var (steps, other) = ProcessStats.WithOtherLoad(() => asJson ? LayerProfile.Run() : CliProgress.Run("profile", p => LayerProfile.Run(progress: p)));
+                if (asJson) Console.Out.WriteLine(JsonSerializer.Serialize(new { gemm = CpuGemm.Describe(), threads = TorchSharp.torch.get_num_threads(), load_average = LoadAverage(), other_load_cores = other, steps }, JsonOptions));
+                else PrintProfile(steps, other);
+                return 0;
+            }
+            var options = new CaptionBenchmarkOptions
+            {
+                ModelFolder = parse.GetValue(model),
+                TokenizerFolder = parse.GetValue(model) is null ? parse.GetValue(tokenizer) ?? DefaultTokenizer() : null,
+                Iterations = parse.GetValue(iterations),
+                Warmup = parse.GetValue(warmup),
+                NewTokens = parse.GetValue(newTokens),
+                Batch = parse.GetValue(batch),
+                BatchIterations = parse.GetValue(batchIterations),
+                Device = Devices.Parse(parse.GetValue(device)),
+                Threads = parse.GetValue(threads),
+                Gemm = backend,
+                TrimVision = !parse.GetValue(fullVision),
+            }.Validate();
+            var result = asJson ? CaptionBenchmark.Run(options) : CliProgress.Run("bench", p => CaptionBenchmark.Run(options, p));
+            if (asJson) Console.Out.WriteLine(JsonSerializer.Serialize(result, JsonOptions));
+            else Print(result);
+            return 0;
+        });
+        return command;
+    }
+
+    private static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    private static double[] LoadAverage()
+    {
+        var l = ProcessStats.LoadAverage;
+        return [l.One, l.Five, l.Fifteen];
+    }
+
+    /// <summary>The embedded model's tokenizer, else the first shared/tokenizers/opt (or tokenizers/opt) above the current folder or the executable.</summary>
+    private static string? DefaultTokenizer()
+    {
+        if (OptTokenizer.Exists(DefaultModel.Folder)) return DefaultModel.Folder;
+        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+                foreach (var candidate in new[] { Path.Combine(dir.FullName, "shared", "tokenizers", "opt"), Path.Combine(dir.FullName, "tokenizers", "opt") })
+                    if (OptTokenizer.Exists(candidate)) return candidate;
+        return null;
+    }
+
+    private static string Ms(TimingStats s) => s.Count == 0 || double.IsNaN(s.Mean) ? "–"
+        : s.Count > 1 ? string.Create(CultureInfo.InvariantCulture, $"{s.Mean:0.0} ± {s.Std:0.0}") : string.Create(CultureInfo.InvariantCulture, $"{s.Mean:0.0}");
+
+    private static string F(double v, string format) => double.IsNaN(v) ? "–" : v.ToString(format, CultureInfo.InvariantCulture);
+
+    private static void Print(CaptionBenchmarkResult r)
+    {
+        var e = r.Environment.Where(kv => kv.Value is not null).Select(kv => $"{kv.Key}={kv.Value}");
+        AnsiConsole.MarkupLine($"[bold]{Markup.Escape(r.Model)}[/]");
+        AnsiConsole.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
+            $"{r.Parameters / 1e6:0.0}M parameters (ViT blocks built: {r.VisionLayersBuilt}), {r.VisualTokens} visual + {r.PromptTokens} prompt tokens, {r.NewTokens} new tokens, greedy, fp32")));
+        AnsiConsole.MarkupLine(Markup.Escape($"{r.Device}, {r.TorchThreads} threads on {r.Cores} cores ({r.Cpu}); GEMM: {r.Gemm}"));
+        AnsiConsole.MarkupLine(Markup.Escape("env: " + (e.Any() ? string.Join(" ", e) : "(none set)")));
+        AnsiConsole.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
+            $"{r.Date:yyyy-MM-dd HH:mm}, load average {r.LoadAverageBefore[0]:0.00} before, {r.LoadAverageAfter[0]:0.00} after; other processes kept {r.OtherLoadSingle:0.00} cores busy meanwhile; built in {r.BuildSeconds:0.0} s")));
+
+        var table = new Table().AddColumn("phase (ms)");
+        var columns = new List<PhaseStats> { r.Single };
+        if (r.Batched is { } b) columns.Add(b);
+        foreach (var c in columns)
+        {
+            table.AddColumn(new TableColumn($"batch {c.BatchSize}: mean ± std").RightAligned());
+            table.AddColumn(new TableColumn("median").RightAligned());
+        }
+        void Row(string name, Func<PhaseStats, TimingStats> pick)
+        {
+            var cells = new List<string> { name };
+            foreach (var c in columns) { cells.Add(Ms(pick(c))); cells.Add(F(pick(c).Median, "0.0")); }
+            table.AddRow(cells.Select(Markup.Escape).ToArray());
+        }
+        Row("preprocess", s => s.Preprocess);
+        Row($"ViT (to layer {r.VisionLayersBuilt})", s => s.Vit);
+        Row("connector", s => s.Connector);
+        Row("prefill (+ 1st token)", s => s.Prefill);
+        Row("decode, per token", s => s.PerToken);
+        Row($"decode ({r.NewTokens - 1} tokens)", s => s.Decode);
+        Row("total", s => s.Total);
+        AnsiConsole.Write(table);
+        string batched = r.Batched is { } bb ? FormattableString.Invariant($"; batch {bb.BatchSize}: {bb.ImagesPerSecond:0.00} images/s over {bb.Runs} run(s)") : "";
+        AnsiConsole.MarkupLine(Markup.Escape(FormattableString.Invariant(
+            $"batch 1: {r.Single.Total.Mean / 1000:0.00} s per caption over {r.Single.Runs} runs ({r.Single.ImagesPerSecond:0.00} images/s){batched}")));
+        string batchRss = double.IsNaN(r.PeakRssBatchMiB) ? "" : FormattableString.Invariant($", {r.PeakRssBatchMiB:0} MiB after batch {r.Batched!.BatchSize}");
+        AnsiConsole.MarkupLine(Markup.Escape(FormattableString.Invariant(
+            $"peak RSS: {r.PeakRssSingleMiB:0} MiB (build + batch 1; {r.RssAfterBuildMiB:0} MiB after build){batchRss}")));
+    }
+
+    private static void PrintProfile(IReadOnlyList<ProfileStep> steps, double otherCores)
+    {
+        AnsiConsole.MarkupLine(Markup.Escape(FormattableString.Invariant($"GEMM: {CpuGemm.Describe()}; {TorchSharp.torch.get_num_threads()} threads; load average {LoadAverage()[0]:0.00}, other processes busy {otherCores:0.00} cores")));
+        var table = new Table().AddColumn("block").AddColumn("step").AddColumn(new TableColumn("median ms").RightAligned()).AddColumn(new TableColumn("share").RightAligned());
+        foreach (var group in steps.GroupBy(s => s.Block))
+        {
+            // "whole block" and (alternatives) are not parts of the sum.
+            static bool Part(ProfileStep s) => s.Step != "whole block" && !s.Step.StartsWith('(');
+            double sum = group.Where(Part).Sum(s => s.MedianMs);
+            foreach (var s in group)
+                table.AddRow(Markup.Escape(s.Block), Markup.Escape(s.Step), F(s.MedianMs, "0.000"), Part(s) ? F(100 * s.MedianMs / sum, "0") + "%" : "");
+        }
+        AnsiConsole.Write(table);
+    }
+
+    private static void PrintKernels(IReadOnlyList<GemmTiming> timings, double otherCores)
+    {
+        AnsiConsole.MarkupLine(Markup.Escape(FormattableString.Invariant($"GEMM: {CpuGemm.Describe()}; {TorchSharp.torch.get_num_threads()} threads; load average {LoadAverage()[0]:0.00}, other processes busy {otherCores:0.00} cores")));
+        var table = new Table().AddColumn("shape").AddColumn("M×K×N").AddColumn("backend")
+            .AddColumn(new TableColumn("median ms").RightAligned()).AddColumn(new TableColumn("GFLOP/s").RightAligned()).AddColumn(new TableColumn("max |Δ|").RightAligned());
+        foreach (var t in timings)
+            table.AddRow(Markup.Escape(t.Shape), $"{t.M}×{t.K}×{t.N}", t.Backend, F(t.MedianMs, "0.000"), F(t.GFlops, "0.0"), F(t.MaxAbsDiff, "0.0e0"));
+        AnsiConsole.Write(table);
+    }
+}

@@ -1,0 +1,283 @@
+using System.Diagnostics;
+using SharpGlance.Captioning;
+using SharpGlance.Generation;
+using SharpGlance.Preprocessing;
+using SharpGlance.Runtime;
+using SharpGlance.Tokenization;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SharpGlance.Benchmarking;
+
+/// <summary>What <c>glance bench</c> times.</summary>
+public sealed record CaptionBenchmarkOptions
+{
+    /// <summary>A captioner folder to time; null = the full-size architecture with random weights.</summary>
+    public string? ModelFolder { get; init; }
+    /// <summary>vocab.json + merges.txt for the random model's prompt (a captioner folder brings its own).</summary>
+    public string? TokenizerFolder { get; init; }
+    /// <summary>Timed single-image captions (batch 1), after <see cref="Warmup"/> untimed ones.</summary>
+    public int Iterations { get; init; } = 5;
+    public int Warmup { get; init; } = 1;
+    /// <summary>Exactly this many new tokens per caption: greedy, end of sequence disabled.</summary>
+    public int NewTokens { get; init; } = 20;
+    /// <summary>Images per batch for the throughput run; 0 skips it.</summary>
+    public int Batch { get; init; } = 8;
+    /// <summary>Timed batches (the batch-1 warm-up already warmed the code paths).</summary>
+    public int BatchIterations { get; init; } = 1;
+    public string? Question { get; init; }
+    public Device? Device { get; init; }
+    /// <summary>Intra-op threads for libtorch and OpenBLAS; null = leave both at their defaults (the core count).</summary>
+    public int? Threads { get; init; }
+    public GemmBackend Gemm { get; init; } = GemmBackend.Auto;
+    /// <summary>Build the tower only up to the select layer (as <c>glance caption</c> does).</summary>
+    public bool TrimVision { get; init; } = true;
+    public long Seed { get; init; }
+
+    public CaptionBenchmarkOptions Validate()
+    {
+        if (Iterations < 1) throw new GlanceException($"--iterations must be at least 1 (got {Iterations})");
+        if (Warmup < 0) throw new GlanceException($"--warmup must be ≥ 0 (got {Warmup})");
+        if (NewTokens < 1) throw new GlanceException($"--new-tokens must be at least 1 (got {NewTokens})");
+        if (Batch < 0) throw new GlanceException($"--batch must be ≥ 0 (got {Batch})");
+        if (BatchIterations < 1) throw new GlanceException($"--batch-iterations must be at least 1 (got {BatchIterations})");
+        if (Threads is < 1) throw new GlanceException($"--threads must be at least 1 (got {Threads})");
+        return this;
+    }
+}
+
+/// <summary>Mean, standard deviation (sample), median, min and max of one phase's times, in milliseconds.</summary>
+public sealed record TimingStats(double Mean, double Std, double Median, double Min, double Max, int Count)
+{
+    public static TimingStats Of(IReadOnlyList<double> ms)
+    {
+        if (ms.Count == 0) return new TimingStats(double.NaN, double.NaN, double.NaN, double.NaN, double.NaN, 0);
+        double mean = ms.Average();
+        double std = ms.Count > 1 ? Math.Sqrt(ms.Sum(x => (x - mean) * (x - mean)) / (ms.Count - 1)) : 0;
+        var sorted = ms.Order().ToArray();
+        double median = sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+        return new TimingStats(mean, std, median, sorted[0], sorted[^1], ms.Count);
+    }
+}
+
+/// <summary>The phases of one caption run, in milliseconds (decode is the sum over the steps after the first token).</summary>
+public sealed record PhaseTimes(double Preprocess, double Vit, double Connector, double Prefill, double Decode, int DecodeSteps, double Total)
+{
+    public double PerToken => DecodeSteps > 0 ? Decode / DecodeSteps : double.NaN;
+}
+
+/// <summary>The phases' statistics over the timed runs of one batch size.</summary>
+public sealed record PhaseStats(int BatchSize, int Runs, TimingStats Preprocess, TimingStats Vit, TimingStats Connector, TimingStats Prefill,
+    TimingStats PerToken, TimingStats Decode, TimingStats Total)
+{
+    /// <summary>Images per second from the mean total.</summary>
+    public double ImagesPerSecond => BatchSize / (Total.Mean / 1000.0);
+
+    public static PhaseStats Of(int batch, IReadOnlyList<PhaseTimes> runs) => new(batch, runs.Count,
+        TimingStats.Of(runs.Select(r => r.Preprocess).ToList()), TimingStats.Of(runs.Select(r => r.Vit).ToList()),
+        TimingStats.Of(runs.Select(r => r.Connector).ToList()), TimingStats.Of(runs.Select(r => r.Prefill).ToList()),
+        TimingStats.Of(runs.Select(r => r.PerToken).ToList()), TimingStats.Of(runs.Select(r => r.Decode).ToList()),
+        TimingStats.Of(runs.Select(r => r.Total).ToList()));
+}
+
+/// <summary>Everything <c>glance bench</c> reports (also its <c>--json</c> output).</summary>
+public sealed record CaptionBenchmarkResult
+{
+    public required string Model { get; init; }
+    public required long Parameters { get; init; }
+    public required int VisionLayersBuilt { get; init; }
+    public required int VisualTokens { get; init; }
+    public required int PromptTokens { get; init; }
+    public required int NewTokens { get; init; }
+    public required string Device { get; init; }
+    public required int TorchThreads { get; init; }
+    public required string Gemm { get; init; }
+    public required string Cpu { get; init; }
+    public required int Cores { get; init; }
+    public required IReadOnlyDictionary<string, string?> Environment { get; init; }
+    public required DateTimeOffset Date { get; init; }
+    public required double BuildSeconds { get; init; }
+    public required double RssAfterBuildMiB { get; init; }
+    /// <summary>VmHWM after the batch-1 runs: the peak of building the model and captioning single images.</summary>
+    public required double PeakRssSingleMiB { get; init; }
+    /// <summary>VmHWM after the batch run (NaN when skipped).</summary>
+    public required double PeakRssBatchMiB { get; init; }
+    public required double[] LoadAverageBefore { get; init; }
+    public required double[] LoadAverageAfter { get; init; }
+    /// <summary>Cores other processes kept busy during the timed batch-1 runs (0 = a quiet machine; see <see cref="ProcessStats.WithOtherLoad{T}"/>).</summary>
+    public required double OtherLoadSingle { get; init; }
+    /// <summary>The same during the batch runs (NaN when skipped).</summary>
+    public required double OtherLoadBatch { get; init; }
+    public required PhaseStats Single { get; init; }
+    public PhaseStats? Batched { get; init; }
+    /// <summary>The last single-image caption (word salad for random weights).</summary>
+    public required string SampleCaption { get; init; }
+}
+
+/// <summary>
+/// Times the first glance (the single-pass caption of Fig. 1 (b)) as <c>glance caption</c> runs it, phase by
+/// phase, in the spirit of the paper's Tab. 6 (latency over repeated runs at batch 1): preprocessing,
+/// the ViT (to the select layer), the connector, the prefill (prompt splice + the OPT pass over visual and
+/// prompt tokens + the first token), each later decode step, and the total; peak RSS; images/s at a larger
+/// batch. Decoding is greedy with end-of-sequence disabled so every run writes exactly NewTokens tokens.
+/// </summary>
+public static class CaptionBenchmark
+{
+    public static CaptionBenchmarkResult Run(CaptionBenchmarkOptions options, IProgress<ProgressUpdate>? progress = null)
+    {
+        options.Validate();
+        var load0 = ProcessStats.LoadAverage;
+        CpuGemm.Backend = options.Gemm;
+        if (options.Threads is { } threads)
+        {
+            set_num_threads(threads);
+            if (OpenBlas.IsAvailable) OpenBlas.Threads = threads;
+        }
+        var device = options.Device ?? CPU;
+        var clock = Stopwatch.StartNew();
+        using var captioner = options.ModelFolder is { } folder
+            ? Captioner.Load(folder, new CaptionerLoadOptions { Device = device, TrimVision = options.TrimVision })
+            : RandomCaptioner.Create(RandomCaptioner.FullSizeConfig, OptTokenizer.FromFolder(options.TokenizerFolder
+                ?? throw new GlanceException("the random full-size model needs a tokenizer folder (vocab.json + merges.txt): pass --tokenizer DIR")),
+                device, options.TrimVision, options.Seed);
+        double buildSeconds = clock.Elapsed.TotalSeconds;
+        double rssAfterBuild = ProcessStats.RssMiB;
+        long parameters = new nn.Module[] { captioner.Vision, captioner.Projector, captioner.Lm }
+            .Sum(m => m.parameters().Sum(p => p.numel()));
+
+        var generation = new GenerationOptions
+        {
+            MaxNewTokens = options.NewTokens, NumBeams = 1, EosTokenId = null,
+            PadTokenId = captioner.Tokenizer.PadId, VocabLimit = captioner.Tokenizer.VocabSize,
+        };
+        var prompt = captioner.Template.Encode(captioner.Tokenizer, null, options.Question).Prompt;
+        int size = captioner.Vision.Config.ImageSize;
+        var images = Enumerable.Range(0, Math.Max(1, options.Batch)).Select(i => SyntheticImage(size, size, i)).ToList();
+
+        int total = options.Warmup + options.Iterations + (options.Batch > 0 ? options.BatchIterations : 0);
+        int done = 0;
+        string caption = "";
+        for (int i = 0; i < options.Warmup; i++)
+        {
+            caption = CaptionOnce(captioner, [images[0]], prompt, generation).Captions[0];
+            progress?.Report(new ProgressUpdate(++done, total, "warm-up"));
+        }
+        var (single, otherSingle) = ProcessStats.WithOtherLoad(() =>
+        {
+            var runs = new List<PhaseTimes>();
+            for (int i = 0; i < options.Iterations; i++)
+            {
+                var (times, text) = CaptionOnce(captioner, [images[0]], prompt, generation);
+                runs.Add(times);
+                caption = text[0];
+                progress?.Report(new ProgressUpdate(++done, total, $"batch 1, {times.Total / 1000:0.00} s"));
+            }
+            return runs;
+        });
+        double peakSingle = ProcessStats.PeakRssMiB;
+
+        PhaseStats? batched = null;
+        double peakBatch = double.NaN, otherBatch = double.NaN;
+        if (options.Batch > 0)
+        {
+            (var runs, otherBatch) = ProcessStats.WithOtherLoad(() =>
+            {
+                var list = new List<PhaseTimes>();
+                for (int i = 0; i < options.BatchIterations; i++)
+                {
+                    list.Add(CaptionOnce(captioner, images, prompt, generation).Times);
+                    progress?.Report(new ProgressUpdate(++done, total, $"batch {options.Batch}, {list[^1].Total / 1000:0.00} s"));
+                }
+                return list;
+            });
+            batched = PhaseStats.Of(options.Batch, runs);
+            peakBatch = ProcessStats.PeakRssMiB;
+        }
+        var load1 = ProcessStats.LoadAverage;
+
+        return new CaptionBenchmarkResult
+        {
+            Model = options.ModelFolder is null ? "LLaVA-OPT-125M full size, random weights (CLIP ViT-L/14-336 → mlp2x_gelu → OPT-125M)" : Path.GetFullPath(options.ModelFolder),
+            Parameters = parameters,
+            VisionLayersBuilt = captioner.Vision.BuiltLayers,
+            VisualTokens = (int)(captioner.Vision.Config.NumPatches + (captioner.Config.SelectFeature == "patch" ? 0 : 1)),
+            PromptTokens = prompt.Length - 1,
+            NewTokens = options.NewTokens,
+            Device = device.ToString(),
+            TorchThreads = get_num_threads(),
+            Gemm = device.type == DeviceType.CPU ? CpuGemm.Describe() : "libtorch (" + device.type + ")",
+            Cpu = ProcessStats.CpuModel ?? "?",
+            Cores = System.Environment.ProcessorCount,
+            Environment = EnvironmentKnobs.ToDictionary(k => k, System.Environment.GetEnvironmentVariable),
+            Date = DateTimeOffset.Now,
+            BuildSeconds = buildSeconds,
+            RssAfterBuildMiB = rssAfterBuild,
+            PeakRssSingleMiB = peakSingle,
+            PeakRssBatchMiB = peakBatch,
+            LoadAverageBefore = [load0.One, load0.Five, load0.Fifteen],
+            LoadAverageAfter = [load1.One, load1.Five, load1.Fifteen],
+            OtherLoadSingle = otherSingle,
+            OtherLoadBatch = otherBatch,
+            Single = PhaseStats.Of(1, single),
+            Batched = batched,
+            SampleCaption = caption,
+        };
+    }
+
+    /// <summary>The environment variables that change native threading and kernels (reported with every result).</summary>
+    public static readonly string[] EnvironmentKnobs =
+    [
+        "OMP_WAIT_POLICY", "OMP_NUM_THREADS", "GOMP_SPINCOUNT", "OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS", "OPENBLAS_L2_SIZE",
+        "MKL_ENABLE_INSTRUCTIONS", "MKL_CBWR", "MKL_NUM_THREADS", "DNNL_MAX_CPU_ISA", "ONEDNN_MAX_CPU_ISA",
+    ];
+
+    /// <summary>One caption run over <paramref name="images"/> (one batch), phase by phase.</summary>
+    public static (PhaseTimes Times, IReadOnlyList<string> Captions) CaptionOnce(Captioner captioner, IReadOnlyList<RgbImage> images, int[] prompt, GenerationOptions generation)
+    {
+        using var _ = no_grad();
+        var clock = Stopwatch.StartNew();
+        double Lap()
+        {
+            double ms = clock.Elapsed.TotalMilliseconds;
+            clock.Restart();
+            return ms;
+        }
+        var start = Stopwatch.GetTimestamp();
+        using var pixels = captioner.Pixels(images);
+        double preprocess = Lap();
+        using var features = captioner.Encode(pixels);
+        double vit = Lap();
+        using var visual = captioner.FirstGlanceEmbeds(features);
+        double connector = Lap();
+
+        var prompts = Enumerable.Repeat(prompt, images.Count).ToList();
+        using var batch = PromptBatch.Build(captioner.Lm, prompts, null, visual, padLeft: true);
+        var rows = Enumerable.Range(0, images.Count).Select(_ => new List<long>()).ToArray();
+        double prefill = double.NaN, decode = 0;
+        int steps = 0;
+        foreach (var step in TextGenerator.Stream(captioner.Lm, batch.InputsEmbeds, batch.AttentionMask, generation))
+        {
+            for (int i = 0; i < rows.Length; i++) rows[i].Add(step[i]);
+            if (double.IsNaN(prefill)) prefill = Lap();
+            else { decode += Lap(); steps++; }
+        }
+        double total = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        var captions = rows.Select(r => captioner.Tokenizer.Decode(r.Select(x => (int)x)).Trim()).ToList();
+        return (new PhaseTimes(preprocess, vit, connector, prefill, decode, steps, total), captions);
+    }
+
+    /// <summary>A deterministic colourful test card (gradients and stripes), so preprocessing sees real pixels.</summary>
+    public static RgbImage SyntheticImage(int width, int height, int variant)
+    {
+        var pixels = new byte[width * height * 3];
+        for (int y = 0; y < height; y++)
+            for (int x = 0; x < width; x++)
+            {
+                int o = (y * width + x) * 3;
+                pixels[o] = (byte)(x * 255 / Math.Max(1, width - 1));
+                pixels[o + 1] = (byte)(y * 255 / Math.Max(1, height - 1));
+                pixels[o + 2] = (byte)((((x + 7 * variant) / 16) + (y / 16)) % 2 == 0 ? 40 + 20 * variant : 220);
+            }
+        return new RgbImage(width, height, pixels);
+    }
+}

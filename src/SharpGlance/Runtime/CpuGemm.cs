@@ -1,0 +1,126 @@
+using System.Runtime.InteropServices;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SharpGlance.Runtime;
+
+/// <summary>Which library multiplies the matrices of an fp32 CPU <see cref="Nn.Linear"/> at inference.</summary>
+public enum GemmBackend
+{
+    /// <summary>OpenBLAS when it is installed, else libtorch.</summary>
+    Auto,
+    /// <summary>Always libtorch (<c>torch.nn.functional.linear</c>, i.e. its bundled MKL).</summary>
+    Torch,
+    /// <summary>OpenBLAS; an error when it is missing.</summary>
+    OpenBlas,
+}
+
+/// <summary>
+/// The fast fp32 CPU inference path of every <see cref="Nn.Linear"/>: y[M,N] = x[M,K]·W[N,K]ᵀ + b as one
+/// <c>cblas_sgemm(RowMajor, NoTrans, Trans)</c> on the tensors' own storage (no copies: the pointers come
+/// from <c>Tensor.bytes</c>, a span over libtorch's buffer), with the bias pre-filled into y and beta = 1.
+/// It applies only where autograd has nothing to record (no_grad, or nothing requires grad), on CPU, in
+/// float32; everything else — training, CUDA, fp16/bf16 — goes through libtorch unchanged. A ~1e-6
+/// relative difference from libtorch's result is expected (another summation order), well inside the
+/// parity tolerances.
+/// </summary>
+public static unsafe class CpuGemm
+{
+    private static volatile GemmBackend _backend = GemmBackend.Auto;
+
+    /// <summary>The process-wide choice (<c>glance bench --gemm</c>); Auto by default.</summary>
+    public static GemmBackend Backend
+    {
+        get => _backend;
+        set
+        {
+            if (value == GemmBackend.OpenBlas && !OpenBlas.IsAvailable)
+                throw new GlanceException($"--gemm openblas: OpenBLAS is {OpenBlas.Describe()}");
+            _backend = value;
+        }
+    }
+
+    /// <summary>
+    /// Row counts (M = batch × tokens) below this stay on libtorch. Decoding one token (M = 1) is a
+    /// matrix-vector product that is bound by memory bandwidth, not FLOPs; there OpenBLAS's sgemm pays its
+    /// thread start-up per call and libtorch is as fast or faster (measured, bench/README.md).
+    /// </summary>
+    public static int MinRows { get; set; } = 16;
+
+    private static long _openBlasCalls;
+
+    // One product at a time: each call already uses every core, and OpenMP builds of OpenBLAS are not
+    // documented as safe to enter from several non-OpenMP threads at once (a server captioning in parallel).
+    private static readonly Lock Serial = new();
+
+    /// <summary>How many products went through OpenBLAS so far (tests check that the path was taken).</summary>
+    public static long OpenBlasCalls => Interlocked.Read(ref _openBlasCalls);
+
+    /// <summary>True when <see cref="Linear"/> will use OpenBLAS for large enough fp32 CPU inputs.</summary>
+    public static bool UsesOpenBlas => _backend != GemmBackend.Torch && OpenBlas.IsAvailable;
+
+    /// <summary>One line for <c>glance info</c> and the benchmark.</summary>
+    public static string Describe() =>
+        UsesOpenBlas ? $"OpenBLAS for fp32 CPU inference with ≥ {MinRows} rows, libtorch otherwise: {OpenBlas.Describe()}"
+        : _backend == GemmBackend.Torch ? "libtorch (forced)"
+        : $"libtorch (OpenBLAS {OpenBlas.Describe()})";
+
+    /// <summary><c>torch.nn.functional.linear(x, weight, bias)</c>, through OpenBLAS where that applies.</summary>
+    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias)
+    {
+        if (!UsesOpenBlas || !Applies(x, weight, bias)) return nn.functional.linear(x, weight, bias);
+        long k = x.shape[^1], n = weight.shape[0];
+        if (weight.shape[1] != k)
+            throw new GlanceException($"linear: input [{string.Join(", ", x.shape)}] does not match weight [{string.Join(", ", weight.shape)}]");
+        if (bias is not null && (bias.dim() != 1 || bias.shape[0] != n))
+            throw new GlanceException($"linear: bias [{string.Join(", ", bias.shape)}] does not match weight [{string.Join(", ", weight.shape)}]");
+        long m = k == 0 ? 0 : x.numel() / k;
+        if (m < MinRows || !Fits(m, k, n)) return nn.functional.linear(x, weight, bias);
+        return OpenBlasLinear(x, weight, bias);
+    }
+
+    // Tensor.bytes is a Span (int-sized) and CBLAS takes int sizes.
+    private static bool Fits(long m, long k, long n) =>
+        m >= 1 && k >= 1 && n >= 1 && m * k <= int.MaxValue / 4 && n * k <= int.MaxValue / 4 && m * n <= int.MaxValue / 4;
+
+    /// <summary>
+    /// The OpenBLAS product itself, for any row count (the caller checked dtype, device and shapes): y = x·Wᵀ + b
+    /// with sgemm, or sgemv for one row.
+    /// </summary>
+    internal static Tensor OpenBlasLinear(Tensor x, Tensor weight, Tensor? bias)
+    {
+        long k = x.shape[^1], n = weight.shape[0];
+        long m = x.numel() / k;
+        if (!Fits(m, k, n)) throw new ArgumentException($"linear: [{m}, {k}]·[{n}, {k}]ᵀ is too large for one CBLAS call");
+        using var scope = NewDisposeScope();
+        var x2 = x.reshape(m, k);
+        if (!x2.is_contiguous()) x2 = x2.contiguous();
+        var y = empty([m, n], ScalarType.Float32);
+        if (bias is not null) y.copy_(bias.unsqueeze(0).expand(m, n));
+        fixed (byte* xp = &MemoryMarshal.GetReference(x2.bytes))
+        fixed (byte* wp = &MemoryMarshal.GetReference(weight.bytes))
+        fixed (byte* yp = &MemoryMarshal.GetReference(y.bytes))
+        lock (Serial)
+        {
+            if (m == 1)   // y = W·x + b as a matrix-vector product
+                OpenBlas.Sgemv(OpenBlas.RowMajor, OpenBlas.NoTrans, (int)n, (int)k, 1f, (float*)wp, (int)k, (float*)xp, 1, bias is null ? 0f : 1f, (float*)yp, 1);
+            else
+                OpenBlas.Sgemm(OpenBlas.RowMajor, OpenBlas.NoTrans, OpenBlas.Trans, (int)m, (int)n, (int)k,
+                    1f, (float*)xp, (int)k, (float*)wp, (int)k, bias is null ? 0f : 1f, (float*)yp, (int)n);
+        }
+        Interlocked.Increment(ref _openBlasCalls);
+        long[] shape = [.. x.shape[..^1], n];
+        return y.view(shape).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>CPU, float32, contiguous weight, and nothing for autograd to record.</summary>
+    private static bool Applies(Tensor x, Tensor weight, Tensor? bias)
+    {
+        if (x.dtype != ScalarType.Float32 || weight.dtype != ScalarType.Float32) return false;
+        if (x.device_type != DeviceType.CPU || weight.device_type != DeviceType.CPU) return false;
+        if (weight.dim() != 2 || x.dim() < 1 || !weight.is_contiguous()) return false;
+        if (bias is not null && (bias.dtype != ScalarType.Float32 || bias.device_type != DeviceType.CPU)) return false;
+        if (is_grad_enabled() && (x.requires_grad || weight.requires_grad || (bias?.requires_grad ?? false))) return false;
+        return true;
+    }
+}

@@ -1,0 +1,29 @@
+using System.Runtime.InteropServices;
+
+namespace SharpGlance.Runtime;
+
+/// <summary>
+/// Environment variables that native libraries read once, when they load (libgomp's OMP_WAIT_POLICY,
+/// OpenBLAS's OPENBLAS_*). They must be in the C environment before the first TorchSharp call:
+/// .NET's <see cref="Environment.SetEnvironmentVariable(string, string)"/> does not reach native
+/// <c>getenv</c> on Unix, so this calls libc's <c>setenv</c> (and updates .NET's copy too).
+/// </summary>
+public static partial class NativeEnvironment
+{
+    [LibraryImport("libc", EntryPoint = "setenv", StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int SetEnv(string name, string value, int overwrite);
+
+    /// <summary>
+    /// Sets <paramref name="name"/> to <paramref name="value"/> unless the user already set it. Returns the
+    /// value in effect. A no-op returning null off Unix.
+    /// </summary>
+    public static string? SetDefault(string name, string value)
+    {
+        var existing = Environment.GetEnvironmentVariable(name);
+        if (existing is not null) return existing;
+        if (!(OperatingSystem.IsLinux() || OperatingSystem.IsMacOS())) return null;
+        if (SetEnv(name, value, 0) != 0) return null;
+        Environment.SetEnvironmentVariable(name, value);
+        return value;
+    }
+}
