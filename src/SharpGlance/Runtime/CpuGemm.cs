@@ -47,6 +47,14 @@ public static unsafe class CpuGemm
     /// </summary>
     public static int MinRows { get; set; } = 16;
 
+    /// <summary>
+    /// A single row (decoding one token) still goes to OpenBLAS's sgemv when the weight has at least this
+    /// many elements: there it streams the matrix faster than libtorch (LM head 768×50272: 3.5 ms against
+    /// 8.2; OPT-125M's fc1/fc2: 0.12 against 0.15), while for small weights (q, k, v: 0.06 against 0.04)
+    /// the call overhead wins (bench/README.md).
+    /// </summary>
+    public static long GemvMinWeights { get; set; } = 2_000_000;
+
     private static long _openBlasCalls;
 
     // One product at a time: each call already uses every core, and OpenMP builds of OpenBLAS are not
@@ -61,7 +69,7 @@ public static unsafe class CpuGemm
 
     /// <summary>One line for <c>glance info</c> and the benchmark.</summary>
     public static string Describe() =>
-        UsesOpenBlas ? $"OpenBLAS for fp32 CPU inference with ≥ {MinRows} rows, libtorch otherwise: {OpenBlas.Describe()}"
+        UsesOpenBlas ? $"OpenBLAS for fp32 CPU inference with ≥ {MinRows} rows (1 row: weights ≥ {GemvMinWeights / 1e6:0.#}M), libtorch otherwise: {OpenBlas.Describe()}"
         : _backend == GemmBackend.Torch ? "libtorch (forced)"
         : $"libtorch (OpenBLAS {OpenBlas.Describe()})";
 
@@ -75,7 +83,8 @@ public static unsafe class CpuGemm
         if (bias is not null && (bias.dim() != 1 || bias.shape[0] != n))
             throw new GlanceException($"linear: bias [{string.Join(", ", bias.shape)}] does not match weight [{string.Join(", ", weight.shape)}]");
         long m = k == 0 ? 0 : x.numel() / k;
-        if (m < MinRows || !Fits(m, k, n)) return nn.functional.linear(x, weight, bias);
+        bool large = m >= MinRows || (m == 1 && k * n >= GemvMinWeights);
+        if (!large || !Fits(m, k, n)) return nn.functional.linear(x, weight, bias);
         return OpenBlasLinear(x, weight, bias);
     }
 

@@ -121,6 +121,36 @@ public class CpuGemmTests
     }
 
     [Fact]
+    public void One_row_goes_to_openblas_only_for_a_large_weight()
+    {
+        RequireOpenBlas();
+        var saved = (CpuGemm.Backend, CpuGemm.MinRows, CpuGemm.GemvMinWeights);
+        try
+        {
+            CpuGemm.Backend = GemmBackend.Auto;
+            CpuGemm.MinRows = 16;
+            CpuGemm.GemvMinWeights = 8 * 40;
+            using var small = Nn.Layers.Linear(8, 39, true, null, ScalarType.Float32);   // 312 weights: libtorch
+            using var large = Nn.Layers.Linear(8, 40, true, null, ScalarType.Float32);   // 320 weights: sgemv
+            Nn.Layers.InitNormal(small, 0.5, new Generator(5));
+            Nn.Layers.InitNormal(large, 0.5, new Generator(6));
+            using var x = randn([1, 1, 8], generator: new Generator(7));
+            using var _ = no_grad();
+            long calls = CpuGemm.OpenBlasCalls;
+            using (var y = small.forward(x)) TensorAssert.Close(nn.functional.linear(x, small.weight, small.bias), y, 1e-5, "small");
+            Assert.Equal(calls, CpuGemm.OpenBlasCalls);
+            using (var y = large.forward(x)) TensorAssert.Close(nn.functional.linear(x, large.weight, large.bias), y, 1e-5, "large");
+            Assert.Equal(calls + 1, CpuGemm.OpenBlasCalls);
+            using (var two = large.forward(randn([2, 8], generator: new Generator(8)))) { }   // 2 rows < MinRows: libtorch
+            Assert.Equal(calls + 1, CpuGemm.OpenBlasCalls);
+        }
+        finally
+        {
+            (CpuGemm.Backend, CpuGemm.MinRows, CpuGemm.GemvMinWeights) = saved;
+        }
+    }
+
+    [Fact]
     public void Packed_qkv_attention_equals_three_separate_projections_and_declines_after_a_move()
     {
         RequireOpenBlas();
