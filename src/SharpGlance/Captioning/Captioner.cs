@@ -263,6 +263,30 @@ public sealed class Captioner : IDisposable
         Config = Config with { DeepLens = config };
     }
 
+    /// <summary>
+    /// Starts every DeepLens level projection (detr variant) from the trained MLP connector when their shapes
+    /// agree (same projector type, D = the LM width): the levels then enter DeepLens already in the space the
+    /// LM reads, instead of from random weights. Returns whether it copied. A training choice of ours; the
+    /// paper does not say how DeepLens is initialised.
+    /// </summary>
+    public bool InitDeepLensLevelsFromProjector()
+    {
+        if (DeepLens is null) throw new GlanceException("no DeepLens attached");
+        var source = Projector.state_dict();
+        var target = DeepLens.state_dict();
+        var pairs = new List<(Tensor From, Tensor To)>();
+        for (int level = 0; level < DeepLens.Config.NumLevels; level++)
+            foreach (var (name, t) in source)
+            {
+                if (!target.TryGetValue($"input_projection.{level}.{name}", out var to) || !to.shape.SequenceEqual(t.shape)) return false;
+                pairs.Add((t, to));
+            }
+        if (pairs.Count == 0) return false;
+        using (no_grad())
+            foreach (var (from, to) in pairs) to.copy_(from);
+        return true;
+    }
+
     /// <summary>Switches the first glance to DeepLens alone (Tab. 3's "single glance with ②").</summary>
     public void UseDeepLensForFirstGlance(bool on)
     {

@@ -30,6 +30,8 @@ public sealed record CaptionerTrainingRequest
     public (bool NoCaptionInput, bool SingleLevel) DeepLensAblation { get; init; }
     /// <summary>Train DeepLens as the only connector of a single pass (Tab. 3's "single glance with ②").</summary>
     public bool SingleGlanceDeepLens { get; init; }
+    /// <summary>A freshly attached DeepLens starts its level projections from the trained MLP connector when shapes agree (<see cref="Captioner.InitDeepLensLevelsFromProjector"/>).</summary>
+    public bool DeepLensLevelsFromProjector { get; init; } = true;
     public Device? Device { get; init; }
     public TrainerOptions Trainer { get; init; } = new();
     public CaptionerStageOptions StageOptions { get; init; } = new();
@@ -82,6 +84,7 @@ public static class CaptionerTrainer
                     if (r.DeepLensAblation.NoCaptionInput) lens = lens with { CaptionInput = false };
                     if (r.DeepLensAblation.SingleLevel) lens = lens with { MultiLevel = false };
                     c.AttachDeepLens(lens, r.Trainer.Seed);
+                    if (r.DeepLensLevelsFromProjector) c.InitDeepLensLevelsFromProjector();
                 }
                 c.UseDeepLensForFirstGlance(r.SingleGlanceDeepLens);
             }

@@ -60,6 +60,23 @@ public class CaptionerTests
     }
 
     [Fact]
+    public void DeepLens_levels_start_from_the_mlp_connector_only_when_shapes_agree()
+    {
+        using var c = Assemble();
+        c.AttachDeepLens(TinyModels.DeepLens, seed: 4);   // D = 32 = the LM width: every level takes the connector
+        Assert.True(c.InitDeepLensLevelsFromProjector());
+        var lens = c.DeepLens!.state_dict();
+        foreach (var (name, t) in c.Projector.state_dict())
+            for (int level = 0; level < 3; level++)
+                Assert.True(t.allclose(lens[$"input_projection.{level}.{name}"], rtol: 0, atol: 0), $"level {level} {name}");
+
+        c.AttachDeepLens(TinyModels.DeepLens with { DModel = 64, DecoderFfnDim = 128 }, seed: 4);
+        var before = c.DeepLens!.state_dict()["input_projection.0.0.weight"].clone();
+        Assert.False(c.InitDeepLensLevelsFromProjector());   // D = 64 ≠ 32: left as created
+        Assert.True(before.allclose(c.DeepLens!.state_dict()["input_projection.0.0.weight"], rtol: 0, atol: 0));
+    }
+
+    [Fact]
     public void Refinement_survives_a_round_trip_and_runs_several_rounds()
     {
         var dir = TempDir.Create();

@@ -179,6 +179,7 @@ public class CaptionerTrainingTests
         var examples = LlavaDataset.Load(r.Data, r.Images);
         using var c = Captioner.Load(r.Init!);
         c.AttachDeepLens(r.DeepLens!, r.Trainer.Seed);
+        if (r.DeepLensLevelsFromProjector) c.InitDeepLensLevelsFromProjector();   // as CaptionerTrainer starts it
         var options = r.StageOptions with { Stage = r.Stage };
         var features = new TowerFeatures(c, options.FeatureCacheRoot, options.HalfPrecisionCache);
         var task = new CaptionerTrainingTask(c, options, features, examples, r.Trainer.Seed);
