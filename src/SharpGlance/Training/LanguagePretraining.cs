@@ -9,15 +9,22 @@ using static TorchSharp.torch;
 
 namespace SharpGlance.Training;
 
-/// <summary>One text document: the captions of one image.</summary>
-public sealed record TextDocument(int Index, IReadOnlyList<string> Lines);
+/// <summary>
+/// One text document: the captions of one image; <paramref name="Drafts"/>, when given, holds for each
+/// line its edited drafts (pseudo-initial captions), one of which is written just before the line.
+/// </summary>
+public sealed record TextDocument(int Index, IReadOnlyList<string> Lines, IReadOnlyList<IReadOnlyList<string>>? Drafts = null);
 
 /// <summary>
 /// Text-only language-model pretraining of a fresh OPT on a caption corpus: the stand-in, in the synthetic
 /// world, for the web-text pretraining every real OPT has had. A document is all the captions of one image,
 /// one per line in a per-epoch order, so later lines repeat what earlier ones said in other words: the
 /// model learns the world's language and to copy from its context — which the second glance, whose
-/// prompt holds the first caption, depends on.
+/// prompt holds the first caption, depends on. When the file has pseudo-initial captions (`glance pseudo`),
+/// each caption is preceded by one of its drafts (drawn per epoch): a near copy with a few words changed, so
+/// copying the previous line is the rule and the changed words are where the text alone cannot tell;
+/// a blank line separates these pairs, so the two kinds of "next line" (a copy, another phrasing) never mix.
+/// Real OPT learned its copying (induction) from web text; a 2-layer model on captions alone barely does.
 /// </summary>
 public sealed class LanguagePretrainingTask : ITrainingTask<TextDocument>
 {
@@ -46,17 +53,28 @@ public sealed class LanguagePretrainingTask : ITrainingTask<TextDocument>
     public void SetTraining(bool training) => _lm.train(training);
 
     /// <summary>" line1\n line2\n …</s>" with the BOS: every line starts with a space, as captions follow "ASSISTANT:".</summary>
-    public int[] Encode(IEnumerable<string> lines) =>
-        _tokenizer.Encode(string.Join("\n", lines.Select(l => " " + PromptTemplate.Clean(l))) + "</s>", addBos: true);
+    public int[] Encode(IEnumerable<string> lines) => Encode([lines.ToList()]);
+
+    /// <summary>Blocks of lines: lines within a block end with "\n", blocks are separated by a blank line.</summary>
+    public int[] Encode(IEnumerable<IReadOnlyList<string>> blocks) =>
+        _tokenizer.Encode(string.Join("\n\n", blocks.Select(b => string.Join("\n", b.Select(l => " " + PromptTemplate.Clean(l))))) + "</s>", addBos: true);
+
+    /// <summary>
+    /// The document in a random order: one block of all its captions; or, with drafts, one block per
+    /// caption holding one of its drafts and then the caption, so that a line that follows a single
+    /// newline is always a near copy of the line before and a new caption follows a blank line.
+    /// </summary>
+    public static List<IReadOnlyList<string>> Arrange(TextDocument d, Random rng)
+    {
+        var order = Enumerable.Range(0, d.Lines.Count).ToArray();
+        rng.Shuffle(order);
+        if (d.Drafts is not { } drafts) return [order.Select(i => d.Lines[i]).ToList()];
+        return order.Select(i => (IReadOnlyList<string>)(drafts[i].Count > 0 ? [drafts[i][rng.Next(drafts[i].Count)], d.Lines[i]] : [d.Lines[i]])).ToList();
+    }
 
     public BatchLoss Loss(IReadOnlyList<TextDocument> batch, int epoch)
     {
-        var docs = batch.Select(d =>
-        {
-            var lines = d.Lines.ToArray();
-            new Random(CaptionerTrainingTask.Mix(_seed, d.Index, epoch)).Shuffle(lines);
-            return Encode(lines);
-        }).ToList();
+        var docs = batch.Select(d => Encode(Arrange(d, new Random(CaptionerTrainingTask.Mix(_seed, d.Index, epoch))))).ToList();
         var (sum, n) = SumLoss(docs);
         return new BatchLoss(sum / Math.Max(1, n), n);
     }
@@ -108,10 +126,11 @@ public sealed class LanguagePretrainingTask : ITrainingTask<TextDocument>
         }
     }
 
-    /// <summary>Documents from a LLaVA conversation file: the captions of each image, grouped.</summary>
+    /// <summary>Documents from a LLaVA conversation file: the captions of each image, grouped (with their pre_captions as drafts, if any).</summary>
     public static IReadOnlyList<TextDocument> Documents(IReadOnlyList<CaptionExample> entries) =>
         entries.GroupBy(e => e.ImagePath, StringComparer.Ordinal)
-            .Select((g, i) => new TextDocument(i, g.Select(e => e.Caption).ToList()))
+            .Select((g, i) => new TextDocument(i, g.Select(e => e.Caption).ToList(),
+                g.Any(e => e.PreCaptions.Count > 0) ? g.Select(e => e.PreCaptions).ToList() : null))
             .ToList();
 }
 
@@ -144,7 +163,10 @@ public static class LanguagePretrainer
         if (r.ClosedVocabulary)
         {
             var probe = new LanguagePretrainingTask(lm, tokenizer, [], 0, null);
-            subset = train.Concat(validation).SelectMany(d => probe.Encode(d.Lines)).Append(tokenizer.EosId).Distinct().Order().ToList();
+            // Every line's tokens, with both separators (a newline, a blank line).
+            subset = train.Concat(validation).Select(d => d.Lines.Concat(d.Drafts?.SelectMany(x => x) ?? []).ToList())
+                .SelectMany(lines => probe.Encode(lines).Concat(probe.Encode(lines.Select(l => (IReadOnlyList<string>)[l]))))
+                .Append(tokenizer.EosId).Distinct().Order().ToList();
         }
         var task = new LanguagePretrainingTask(lm, tokenizer, validation, r.Trainer.Seed, subset);
         return new Trainer<TextDocument>(task, train, r.Trainer, r.Out, "SharpGlance language pretraining").Run(progress);
