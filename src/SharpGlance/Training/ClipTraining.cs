@@ -64,8 +64,18 @@ public static class SyntheticClip
 }
 
 /// <summary>The contrastive stage as an <see cref="ITrainingTask{TExample}"/>.</summary>
-public sealed class ClipTrainingTask : ITrainingTask<ClipExample>
+public sealed class ClipTrainingTask : ITrainingTask<ClipExample>, IDisposable
 {
+    /// <summary>A CLIP batch counts image–text pairs.</summary>
+    public string ThroughputUnit => "images/s";
+
+    /// <summary>Frees the preloaded pixels (native memory the GC does not see).</summary>
+    public void Dispose()
+    {
+        foreach (var t in _pixels.Values) t.Dispose();
+        _pixels.Clear();
+    }
+
     private readonly ClipModel _model;
     private readonly OptTokenizer _tokenizer;
     private readonly ClipImageProcessor _processor;
@@ -198,7 +208,7 @@ public static class ClipTrainer
             : new ClipModel(r.Config, r.Device, generator: new Generator((ulong)r.Trainer.Seed));
         if (model.Config.TextConfig.VocabSize < tokenizer.VocabSize)
             throw new GlanceException($"the CLIP text tower's vocab_size {model.Config.TextConfig.VocabSize} is smaller than the tokenizer's {tokenizer.VocabSize}");
-        var task = new ClipTrainingTask(model, tokenizer, validation, r.TextLength, r.Trainer.Seed);
+        using var task = new ClipTrainingTask(model, tokenizer, validation, r.TextLength, r.Trainer.Seed);
         task.Preload(train.Concat(validation).Select(e => e.ImagePath), progress);
         var trainer = new Trainer<ClipExample>(task, train, r.Trainer, r.Out, "SharpGlance CLIP (contrastive)");
         return trainer.Run(progress);

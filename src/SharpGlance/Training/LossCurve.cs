@@ -55,12 +55,15 @@ public static class LossCurve
 
         DrawSeries(c, train.Select(p => (X(p.Step), Ylr(p.LearningRate))).ToList(), new SKColor(150, 150, 150), 1.2f, dashed: true);
         DrawSeries(c, train.Where(p => double.IsFinite(p.Loss)).Select(p => (X(p.Step), Y(p.Loss))).ToList(), new SKColor(120, 170, 230), 1f);
-        // Exponential moving average, the trend a reader wants.
+        // Exponential moving average, the trend a reader wants; its memory grows with the number of points
+        // (about a fortieth of the run), so that a short run's curve does not lag behind its falling loss.
+        var finite = train.Where(p => double.IsFinite(p.Loss)).ToList();
+        double beta = 1 - 1 / Math.Max(2.0, finite.Count / 40.0);
         var ema = new List<(float, float)>();
         double m = double.NaN;
-        foreach (var p in train.Where(p => double.IsFinite(p.Loss)))
+        foreach (var p in finite)
         {
-            m = double.IsNaN(m) ? p.Loss : 0.9 * m + 0.1 * p.Loss;
+            m = double.IsNaN(m) ? p.Loss : beta * m + (1 - beta) * p.Loss;
             ema.Add((X(p.Step), Y(m)));
         }
         DrawSeries(c, ema, new SKColor(20, 80, 190), 2.2f);
@@ -70,7 +73,7 @@ public static class LossCurve
 
         float lx = W - R - 300;
         Legend(c, lx, 20, new SKColor(20, 80, 190), "train loss (EMA)", small, ink);
-        Legend(c, lx + 130, 20, new SKColor(220, 90, 30), "validation", small, ink);
+        if (validation.Any(p => double.IsFinite(p.Loss))) Legend(c, lx + 130, 20, new SKColor(220, 90, 30), "validation", small, ink);
         Legend(c, lx + 230, 20, new SKColor(150, 150, 150), "lr", small, ink);
         Save(surface, path);
     }

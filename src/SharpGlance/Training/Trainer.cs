@@ -63,6 +63,9 @@ public interface ITrainingTask<TExample>
 
     /// <summary>Writes the whole model (loadable for inference) into <paramref name="folder"/>.</summary>
     void SaveModel(string folder);
+
+    /// <summary>What <see cref="BatchLoss.Tokens"/> counts, for the progress line ("tok/s", "images/s").</summary>
+    string ThroughputUnit => "tok/s";
 }
 
 /// <summary>What a finished (or stopped) run reports.</summary>
@@ -181,7 +184,7 @@ public sealed class Trainer<TExample>
                 double avg = windowLoss / windowCount;
                 state.Train.Add(new LossPoint(state.Step, avg, lr));
                 double tps = windowTokens / Math.Max(1e-9, windowClock.Elapsed.TotalSeconds);
-                progress?.Report(new ProgressUpdate(state.Step, state.TotalSteps, $"epoch {state.Epoch + 1} loss {avg:0.0000} lr {lr:0.0e0} {tps:0} tok/s"));
+                progress?.Report(new ProgressUpdate(state.Step, state.TotalSteps, $"epoch {state.Epoch + 1} loss {avg:0.0000} lr {lr:0.0e0} {tps:0} {_task.ThroughputUnit}"));
                 windowLoss = 0; windowCount = 0; windowTokens = 0; windowClock.Restart();
             }
             if (_o.EvalEvery > 0 && state.Step % _o.EvalEvery == 0)
