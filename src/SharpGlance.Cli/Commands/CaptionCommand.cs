@@ -56,6 +56,8 @@ public static class CaptionCommand
             };
             var paths = ImagePaths.Expand(parseResult.GetValue(images) ?? [], DefaultModel.SamplesFolder);
             var folder = parseResult.GetValue(model) ?? DefaultModel.Folder;
+            if (parseResult.GetValue(model) is null && !File.Exists(Path.Combine(folder, "config.json")))
+                throw GlanceException.ForFile(folder, "the embedded default model is missing from this build; pass --model DIR, or train one with `glance demo --export models/default` and rebuild");
             using var captioner = Captioner.Load(folder, new CaptionerLoadOptions
             {
                 VisionFolder = parseResult.GetValue(vision),
@@ -77,7 +79,7 @@ public static class CaptionCommand
                 if (!r.Ok)
                 {
                     failed++;
-                    Console.Error.WriteLine($"glance: error: {r.Error}");
+                    parseResult.InvocationConfiguration.Error.WriteLine($"glance: error: {r.Error}");
                     continue;
                 }
                 if (asJson)

@@ -22,6 +22,7 @@ public static class DemoReport
             step_seconds = r.StepSeconds,
             total_seconds = r.StepSeconds.Values.Sum(),
             notes = r.Notes,
+            losses = r.Losses.ToDictionary(kv => kv.Key, kv => new { first = kv.Value.First, last = kv.Value.Last, steps = kv.Value.Steps }),
             examples = r.Examples.Select(e => new { image_id = e.ImageId, references = e.References, initial = e.Initial, refined = e.Refined, initial_errors = e.InitialErrors.Total, refined_errors = e.RefinedErrors.Total }),
         }, new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
         AtomicFile.WriteAllText(Path.Combine(folder, "results.json"), json + "\n");

@@ -31,12 +31,13 @@ public sealed record DemoOptions
     public int LmEpochs { get; init; } = 8;
     public int PretrainSteps { get; init; } = 150;
     public int FinetuneSteps { get; init; } = 800;
-    public int RefineSteps { get; init; } = 300;
+    public int RefineSteps { get; init; } = 200;
     public int Batch { get; init; } = 32;
     /// <summary>The tiny OPT that plays OPT-125M: width, layers (real OPT vocabulary, 50272 rows).</summary>
     public int LmWidth { get; init; } = 128;
     public int LmLayers { get; init; } = 2;
-    public int EvalBeams { get; init; } = 3;
+    /// <summary>Beams for the evaluation captions (1 = greedy, which keeps the full run within 15 minutes).</summary>
+    public int EvalBeams { get; init; } = 1;
 
     public static DemoOptions Full(string output, string tokenizer, long seed) => new() { Out = output, Tokenizer = tokenizer, Seed = seed };
 
@@ -63,7 +64,13 @@ public sealed record DemoExample(string ImageId, string ImageFile, IReadOnlyList
     CaptionErrors InitialErrors, CaptionErrors RefinedErrors);
 
 public sealed record DemoResult(DemoOptions Options, IReadOnlyList<DemoRow> Rows, IReadOnlyList<DemoExample> Examples,
-    IReadOnlyDictionary<string, double> StepSeconds, IReadOnlyDictionary<string, string> Notes, string DefaultModel);
+    IReadOnlyDictionary<string, double> StepSeconds, IReadOnlyDictionary<string, string> Notes, string DefaultModel)
+{
+    /// <summary>Each training step run this time: its first and last logged loss.</summary>
+    public IReadOnlyDictionary<string, TrainingLoss> Losses { get; init; } = new Dictionary<string, TrainingLoss>();
+}
+
+public sealed record TrainingLoss(double First, double Last, long Steps);
 
 /// <summary>
 /// The paper in miniature (SPEC §11, the synthetic-world issue): generate the world, pretrain a tiny
@@ -80,12 +87,14 @@ public static class MiniaturePaper
         Directory.CreateDirectory(o.Out);
         var times = new Dictionary<string, double>();
         var notes = new Dictionary<string, string>();
+        var losses = new Dictionary<string, TrainingLoss>();
         string Dir(string name) => Path.Combine(o.Out, name);
         T Timed<T>(string key, string title, Func<IProgress<ProgressUpdate>, T> work)
         {
             var clock = Stopwatch.StartNew();
             var value = run.Step(title, work);
             times[key] = Math.Round(clock.Elapsed.TotalSeconds, 1);
+            if (value is TrainingSummary summary) losses[key] = new TrainingLoss(summary.FirstLoss, summary.LastLoss, summary.Steps);
             return value;
         }
         bool Done(string folder) => File.Exists(Path.Combine(folder, "model.safetensors")) && File.Exists(Path.Combine(folder, "config.json"));
@@ -189,7 +198,7 @@ public static class MiniaturePaper
         using (var best = Captioner.Load(variants[0].Folder)) best.Save(export, embedVision: true, storeAs: ScalarType.Float16);
         notes["default_model_bytes"] = Directory.EnumerateFiles(export).Sum(f => new FileInfo(f).Length).ToString();
 
-        var result = new DemoResult(o, evalResult.Rows, evalResult.Examples, times, notes, export);
+        var result = new DemoResult(o, evalResult.Rows, evalResult.Examples, times, notes, export) { Losses = losses };
         run.Step("9/9 report", _ => { DemoReport.Write(o.Out, result, images); return 0; });
         return result;
     }
