@@ -1,0 +1,30 @@
+using System.CommandLine;
+using System.Text.Json;
+using SharpGlance.Cli;
+using SharpGlance.Cli.Commands;
+
+namespace SharpGlance.Tests.Demo;
+
+/// <summary>The README's main job: <c>glance caption --refine</c> with no model and no images captions the shipped samples with the embedded model.</summary>
+public class DefaultModelTests
+{
+    [Fact]
+    public void The_embedded_model_captions_the_shipped_samples_twice()
+    {
+        Assert.True(File.Exists(Path.Combine(DefaultModel.Folder, "config.json")), $"no embedded model in {DefaultModel.Folder}");
+        var output = new StringWriter();
+        var config = new InvocationConfiguration { Output = output, Error = new StringWriter(), EnableDefaultExceptionHandler = false };
+        int code = Program.BuildRoot().Parse(["caption", "--refine", "--json"]).Invoke(config);
+        Assert.Equal(0, code);
+        var lines = output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(Directory.GetFiles(Path.Combine(Fixtures.RepoRoot, "samples"), "*.png").Length, lines.Length);
+        foreach (var line in lines)
+        {
+            using var doc = JsonDocument.Parse(line);
+            var r = doc.RootElement;
+            Assert.StartsWith(DefaultModel.SamplesFolder, r.GetProperty("image").GetString());
+            Assert.False(string.IsNullOrWhiteSpace(r.GetProperty("initial").GetString()));
+            Assert.False(string.IsNullOrWhiteSpace(r.GetProperty("caption").GetString()));
+        }
+    }
+}
