@@ -41,9 +41,9 @@ public static unsafe class CpuGemm
     }
 
     /// <summary>
-    /// Row counts (M = batch × tokens) below this stay on libtorch. Decoding one token (M = 1) is a
-    /// matrix-vector product that is bound by memory bandwidth, not FLOPs; there OpenBLAS's sgemm pays its
-    /// thread start-up per call and libtorch is as fast or faster (measured, bench/README.md).
+    /// Row counts (M = batch × tokens) below this stay on libtorch (but see <see cref="GemvMinWeights"/>):
+    /// a few rows are bound by memory bandwidth, not FLOPs, and there OpenBLAS pays its thread start-up per
+    /// call, so libtorch is as fast or faster (measured, bench/README.md).
     /// </summary>
     public static int MinRows { get; set; } = 16;
 
