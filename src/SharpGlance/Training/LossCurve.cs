@@ -22,12 +22,12 @@ public static class LossCurve
         using var small = new SKFont(Runtime.Fonts.Sans, 12);
         using var ink = new SKPaint { Color = new SKColor(40, 40, 40), IsAntialias = true };
         using var grid = new SKPaint { Color = new SKColor(225, 225, 225), StrokeWidth = 1 };
-        c.DrawText(title, L, 28, font, ink);
+        c.DrawText(title, L, 28, SKTextAlign.Left, font, ink);
 
         var all = train.Concat(validation).Where(p => double.IsFinite(p.Loss)).ToList();
         if (all.Count == 0)
         {
-            c.DrawText("no finite loss logged yet", L, H / 2, font, ink);
+            c.DrawText("no finite loss logged yet", L, H / 2, SKTextAlign.Left, font, ink);
             Save(surface, path);
             return;
         }
@@ -42,16 +42,16 @@ public static class LossCurve
         {
             double v = y0 + (y1 - y0) * i / 5;
             c.DrawLine(L, Y(v), W - R, Y(v), grid);
-            c.DrawText($"{v:0.###}", 8, Y(v) + 4, small, ink);
+            c.DrawText($"{v:0.###}", 8, Y(v) + 4, SKTextAlign.Left, small, ink);
             double lr = lrMax * i / 5;
-            c.DrawText($"{lr:0.0e0}", W - R + 6, Ylr(lr) + 4, small, ink);
+            c.DrawText($"{lr:0.0e0}", W - R + 6, Ylr(lr) + 4, SKTextAlign.Left, small, ink);
         }
         for (int i = 0; i <= 5; i++)
         {
             double s = x0 + (x1 - x0) * i / 5;
-            c.DrawText($"{s:0}", X(s) - 10, H - B + 18, small, ink);
+            c.DrawText($"{s:0}", X(s) - 10, H - B + 18, SKTextAlign.Left, small, ink);
         }
-        c.DrawText("step", W / 2 - 14, H - 12, small, ink);
+        c.DrawText("step", W / 2 - 14, H - 12, SKTextAlign.Left, small, ink);
 
         DrawSeries(c, train.Select(p => (X(p.Step), Ylr(p.LearningRate))).ToList(), new SKColor(150, 150, 150), 1.2f, dashed: true);
         DrawSeries(c, train.Where(p => double.IsFinite(p.Loss)).Select(p => (X(p.Step), Y(p.Loss))).ToList(), new SKColor(120, 170, 230), 1f);
@@ -94,7 +94,7 @@ public static class LossCurve
     {
         using var p = new SKPaint { Color = color, StrokeWidth = 3 };
         c.DrawLine(x, y - 4, x + 18, y - 4, p);
-        c.DrawText(text, x + 22, y, font, ink);
+        c.DrawText(text, x + 22, y, SKTextAlign.Left, font, ink);
     }
 
     private static void Save(SKSurface surface, string path)
