@@ -164,8 +164,7 @@ public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
     private readonly long _seed;
     private readonly List<(string, Parameter)> _trainable;
     private readonly List<nn.Module> _trainedModules;
-    private readonly Tensor? _subsetIds;    // [S] token ids of a closed vocabulary
-    private readonly Tensor? _subsetIndex;  // [V] token id → row of the closed vocabulary, −1 outside
+    private readonly ClosedVocabularyIndex? _closed;
 
     public CaptionerTrainingTask(Captioner captioner, CaptionerStageOptions options, TowerFeatures features,
         IReadOnlyList<CaptionExample> validation, long seed)
@@ -188,13 +187,7 @@ public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
         {
             (Captioner.ProjectorPrefix, captioner.Projector), ("", captioner.Lm), (Captioner.VisionPrefix, captioner.Vision),
         }.Concat(captioner.DeepLens is null ? [] : [(Captioner.DeepLensPrefix, (nn.Module)captioner.DeepLens)]);
-        if (captioner.Config.VocabularySubset is { } subset)
-        {
-            var index = Enumerable.Repeat(-1L, captioner.Lm.Config.VocabSize).ToArray();
-            for (int i = 0; i < subset.Count; i++) index[subset[i]] = i;
-            _subsetIds = tensor(subset.Select(x => (long)x).ToArray(), device: captioner.Device).DetachFromDisposeScope();
-            _subsetIndex = tensor(index, device: captioner.Device).DetachFromDisposeScope();
-        }
+        if (captioner.Config.VocabularySubset is { } subset) _closed = new ClosedVocabularyIndex(subset, captioner.Lm.Config.VocabSize, captioner.Device);
         _trainable = new();
         foreach (var (prefix, module) in all)
         {
@@ -254,7 +247,7 @@ public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
         using (visual)
         {
             using var spliced = PromptBatch.Build(_c.Lm, prompts, targets, visual, padLeft: false);
-            return (SupervisedLoss(_c.Lm, spliced, reduction: "sum", _subsetIds, _subsetIndex), targets.Sum(t => t.Length));
+            return (SupervisedLoss(_c.Lm, spliced, reduction: "sum", _closed), targets.Sum(t => t.Length));
         }
     }
 
@@ -318,7 +311,7 @@ public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
     /// positions only: the same number as OPT's labels loss, without a [B, T, 50272] logits tensor.
     /// </summary>
     internal static Tensor SupervisedLoss(OptForCausalLM lm, PromptBatch.Batch batch, string reduction = "mean",
-        Tensor? subsetIds = null, Tensor? subsetIndex = null)
+        ClosedVocabularyIndex? closed = null)
     {
         using var scope = NewDisposeScope();
         var labels = batch.Labels ?? throw new ArgumentException("training batch without labels");
@@ -329,12 +322,12 @@ public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
         var hs = h.narrow(1, 0, t - 1).reshape(-1, h.shape[2]).index_select(0, rows);
         var targets = next.index_select(0, rows);
         Tensor logits;
-        if (subsetIds is null) logits = lm.lm_head.forward(hs);
+        if (closed is null) logits = lm.lm_head.forward(hs);
         else
         {
             // The tied head's rows of the closed vocabulary only (OPT's head has no bias).
-            logits = matmul(hs, lm.lm_head.weight.index_select(0, subsetIds).t());
-            targets = subsetIndex!.index_select(0, targets);
+            logits = matmul(hs, lm.lm_head.weight.index_select(0, closed.Ids).t());
+            targets = closed.Rows.index_select(0, targets);
             if (targets.lt(0).any().item<bool>())
                 throw new GlanceException("closed-vocabulary training: a target token is outside the model's vocabulary_subset");
         }
@@ -393,5 +386,23 @@ public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
         if (_o.Stage == TrainStage.Pretrain) _c.SetTemplate("plain");
         else if (_o.Stage == TrainStage.Finetune) _c.SetTemplate(_template.Name);
         _c.Save(folder);
+    }
+}
+
+/// <summary>
+/// A closed vocabulary (<c>vocabulary_subset</c>) on the training device: its token ids [S], the rows of the
+/// head the loss keeps, and for every token id of the full vocabulary its row among them, or −1 [V].
+/// </summary>
+internal sealed class ClosedVocabularyIndex
+{
+    public Tensor Ids { get; }
+    public Tensor Rows { get; }
+
+    public ClosedVocabularyIndex(IReadOnlyList<int> subset, int vocabSize, Device device)
+    {
+        var rows = Enumerable.Repeat(-1L, vocabSize).ToArray();
+        for (int i = 0; i < subset.Count; i++) rows[subset[i]] = i;
+        Ids = tensor(subset.Select(x => (long)x).ToArray(), device: device).DetachFromDisposeScope();
+        Rows = tensor(rows, device: device).DetachFromDisposeScope();
     }
 }

@@ -32,20 +32,14 @@ public sealed class LanguagePretrainingTask : ITrainingTask<TextDocument>
     private readonly OptTokenizer _tokenizer;
     private readonly IReadOnlyList<TextDocument> _validation;
     private readonly long _seed;
-    private readonly Tensor? _subsetIds, _subsetIndex;
+    private readonly ClosedVocabularyIndex? _closed;
 
     public LanguagePretrainingTask(OptForCausalLM lm, OptTokenizer tokenizer, IReadOnlyList<TextDocument> validation, long seed,
         IReadOnlyList<int>? vocabularySubset)
     {
         _lm = lm; _tokenizer = tokenizer; _validation = validation; _seed = seed;
         TrainableParameters = lm.named_parameters().Select(p => (p.name, p.parameter)).ToList();
-        if (vocabularySubset is { } subset)
-        {
-            var index = Enumerable.Repeat(-1L, lm.Config.VocabSize).ToArray();
-            for (int i = 0; i < subset.Count; i++) index[subset[i]] = i;
-            _subsetIds = tensor(subset.Select(x => (long)x).ToArray(), device: lm.Device).DetachFromDisposeScope();
-            _subsetIndex = tensor(index, device: lm.Device).DetachFromDisposeScope();
-        }
+        if (vocabularySubset is { } subset) _closed = new ClosedVocabularyIndex(subset, lm.Config.VocabSize, lm.Device);
     }
 
     public IReadOnlyList<(string Name, Parameter Parameter)> TrainableParameters { get; }
@@ -98,7 +92,7 @@ public sealed class LanguagePretrainingTask : ITrainingTask<TextDocument>
         using var idT = tensor(ids, [b, t], device: _lm.Device);
         using var batch = new PromptBatch.Batch(_lm.Embed(idT), tensor(mask, [b, t], device: _lm.Device), tensor(labels, [b, t], device: _lm.Device));
         long n = labels.LongCount(l => l != PromptBatch.IgnoreIndex);
-        return (CaptionerTrainingTask.SupervisedLoss(_lm, batch, "sum", _subsetIds, _subsetIndex), n);
+        return (CaptionerTrainingTask.SupervisedLoss(_lm, batch, "sum", _closed), n);
     }
 
     public (double Loss, string? Samples) Validate()

@@ -230,12 +230,12 @@ public class CaptionerTrainingTests
         using var visual = randn(1, 16, 32);
         using var batch = PromptBatch.Build(c.Lm, [p], [t], visual, padLeft: false);
         using var full = CaptionerTrainingTask.SupervisedLoss(c.Lm, batch);
-        var all = arange(c.Lm.Config.VocabSize, ScalarType.Int64);
-        using var closed = CaptionerTrainingTask.SupervisedLoss(c.Lm, batch, "mean", all, all);
+        var all = new ClosedVocabularyIndex(Enumerable.Range(0, c.Lm.Config.VocabSize).ToList(), c.Lm.Config.VocabSize, c.Device);
+        using var closed = CaptionerTrainingTask.SupervisedLoss(c.Lm, batch, "mean", all);
         Assert.Equal(full.item<float>(), closed.item<float>(), 4);
         // A vocabulary without one of the targets is refused rather than silently mis-scored.
-        var some = tensor(new long[] { 2, 4 });
-        var index = full_like(all, -1L); index[2] = 0; index[4] = 1;
-        Assert.Throws<GlanceException>(() => CaptionerTrainingTask.SupervisedLoss(c.Lm, batch, "mean", some, index));
+        var some = new ClosedVocabularyIndex([2, 4], c.Lm.Config.VocabSize, c.Device);
+        Assert.Equal([-1L, -1, 0, -1, 1], some.Rows.narrow(0, 0, 5).data<long>().ToArray());
+        Assert.Throws<GlanceException>(() => CaptionerTrainingTask.SupervisedLoss(c.Lm, batch, "mean", some));
     }
 }
