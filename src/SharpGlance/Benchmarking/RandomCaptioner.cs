@@ -33,14 +33,12 @@ public static class RandomCaptioner
     {
         device ??= CPU;
         var vc = config.Vision ?? throw new GlanceException("random captioner: the config has no vision_config");
-        int n = vc.NumHiddenLayers;
-        int select = config.SelectLayer < 0 ? n + 1 + config.SelectLayer : config.SelectLayer;
         ClipVisionModel? vision = null;
         MlpConnector? projector = null;
         OptForCausalLM? lm = null;
         try
         {
-            vision = new ClipVisionModel(vc, device, ScalarType.Float32, initialize: false, buildLayers: trimVision ? select : null);
+            vision = new ClipVisionModel(vc, device, ScalarType.Float32, initialize: false, buildLayers: trimVision ? Captioner.HighestTappedLayer(config, vc.NumHiddenLayers) : null);
             lm = new OptForCausalLM(config.Text, device, ScalarType.Float32, initialize: false);
             projector = Connector.Create(config.ProjectorType, vc.HiddenSize, config.Text.EmbeddingDim, device);
             using var generator = new Generator((ulong)seed, device);

@@ -163,7 +163,7 @@ public sealed class Captioner : IDisposable
     }
 
     /// <summary>The highest hidden_states index the first glance or DeepLens reads (what a trimmed tower keeps).</summary>
-    private static int HighestTappedLayer(CaptionerConfig config, int numLayers)
+    internal static int HighestTappedLayer(CaptionerConfig config, int numLayers)
     {
         int highest = Normalize(config.SelectLayer, numLayers);
         if (config.DeepLens is { } dl) foreach (var l in dl.UsedLayers) highest = Math.Max(highest, Normalize(l, numLayers));
