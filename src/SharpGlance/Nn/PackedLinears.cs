@@ -46,10 +46,10 @@ public sealed class PackedLinears : IDisposable
     /// </summary>
     public Tensor? TryForward(Tensor x)
     {
-        if (!CpuGemm.UsesOpenBlas || _weight.device_type != DeviceType.CPU || _weight.dtype != ScalarType.Float32) return null;
-        if (x.dtype != ScalarType.Float32 || x.device_type != DeviceType.CPU || x.dim() < 1 || x.shape[^1] != _in) return null;
+        if (!CpuGemm.UsesOpenBlas || !CpuGemm.Applies(x, _weight, _bias) || x.shape[^1] != _in) return null;
         if (x.numel() / _in < CpuGemm.MinRows) return null;
-        if (is_grad_enabled() && (x.requires_grad || Parts.Any(p => p.weight.requires_grad || (p.bias?.requires_grad ?? false)))) return null;
+        // The shared buffer never records gradients; the parts' parameters may.
+        if (is_grad_enabled() && Parts.Any(p => p.weight.requires_grad || (p.bias?.requires_grad ?? false))) return null;
         if (!StillShared()) return null;
         return CpuGemm.OpenBlasLinear(x, _weight, _bias);
     }

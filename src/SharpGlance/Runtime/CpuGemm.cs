@@ -123,7 +123,7 @@ public static unsafe class CpuGemm
     }
 
     /// <summary>CPU, float32, contiguous weight, and nothing for autograd to record.</summary>
-    private static bool Applies(Tensor x, Tensor weight, Tensor? bias)
+    internal static bool Applies(Tensor x, Tensor weight, Tensor? bias)
     {
         if (x.dtype != ScalarType.Float32 || weight.dtype != ScalarType.Float32) return false;
         if (x.device_type != DeviceType.CPU || weight.device_type != DeviceType.CPU) return false;
