@@ -54,12 +54,7 @@ public static class BenchCommand
                 CpuGemm.MinRows = rows;
             }
             bool asJson = parse.GetValue(json);
-            if (parse.GetValue(threads) is { } t)
-            {
-                if (t < 1) throw new GlanceException($"--threads must be at least 1 (got {t})");
-                TorchSharp.torch.set_num_threads(t);
-                if (OpenBlas.IsAvailable) OpenBlas.Threads = t;
-            }
+            if (parse.GetValue(threads) is { } t) CpuGemm.SetThreads(t);
             if (parse.GetValue(kernels))
             {
                 if (backend == GemmBackend.OpenBlas) CpuGemm.Backend = backend;   // fails early when missing
@@ -168,9 +163,13 @@ public static class BenchCommand
             $"peak RSS: {r.PeakRssSingleMiB:0} MiB (build + batch 1; {r.RssAfterBuildMiB:0} MiB after build){batchRss}")));
     }
 
+    /// <summary>The first line of <c>--profile</c> and <c>--kernels</c>: what multiplied, on how many threads, beside what load.</summary>
+    private static void PrintGemmHeader(double otherCores) =>
+        AnsiConsole.MarkupLine(Markup.Escape(FormattableString.Invariant($"GEMM: {CpuGemm.Describe()}; {TorchSharp.torch.get_num_threads()} threads; load average {LoadAverage()[0]:0.00}, other processes busy {otherCores:0.00} cores")));
+
     private static void PrintProfile(IReadOnlyList<ProfileStep> steps, double otherCores)
     {
-        AnsiConsole.MarkupLine(Markup.Escape(FormattableString.Invariant($"GEMM: {CpuGemm.Describe()}; {TorchSharp.torch.get_num_threads()} threads; load average {LoadAverage()[0]:0.00}, other processes busy {otherCores:0.00} cores")));
+        PrintGemmHeader(otherCores);
         var table = new Table().AddColumn("block").AddColumn("step").AddColumn(new TableColumn("median ms").RightAligned()).AddColumn(new TableColumn("share").RightAligned());
         foreach (var group in steps.GroupBy(s => s.Block))
         {
@@ -185,7 +184,7 @@ public static class BenchCommand
 
     private static void PrintKernels(IReadOnlyList<GemmTiming> timings, double otherCores)
     {
-        AnsiConsole.MarkupLine(Markup.Escape(FormattableString.Invariant($"GEMM: {CpuGemm.Describe()}; {TorchSharp.torch.get_num_threads()} threads; load average {LoadAverage()[0]:0.00}, other processes busy {otherCores:0.00} cores")));
+        PrintGemmHeader(otherCores);
         var table = new Table().AddColumn("shape").AddColumn("M×K×N").AddColumn("backend")
             .AddColumn(new TableColumn("median ms").RightAligned()).AddColumn(new TableColumn("GFLOP/s").RightAligned()).AddColumn(new TableColumn("max |Δ|").RightAligned());
         foreach (var t in timings)

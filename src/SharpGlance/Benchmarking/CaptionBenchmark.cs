@@ -128,11 +128,7 @@ public static class CaptionBenchmark
         options.Validate();
         var load0 = ProcessStats.LoadAverage;
         CpuGemm.Backend = options.Gemm;
-        if (options.Threads is { } threads)
-        {
-            set_num_threads(threads);
-            if (OpenBlas.IsAvailable) OpenBlas.Threads = threads;
-        }
+        if (options.Threads is { } threads) CpuGemm.SetThreads(threads);
         var device = options.Device ?? CPU;
         var clock = Stopwatch.StartNew();
         using var captioner = options.ModelFolder is { } folder

@@ -67,6 +67,14 @@ public static unsafe class CpuGemm
     /// <summary>True when <see cref="Linear"/> will use OpenBLAS for large enough fp32 CPU inputs.</summary>
     public static bool UsesOpenBlas => _backend != GemmBackend.Torch && OpenBlas.IsAvailable;
 
+    /// <summary>Intra-op threads for both backends: libtorch's and, when installed, OpenBLAS's.</summary>
+    public static void SetThreads(int threads)
+    {
+        if (threads < 1) throw new GlanceException($"--threads must be at least 1 (got {threads})");
+        set_num_threads(threads);
+        if (OpenBlas.IsAvailable) OpenBlas.Threads = threads;
+    }
+
     /// <summary>One line for <c>glance info</c> and the benchmark.</summary>
     public static string Describe() =>
         UsesOpenBlas ? $"OpenBLAS for fp32 CPU inference with ≥ {MinRows} rows (1 row: weights ≥ {GemvMinWeights / 1e6:0.#}M), libtorch otherwise: {OpenBlas.Describe()}"
