@@ -2,7 +2,6 @@ using System.Text.Json;
 
 namespace SharpGlance.Data.Synthetic;
 
-/// <summary>Which emoji the world draws: the compact list the demo trains on, or every curated entity.</summary>
 /// <summary>
 /// Which emoji the world uses: <see cref="Mini"/> the first three compact entries of each class (the demo's
 /// world, learnable by a tiny CLIP in minutes), <see cref="Small"/> the compact vocabulary, <see cref="Full"/>
