@@ -208,17 +208,12 @@ public static class MiniaturePaper
     {
         var relative = Data.LlavaDataset.Load(trainJson, imagesRoot).Select(e => e.ImagePath).Distinct().ToList();
         using var c = Captioner.Load(captioner);
-        var lines = new List<string>(relative.Count);
-        int done = 0;
-        foreach (var chunk in relative.Chunk(64))
-        {
-            using var scope = NewDisposeScope();
-            var results = CaptionPipeline.CaptionImages(c, chunk.Select(f => RgbImage.FromFile(f)).ToList(),
-                new CaptionRunOptions { Generation = new GenerationOptions { MaxNewTokens = 40 } });
-            for (int i = 0; i < chunk.Length; i++)
-                lines.Add(JsonSerializer.Serialize(new { image = Path.GetRelativePath(imagesRoot, chunk[i]).Replace('\\', '/'), caption = results[i].Caption }));
-            progress.Report(new ProgressUpdate(done += chunk.Length, relative.Count));
-        }
+        var options = new CaptionRunOptions { Generation = new GenerationOptions { MaxNewTokens = 40 }, BatchSize = 64 };
+        var lines = CaptionPipeline.Run(c, relative, options, progress)
+            .Select(r => r.Ok
+                ? JsonSerializer.Serialize(new { image = Path.GetRelativePath(imagesRoot, r.Image).Replace('\\', '/'), caption = r.Caption })
+                : throw new GlanceException(r.Error!))
+            .ToList();
         IO.AtomicFile.WriteAllText(output, string.Join("\n", lines) + "\n");
     }
 
