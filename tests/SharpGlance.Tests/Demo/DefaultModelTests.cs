@@ -1,6 +1,4 @@
-using System.CommandLine;
 using System.Text.Json;
-using SharpGlance.Cli;
 using SharpGlance.Cli.Commands;
 
 namespace SharpGlance.Tests.Demo;
@@ -12,11 +10,9 @@ public class DefaultModelTests
     public void The_embedded_model_captions_the_shipped_samples_twice()
     {
         Assert.True(File.Exists(Path.Combine(DefaultModel.Folder, "config.json")), $"no embedded model in {DefaultModel.Folder}");
-        var output = new StringWriter();
-        var config = new InvocationConfiguration { Output = output, Error = new StringWriter(), EnableDefaultExceptionHandler = false };
-        int code = Program.BuildRoot().Parse(["caption", "--refine", "--json"]).Invoke(config);
+        var (code, output, _) = GlanceCli.Run("caption", "--refine", "--json");
         Assert.Equal(0, code);
-        var lines = output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(Directory.GetFiles(Path.Combine(Fixtures.RepoRoot, "samples"), "*.png").Length, lines.Length);
         foreach (var line in lines)
         {

@@ -1,6 +1,4 @@
-using System.CommandLine;
 using System.Text.Json;
-using SharpGlance.Cli;
 
 namespace SharpGlance.Tests.Demo;
 
@@ -12,20 +10,11 @@ namespace SharpGlance.Tests.Demo;
 /// </summary>
 public class DemoSmokeTests
 {
-    private static (int Code, string Output, string Error) Run(params string[] args)
-    {
-        var output = new StringWriter();
-        var error = new StringWriter();
-        var config = new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false };
-        int code = Program.BuildRoot().Parse(args).Invoke(config);
-        return (code, output.ToString(), error.ToString());
-    }
-
     [Fact]
     public void Quick_demo_trains_every_stage_and_writes_the_table()
     {
         var dir = TempDir.Create("demo");
-        var (code, output, _) = Run("demo", "--quick", "--out", dir, "--tokenizer", Fixtures.OptTokenizer);
+        var (code, output, _) = GlanceCli.Run("demo", "--quick", "--out", dir, "--tokenizer", Fixtures.OptTokenizer);
         Assert.Equal(0, code);
         Assert.Contains("| Single pass |", output);
 
@@ -61,7 +50,7 @@ public class DemoSmokeTests
         var image = Directory.EnumerateFiles(Path.Combine(dir, "world", "images", "test"), "*.png").First();
         var corrupt = Path.Combine(dir, "corrupt.png");
         File.WriteAllBytes(corrupt, File.ReadAllBytes(image).Take(100).ToArray());
-        var (c2, json, error) = Run("caption", "--model", Path.Combine(dir, "default-model"), "--refine", "--json", image, corrupt);
+        var (c2, json, error) = GlanceCli.Run("caption", "--model", Path.Combine(dir, "default-model"), "--refine", "--json", image, corrupt);
         Assert.Equal(2, c2);
         var errorLine = Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.StartsWith("glance: error: ", errorLine);

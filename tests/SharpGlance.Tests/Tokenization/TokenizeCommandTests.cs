@@ -1,6 +1,4 @@
-using System.CommandLine;
 using System.Text.Json;
-using SharpGlance.Cli;
 
 namespace SharpGlance.Tests.Tokenization;
 
@@ -9,10 +7,8 @@ public class TokenizeCommandTests
 {
     private static (int Code, string Output) Run(params string[] args)
     {
-        var output = new StringWriter();
-        var config = new InvocationConfiguration { Output = output, Error = new StringWriter(), EnableDefaultExceptionHandler = false };
-        int code = Program.BuildRoot().Parse(args).Invoke(config);
-        return (code, output.ToString());
+        var (code, output, _) = GlanceCli.Run(args);
+        return (code, output);
     }
 
     [Fact]
