@@ -264,6 +264,38 @@ public sealed class Captioner : IDisposable
     }
 
     /// <summary>
+    /// Replaces the attached DeepLens with one of another configuration (caption input switched on, a level
+    /// dropped) and keeps every weight of the old one whose name and shape still fit; the rest start fresh.
+    /// Returns how many tensors it kept. So a DeepLens trained as a single glance, or a refiner trained
+    /// with an ablation switch, can start a refiner of another configuration (`glance train --stage refine
+    /// --init MODEL --deeplens-config …`) instead of from scratch.
+    /// </summary>
+    public int ReattachDeepLens(DeepLensConfig config, long seed = 0)
+    {
+        if (DeepLens is null) throw new GlanceException("no DeepLens attached");
+        // Copies, because AttachDeepLens disposes the old module; no dispose scope here, which would also
+        // take the new module's parameters.
+        var old = DeepLens.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+        try
+        {
+            AttachDeepLens(config, seed);
+            int kept = 0;
+            using (no_grad())
+                foreach (var (name, to) in DeepLens!.state_dict())
+                    if (old.TryGetValue(name, out var from) && from.shape.SequenceEqual(to.shape))
+                    {
+                        to.copy_(from);
+                        kept++;
+                    }
+            return kept;
+        }
+        finally
+        {
+            foreach (var t in old.Values) t.Dispose();
+        }
+    }
+
+    /// <summary>
     /// Starts every DeepLens level projection (detr variant) from the trained MLP connector when their shapes
     /// agree (same projector type, D = the LM width): the levels then enter DeepLens already in the space the
     /// LM reads, instead of from random weights. Returns whether it copied. A training choice of ours; the

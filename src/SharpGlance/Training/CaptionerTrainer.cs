@@ -24,7 +24,10 @@ public sealed record CaptionerTrainingRequest
     public string? Validation { get; init; }
     public string ProjectorType { get; init; } = "mlp2x_gelu";
     public IReadOnlyList<int> SelectLayers { get; init; } = [-2];
-    /// <summary>DeepLens to attach for the refine stage when the starting model has none.</summary>
+    /// <summary>
+    /// DeepLens to attach for the refine stage. When the starting model has one already (e.g. trained as a
+    /// single glance), the new one keeps its weights wherever names and shapes agree.
+    /// </summary>
     public DeepLensConfig? DeepLens { get; init; }
     /// <summary>Ablations applied to the DeepLens (given or default): ① caption input off, ② multi-level off.</summary>
     public (bool NoCaptionInput, bool SingleLevel) DeepLensAblation { get; init; }
@@ -83,8 +86,12 @@ public static class CaptionerTrainer
                     var lens = r.DeepLens ?? c.DeepLens?.Config ?? DefaultDeepLens(c);
                     if (r.DeepLensAblation.NoCaptionInput) lens = lens with { CaptionInput = false };
                     if (r.DeepLensAblation.SingleLevel) lens = lens with { MultiLevel = false };
-                    c.AttachDeepLens(lens, r.Trainer.Seed);
-                    if (r.DeepLensLevelsFromProjector) c.InitDeepLensLevelsFromProjector();
+                    if (c.DeepLens is not null) c.ReattachDeepLens(lens, r.Trainer.Seed);   // a trained DeepLens keeps what still fits
+                    else
+                    {
+                        c.AttachDeepLens(lens, r.Trainer.Seed);
+                        if (r.DeepLensLevelsFromProjector) c.InitDeepLensLevelsFromProjector();
+                    }
                 }
                 c.UseDeepLensForFirstGlance(r.SingleGlanceDeepLens);
             }

@@ -77,6 +77,34 @@ public class CaptionerTests
     }
 
     [Fact]
+    public void A_reattached_DeepLens_keeps_the_weights_that_still_fit()
+    {
+        using var c = Assemble();
+        c.AttachDeepLens(TinyModels.DeepLens with { CaptionInput = false }, seed: 4);   // as a single glance trains it
+        using (torch.no_grad())
+            foreach (var (_, t) in c.DeepLens!.state_dict()) t.add_(0.5);              // "trained": unlike any fresh start
+        var trained = c.DeepLens!.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
+
+        int kept = c.ReattachDeepLens(TinyModels.DeepLens with { MultiLevel = false }, seed: 4);   // caption on, one level
+        var now = c.DeepLens!.state_dict();
+        Assert.True(c.DeepLens.Config.CaptionInput);
+        Assert.Contains(now.Keys, k => k.StartsWith("pre_caption_proj.", StringComparison.Ordinal));
+        Assert.DoesNotContain(now.Keys, k => k.StartsWith("input_projection.1.", StringComparison.Ordinal));
+        int same = 0;
+        foreach (var (name, t) in now)
+        {
+            if (trained.TryGetValue(name, out var old) && old.shape.SequenceEqual(t.shape))
+            {
+                Assert.True(t.allclose(old, rtol: 0, atol: 0), name);
+                same++;
+            }
+            else Assert.StartsWith("pre_caption_proj.", name);                                  // only the new part is fresh
+        }
+        Assert.Equal(kept, same);
+        Assert.True(kept > 10);
+    }
+
+    [Fact]
     public void Refinement_survives_a_round_trip_and_runs_several_rounds()
     {
         var dir = TempDir.Create();
