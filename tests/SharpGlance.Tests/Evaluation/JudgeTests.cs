@@ -52,7 +52,7 @@ public class JudgeTests
         var samples = names.Select(n => new JudgeSample(n, "cand-" + n, ["a dog on a beach", "a dog runs on sand"])).ToList();
 
         var report = await JudgeRunner.RunAsync(new ClairJudge(), client, "judge-model", samples,
-            new JudgeOptions { Seeds = 2, Samples = 0, Concurrency = 4 });
+            new JudgeOptions { Seeds = 2, Samples = 0, Concurrency = 4 }, cancel: TestContext.Current.CancellationToken);
 
         // Scored: good 85, fenced 55, fallback 70, ratelimit 60, flaky 40 — for each of the two seeds.
         Assert.Equal(10, report.Scored);
@@ -99,7 +99,7 @@ public class JudgeTests
             using var client = new ChatClient(Endpoint(server.Url));
             var samples = new List<JudgeSample> { new("a", "cand-a", ["ref"], image), new("b", "cand-b", ["ref"], null) };
             var report = await JudgeRunner.RunAsync(new MllmJudge(MllmJudge.DefaultInstruction), client, "judge-model", samples,
-                new JudgeOptions { Seeds = 3, FirstSeed = 10, Samples = 0 });
+                new JudgeOptions { Seeds = 3, FirstSeed = 10, Samples = 0 }, cancel: TestContext.Current.CancellationToken);
 
             Assert.Equal(6, report.Scored);
             Assert.Equal([10, 11, 12], report.Seeds);
@@ -132,7 +132,7 @@ public class JudgeTests
         using var server = new FakeChatServer((body, _) => FakeReply.Chat($"{{\"score\": {(body["seed"]!.GetValue<int>() == 0 ? 80 : 60)}}}"));
         using var client = new ChatClient(Endpoint(server.Url));
         var samples = Enumerable.Range(0, 5).Select(i => new JudgeSample($"{i}", $"cand-{i}", ["r"])).ToList();
-        var report = await JudgeRunner.RunAsync(new ClairJudge(), client, "m", samples, new JudgeOptions { Seeds = 2, Samples = 0 });
+        var report = await JudgeRunner.RunAsync(new ClairJudge(), client, "m", samples, new JudgeOptions { Seeds = 2, Samples = 0 }, cancel: TestContext.Current.CancellationToken);
         Assert.Equal(70.0, report.Mean, 12);
         Assert.Equal(10.0, report.Std, 12);
     }

@@ -76,7 +76,7 @@ public sealed class ReportTests : IDisposable
         File.WriteAllText(refs, """{"images": [{"id": 1}, {"id": 2}], "annotations": [{"image_id": 1, "caption": "A dog runs."}, {"image_id": 2, "caption": "A cat sleeps."}]}""");
         var res = Path.Combine(_dir, "res.json");
         File.WriteAllText(res, """[{"image_id": 2, "caption": "a cat sleeps"}, {"image_id": 1, "caption": "a dog"}]""");
-        var outcome = EvalPipeline.Run(new EvalRequest { ReferencesPath = refs, ResultsPath = res, Metrics = ["bleu", "cider"], ReportPath = Path.Combine(_dir, "r.html") });
+        var outcome = EvalPipeline.Run(new EvalRequest { ReferencesPath = refs, ResultsPath = res, Metrics = ["bleu", "cider"], ReportPath = Path.Combine(_dir, "r.html") }, cancel: TestContext.Current.CancellationToken);
         var json = System.Text.Json.Nodes.JsonNode.Parse(EvalPipeline.ToJson(outcome))!;
         Assert.Equal(2, json["images"]!.GetValue<int>());
         Assert.Equal(outcome.Result.Corpus["CIDEr"], json["metrics"]!["CIDEr"]!.GetValue<double>());
@@ -88,9 +88,9 @@ public sealed class ReportTests : IDisposable
     [Fact]
     public void Pipeline_checks_its_options_before_working()
     {
-        var e = Assert.Throws<GlanceException>(() => EvalPipeline.Run(new EvalRequest { ReferencesPath = "r", ResultsPath = "s", Judges = ["clair"] }));
+        var e = Assert.Throws<GlanceException>(() => EvalPipeline.Run(new EvalRequest { ReferencesPath = "r", ResultsPath = "s", Judges = ["clair"] }, cancel: TestContext.Current.CancellationToken));
         Assert.Contains("--judge needs an endpoint", e.Message);
-        e = Assert.Throws<GlanceException>(() => EvalPipeline.Run(new EvalRequest { ReferencesPath = "r", ResultsPath = "s", ImagesDir = Path.Combine(_dir, "nope") }));
+        e = Assert.Throws<GlanceException>(() => EvalPipeline.Run(new EvalRequest { ReferencesPath = "r", ResultsPath = "s", ImagesDir = Path.Combine(_dir, "nope") }, cancel: TestContext.Current.CancellationToken));
         Assert.Contains("images folder not found", e.Message);
     }
 }

@@ -50,7 +50,7 @@ public class TrainerTests
         var dir = TempDir.Create();
         var task = new ToyTask(1);
         var before = task.Snapshot();
-        var summary = new Trainer<(float[], float)>(task, Data(), Options, dir, "toy").Run();
+        var summary = new Trainer<(float[], float)>(task, Data(), Options, dir, "toy").Run(cancel: TestContext.Current.CancellationToken);
         var after = task.Snapshot();
         Assert.Equal(18, summary.Steps);   // 40 examples / 8 = 5 micro-batches = 3 steps per epoch × 6
         Assert.True(summary.LastLoss < summary.FirstLoss * 0.7, $"loss {summary.FirstLoss} → {summary.LastLoss}");
@@ -66,18 +66,18 @@ public class TrainerTests
     {
         var full = TempDir.Create();
         var taskA = new ToyTask(1);
-        new Trainer<(float[], float)>(taskA, Data(), Options, full, "toy").Run();
+        new Trainer<(float[], float)>(taskA, Data(), Options, full, "toy").Run(cancel: TestContext.Current.CancellationToken);
 
         var split = TempDir.Create();
         var first = new ToyTask(1);
-        var s1 = new Trainer<(float[], float)>(first, Data(), Options, split, "toy").Run(stopAfterSteps: 7);
+        var s1 = new Trainer<(float[], float)>(first, Data(), Options, split, "toy").Run(stopAfterSteps: 7, cancel: TestContext.Current.CancellationToken);
         Assert.Equal(7, s1.Steps);
         Assert.False(File.Exists(Path.Combine(split, "done.txt")));
         // A new process: the model rebuilt from the same init (frozen parts come from --init, not
         // from the checkpoint), its trainable weights scrambled to prove the checkpoint restores them.
         var second = new ToyTask(1);
         using (no_grad()) foreach (var (_, p) in second.TrainableParameters) p.uniform_(-1, 1);
-        var s2 = new Trainer<(float[], float)>(second, Data(), Options, split, "toy").Run();
+        var s2 = new Trainer<(float[], float)>(second, Data(), Options, split, "toy").Run(cancel: TestContext.Current.CancellationToken);
         Assert.True(s2.Resumed);
         Assert.Equal(18, s2.Steps);
         Assert.Equal(taskA.Snapshot()["head.weight"], second.Snapshot()["head.weight"]);
@@ -100,7 +100,7 @@ public class TrainerTests
         var dir = TempDir.Create();
         var task = new ToyTask(1);
         var data = Data().Select(d => (d.X, float.NaN)).ToList();
-        var e = Assert.Throws<GlanceException>(() => new Trainer<(float[], float)>(task, data, Options, dir, "toy").Run());
+        var e = Assert.Throws<GlanceException>(() => new Trainer<(float[], float)>(task, data, Options, dir, "toy").Run(cancel: TestContext.Current.CancellationToken));
         Assert.Contains("diverged", e.Message);
     }
 }

@@ -109,7 +109,7 @@ public sealed class LlmPseudoTests : IDisposable
             Llm = new ChatEndpoint(server.Url, "fake-model") { MaxRetries = 0, Timeout = TimeSpan.FromSeconds(20) },
             LlmParallelism = 2,
         };
-        var summary = PseudoCaptionGenerator.Run(input, output, options, Lexicon.BuiltIn);
+        var summary = PseudoCaptionGenerator.Run(input, output, options, Lexicon.BuiltIn, cancel: TestContext.Current.CancellationToken);
 
         Assert.Equal(2, server.Requests);
         Assert.All(server.Prompts, p => Assert.Contains("Write 3 pseudo-initial captions", p));
@@ -159,7 +159,7 @@ public sealed class LlmPseudoTests : IDisposable
             Strategy = PseudoStrategy.Llm,
             Llm = new ChatEndpoint($"http://127.0.0.1:{port}/v1", "fake-model") { MaxRetries = 0, Timeout = TimeSpan.FromSeconds(5) },
         };
-        var summary = PseudoCaptionGenerator.Run(input, Path.Combine(_dir, "o.json"), options, Lexicon.BuiltIn);
+        var summary = PseudoCaptionGenerator.Run(input, Path.Combine(_dir, "o.json"), options, Lexicon.BuiltIn, cancel: TestContext.Current.CancellationToken);
         Assert.Equal(1, summary.Llm!.FailedRequests);
         Assert.Equal(3, summary.Llm.FallbackVariants);
         Assert.Contains("connection failed", summary.Llm.Errors.Single());

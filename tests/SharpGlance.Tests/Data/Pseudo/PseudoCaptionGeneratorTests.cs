@@ -22,7 +22,7 @@ public sealed class PseudoCaptionGeneratorTests : IDisposable
     {
         var input = Input();
         var output = Path.Combine(_dir, "out", "train-ser.json");
-        var summary = PseudoCaptionGenerator.Run(input, output, new PseudoOptions { Seed = 1 }, Lexicon.BuiltIn);
+        var summary = PseudoCaptionGenerator.Run(input, output, new PseudoOptions { Seed = 1 }, Lexicon.BuiltIn, cancel: TestContext.Current.CancellationToken);
 
         var before = Read(input);
         var after = Read(output);
@@ -94,7 +94,7 @@ public sealed class PseudoCaptionGeneratorTests : IDisposable
     {
         var input = Input();
         var output = Path.Combine(_dir, "data4.json");
-        var summary = PseudoCaptionGenerator.Run(input, output, new PseudoOptions { Seed = 2, IncludeGroundTruth = true }, Lexicon.BuiltIn);
+        var summary = PseudoCaptionGenerator.Run(input, output, new PseudoOptions { Seed = 2, IncludeGroundTruth = true }, Lexicon.BuiltIn, cancel: TestContext.Current.CancellationToken);
         var positions = new HashSet<int>();
         foreach (var entry in Read(output))
         {
@@ -115,13 +115,13 @@ public sealed class PseudoCaptionGeneratorTests : IDisposable
     {
         var input = Input();
         var output = Path.Combine(_dir, "five.json");
-        PseudoCaptionGenerator.Run(input, output, new PseudoOptions { Variants = 5, MaxEdits = 1, Seed = 9 }, Lexicon.BuiltIn);
+        PseudoCaptionGenerator.Run(input, output, new PseudoOptions { Variants = 5, MaxEdits = 1, Seed = 9 }, Lexicon.BuiltIn, cancel: TestContext.Current.CancellationToken);
         foreach (var entry in Read(output))
         {
             Assert.Equal(5, PreCaptions(entry!).Count);
             Assert.All(entry!["pre_caption_edits"]!.AsArray(), e => Assert.InRange(e!.AsArray().Count, 0, 1));
         }
-        PseudoCaptionGenerator.Run(input, output, new PseudoOptions { MaxEdits = 0 }, Lexicon.BuiltIn);
+        PseudoCaptionGenerator.Run(input, output, new PseudoOptions { MaxEdits = 0 }, Lexicon.BuiltIn, cancel: TestContext.Current.CancellationToken);
         Assert.All(Read(output), e => Assert.All(PreCaptions(e!), v => Assert.Equal(Gt(e!), v)));
     }
 
@@ -131,7 +131,7 @@ public sealed class PseudoCaptionGeneratorTests : IDisposable
         var input = Input(["two small red circles to the left of a cat", "a large blue square above two mice"]);
         File.WriteAllText(Path.Combine(_dir, "lexicon.json"), PseudoTestData.SyntheticLexicon);
         var output = Path.Combine(_dir, "synthetic.json");
-        var summary = PseudoCaptionGenerator.Run(input, output, new PseudoOptions { Seed = 4, Variants = 6 }, Lexicon.ForDataset(input));
+        var summary = PseudoCaptionGenerator.Run(input, output, new PseudoOptions { Seed = 4, Variants = 6 }, Lexicon.ForDataset(input), cancel: TestContext.Current.CancellationToken);
         Assert.Equal(2, summary.Lexicon.Count);
         var words = new[] { "circle", "square", "triangle", "cat", "dog", "mouse", "mice", "owl", "red", "crimson", "blue", "navy", "green", "small", "large", "left of", "right of", "above", "below" };
         foreach (var entry in Read(output))
@@ -157,7 +157,7 @@ public sealed class PseudoCaptionGeneratorTests : IDisposable
             """{"image": "COCO_train2014_000000000001.jpg", "caption": "a dog runs on the beach"}""",
         ]);
         var output = Path.Combine(_dir, "data1.json");
-        var summary = PseudoCaptionGenerator.Run(input, output, new PseudoOptions { Strategy = PseudoStrategy.Model, CaptionsPath = captions, Seed = 1 }, Lexicon.BuiltIn);
+        var summary = PseudoCaptionGenerator.Run(input, output, new PseudoOptions { Strategy = PseudoStrategy.Model, CaptionsPath = captions, Seed = 1 }, Lexicon.BuiltIn, cancel: TestContext.Current.CancellationToken);
         var entries = Read(output);
 
         Assert.All(PreCaptions(entries[0]!), v => Assert.Equal("A dog is sitting on a blue chair.", v));
@@ -182,7 +182,7 @@ public sealed class PseudoCaptionGeneratorTests : IDisposable
         var items = PseudoTestData.CocoCaptions.Select((c, i) => new JsonObject { ["image_id"] = i, ["caption"] = $"model caption {i}" });
         File.WriteAllText(results, new JsonArray(items.ToArray<JsonNode?>()).ToJsonString());
         var output = Path.Combine(_dir, "mixed.json");
-        var summary = PseudoCaptionGenerator.Run(input, output, new PseudoOptions { Strategy = PseudoStrategy.Mixed, CaptionsPath = results, Seed = 3 }, Lexicon.BuiltIn);
+        var summary = PseudoCaptionGenerator.Run(input, output, new PseudoOptions { Strategy = PseudoStrategy.Mixed, CaptionsPath = results, Seed = 3 }, Lexicon.BuiltIn, cancel: TestContext.Current.CancellationToken);
         var entries = Read(output);
         for (int i = 0; i < entries.Count; i++)
             Assert.All(PreCaptions(entries[i]!).Where(v => v.StartsWith("model caption", StringComparison.Ordinal)), v => Assert.Equal($"model caption {i}", v));
@@ -197,7 +197,7 @@ public sealed class PseudoCaptionGeneratorTests : IDisposable
         var captions = Path.Combine(_dir, "other.jsonl");
         File.WriteAllText(captions, """{"image": "elsewhere/picture.png", "caption": "a dog"}""" + "\n");
         var e = Assert.Throws<GlanceException>(() => PseudoCaptionGenerator.Run(input, Path.Combine(_dir, "x.json"),
-            new PseudoOptions { Strategy = PseudoStrategy.Model, CaptionsPath = captions }, Lexicon.BuiltIn));
+            new PseudoOptions { Strategy = PseudoStrategy.Model, CaptionsPath = captions }, Lexicon.BuiltIn, cancel: TestContext.Current.CancellationToken));
         Assert.StartsWith(captions + ": none of its 1 captions matches", e.Message);
         Assert.False(File.Exists(Path.Combine(_dir, "x.json")));
     }
@@ -207,17 +207,17 @@ public sealed class PseudoCaptionGeneratorTests : IDisposable
     {
         var missing = Path.Combine(_dir, "missing.json");
         Assert.Equal($"{missing}: input file not found",
-            Assert.Throws<GlanceException>(() => PseudoCaptionGenerator.Run(missing, Path.Combine(_dir, "o.json"), new PseudoOptions(), Lexicon.BuiltIn)).Message);
+            Assert.Throws<GlanceException>(() => PseudoCaptionGenerator.Run(missing, Path.Combine(_dir, "o.json"), new PseudoOptions(), Lexicon.BuiltIn, cancel: TestContext.Current.CancellationToken)).Message);
 
         var noGpt = Path.Combine(_dir, "nogpt.json");
         File.WriteAllText(noGpt, """[{"id": "000123", "image": "x.jpg", "conversations": [{"from": "human", "value": "<image>\nDescribe."}]}]""");
         Assert.Equal($"{noGpt}: entry '000123' has no \"gpt\" turn (the ground-truth caption)",
-            Assert.Throws<GlanceException>(() => PseudoCaptionGenerator.Run(noGpt, Path.Combine(_dir, "o.json"), new PseudoOptions(), Lexicon.BuiltIn)).Message);
+            Assert.Throws<GlanceException>(() => PseudoCaptionGenerator.Run(noGpt, Path.Combine(_dir, "o.json"), new PseudoOptions(), Lexicon.BuiltIn, cancel: TestContext.Current.CancellationToken)).Message);
 
         var notList = Path.Combine(_dir, "object.json");
         File.WriteAllText(notList, """{"id": 1}""");
         Assert.Contains("expected a JSON list of LLaVA conversation entries",
-            Assert.Throws<GlanceException>(() => PseudoCaptionGenerator.Run(notList, Path.Combine(_dir, "o.json"), new PseudoOptions(), Lexicon.BuiltIn)).Message);
+            Assert.Throws<GlanceException>(() => PseudoCaptionGenerator.Run(notList, Path.Combine(_dir, "o.json"), new PseudoOptions(), Lexicon.BuiltIn, cancel: TestContext.Current.CancellationToken)).Message);
         Assert.False(File.Exists(Path.Combine(_dir, "o.json")));
     }
 
