@@ -377,38 +377,8 @@ public sealed class Captioner : IDisposable
         };
         if (config.Vision is null && config.VisionTower is null) config = config with { Vision = Vision.Config };
         ConfigJson.Write(Path.Combine(folder, "config.json"), config.ToJson());
-        CopyTokenizerFiles(folder);
-        WriteProcessorConfig(Path.Combine(folder, "preprocessor_config.json"), ImageProcessor.Config);
-    }
-
-    private void CopyTokenizerFiles(string folder)
-    {
-        var source = Tokenizer.Folder ?? throw new GlanceException("the tokenizer was not read from a folder; cannot copy vocab.json and merges.txt");
-        foreach (var name in new[] { "vocab.json", "merges.txt" })
-        {
-            var from = Path.GetFullPath(Path.Combine(source, name));
-            var to = Path.GetFullPath(Path.Combine(folder, name));
-            if (from != to) AtomicFile.Write(to, s => { using var f = File.OpenRead(from); f.CopyTo(s); });
-        }
-    }
-
-    private static void WriteProcessorConfig(string path, ImageProcessorConfig c)
-    {
-        // HF CLIPImageProcessor's own layout, so transformers reads it too.
-        var json = new JsonObject
-        {
-            ["image_processor_type"] = "CLIPImageProcessor",
-            ["do_resize"] = true, ["size"] = new JsonObject { ["shortest_edge"] = c.ShortestEdge },
-            ["resample"] = (int)c.Resample,
-            ["do_center_crop"] = true, ["crop_size"] = new JsonObject { ["height"] = c.CropSize, ["width"] = c.CropSize },
-            ["do_rescale"] = true, ["rescale_factor"] = c.RescaleFactor,
-            ["do_normalize"] = true,
-            ["image_mean"] = new JsonArray(c.Mean.Select(x => (JsonNode)x).ToArray()),
-            ["image_std"] = new JsonArray(c.Std.Select(x => (JsonNode)x).ToArray()),
-            ["do_convert_rgb"] = true,
-            ["image_aspect_ratio"] = c.Aspect == AspectMode.Pad ? "pad" : "square",
-        };
-        ConfigJson.Write(path, json);
+        Tokenizer.CopyFilesTo(folder);
+        ImageProcessor.Config.WriteHfPreprocessorConfig(Path.Combine(folder, "preprocessor_config.json"));
     }
 
     private void CheckTokenizer()

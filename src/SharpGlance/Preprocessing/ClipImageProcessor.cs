@@ -130,6 +130,24 @@ public sealed record ImageProcessorConfig
             throw GlanceException.ForFile(path, $"not a valid preprocessor config: {e.Message}");
         }
     }
+
+    /// <summary>
+    /// Writes these settings as an HF <c>preprocessor_config.json</c> in CLIPImageProcessor's own layout, so
+    /// transformers reads it too; <see cref="FromHfPreprocessorConfig"/> reads it back to an equal config.
+    /// </summary>
+    public void WriteHfPreprocessorConfig(string path) => IO.ConfigJson.Write(path, new JsonObject
+    {
+        ["image_processor_type"] = "CLIPImageProcessor",
+        ["do_resize"] = true, ["size"] = new JsonObject { ["shortest_edge"] = ShortestEdge },
+        ["resample"] = (int)Resample,
+        ["do_center_crop"] = true, ["crop_size"] = new JsonObject { ["height"] = CropSize, ["width"] = CropSize },
+        ["do_rescale"] = true, ["rescale_factor"] = RescaleFactor,
+        ["do_normalize"] = true,
+        ["image_mean"] = new JsonArray(Mean.Select(x => (JsonNode)x).ToArray()),
+        ["image_std"] = new JsonArray(Std.Select(x => (JsonNode)x).ToArray()),
+        ["do_convert_rgb"] = true,
+        ["image_aspect_ratio"] = Aspect == AspectMode.Pad ? "pad" : "square",
+    });
 }
 
 /// <summary>

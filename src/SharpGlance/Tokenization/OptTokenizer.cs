@@ -61,6 +61,18 @@ public sealed class OptTokenizer
     public static bool Exists(string dir) =>
         File.Exists(Path.Combine(dir, "vocab.json")) && File.Exists(Path.Combine(dir, "merges.txt"));
 
+    /// <summary>Writes this tokenizer's <c>vocab.json</c> and <c>merges.txt</c> into a model folder (atomically; nothing when it is their own folder).</summary>
+    public void CopyFilesTo(string folder)
+    {
+        var source = Folder ?? throw new GlanceException("the tokenizer was not read from a folder; cannot copy vocab.json and merges.txt");
+        foreach (var name in new[] { "vocab.json", "merges.txt" })
+        {
+            var from = Path.GetFullPath(Path.Combine(source, name));
+            var to = Path.GetFullPath(Path.Combine(folder, name));
+            if (from != to) IO.AtomicFile.Write(to, s => { using var f = File.OpenRead(from); f.CopyTo(s); });
+        }
+    }
+
     /// <summary>Reads <c>vocab.json</c> and <c>merges.txt</c> from a model (or tokenizer) folder.</summary>
     /// <exception cref="GlanceException">A file is missing or corrupt; the message names it.</exception>
     public static OptTokenizer FromFolder(string dir)

@@ -1,3 +1,4 @@
+using SharpGlance.Captioning;
 using SharpGlance.Data;
 using SharpGlance.IO;
 using SharpGlance.Preprocessing;
@@ -121,7 +122,7 @@ public sealed class ClipTrainingTask : ITrainingTask<ClipExample>, IDisposable
     {
         var rows = captions.Select(c =>
         {
-            var ids = _tokenizer.Encode(string.Join(' ', c.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)), addBos: true).ToList();
+            var ids = _tokenizer.Encode(PromptTemplate.Clean(c), addBos: true).ToList();
             if (ids.Count > _textLength - 1) ids = ids.Take(_textLength - 1).ToList();
             ids.Add(SyntheticClip.TextEndId);
             return ids;
@@ -141,7 +142,7 @@ public sealed class ClipTrainingTask : ITrainingTask<ClipExample>, IDisposable
 
     public BatchLoss Loss(IReadOnlyList<ClipExample> batch, int epoch)
     {
-        var captions = batch.Select(e => e.Captions[new Random(Mix(_seed, e.Index, epoch)).Next(e.Captions.Count)]).ToList();
+        var captions = batch.Select(e => e.Captions[new Random(CaptionerTrainingTask.Mix(_seed, e.Index, epoch)).Next(e.Captions.Count)]).ToList();
         using var pixels = Pixels(batch);
         var (ids, mask) = Texts(captions);
         using (ids) using (mask)
@@ -174,19 +175,8 @@ public sealed class ClipTrainingTask : ITrainingTask<ClipExample>, IDisposable
     public void SaveModel(string folder)
     {
         _model.Save(folder);
-        ConfigJson.Write(Path.Combine(folder, "preprocessor_config.json"), new System.Text.Json.Nodes.JsonObject
-        {
-            ["image_processor_type"] = "CLIPImageProcessor",
-            ["size"] = new System.Text.Json.Nodes.JsonObject { ["shortest_edge"] = _processor.Config.ShortestEdge },
-            ["crop_size"] = new System.Text.Json.Nodes.JsonObject { ["height"] = _processor.Config.CropSize, ["width"] = _processor.Config.CropSize },
-            ["do_resize"] = true, ["do_center_crop"] = true, ["do_rescale"] = true, ["do_normalize"] = true, ["do_convert_rgb"] = true,
-            ["resample"] = 3, ["rescale_factor"] = 1.0 / 255,
-            ["image_mean"] = new System.Text.Json.Nodes.JsonArray(_processor.Config.Mean.Select(x => (System.Text.Json.Nodes.JsonNode)x).ToArray()),
-            ["image_std"] = new System.Text.Json.Nodes.JsonArray(_processor.Config.Std.Select(x => (System.Text.Json.Nodes.JsonNode)x).ToArray()),
-        });
+        _processor.Config.WriteHfPreprocessorConfig(Path.Combine(folder, "preprocessor_config.json"));
     }
-
-    internal static int Mix(long seed, int index, int epoch) => CaptionerTrainingTask.Mix(seed, index, epoch);
 
     /// <summary>Groups LLaVA entries by image: one example per image with all its captions.</summary>
     public static IReadOnlyList<ClipExample> Group(IReadOnlyList<CaptionExample> entries) =>

@@ -112,12 +112,7 @@ public sealed class LanguagePretrainingTask : ITrainingTask<TextDocument>
     public void SaveModel(string folder)
     {
         _lm.Save(folder);
-        foreach (var f in new[] { "vocab.json", "merges.txt" })
-        {
-            var from = Path.Combine(_tokenizer.Folder!, f);
-            var to = Path.Combine(folder, f);
-            if (Path.GetFullPath(from) != Path.GetFullPath(to)) File.Copy(from, to, overwrite: true);
-        }
+        _tokenizer.CopyFilesTo(folder);
     }
 
     /// <summary>Documents from a LLaVA conversation file: the captions of each image, grouped (with their pre_captions as drafts, if any).</summary>

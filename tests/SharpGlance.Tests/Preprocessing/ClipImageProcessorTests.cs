@@ -17,6 +17,23 @@ public class ClipImageProcessorTests
         Assert.Equal((ew, eh), ClipImageProcessor.ResizedSize(w, h, 336));
 
     [Fact]
+    public void A_written_preprocessor_config_reads_back_to_the_same_settings()
+    {
+        var c = ImageProcessorConfig.ClipVitL336 with
+        {
+            ShortestEdge = 96, CropSize = 96, Resample = PilFilter.Bilinear, Aspect = AspectMode.Square,
+            Mean = [0.5, 0.25, 0.125], Std = [0.2, 0.3, 0.4], RescaleFactor = 1.0 / 256,
+        };
+        var path = Path.Combine(TempDir.Create(), "preprocessor_config.json");
+        c.WriteHfPreprocessorConfig(path);
+        var back = ImageProcessorConfig.FromHfPreprocessorConfig(path);
+        Assert.Equal((96, 96, PilFilter.Bilinear, AspectMode.Square, 1.0 / 256), (back.ShortestEdge, back.CropSize, back.Resample, back.Aspect, back.RescaleFactor));
+        Assert.Equal(c.Mean, back.Mean);
+        Assert.Equal(c.Std, back.Std);
+        Assert.Contains("\"image_processor_type\": \"CLIPImageProcessor\"", File.ReadAllText(path));
+    }
+
+    [Fact]
     public void Pad_colour_is_int_of_mean_times_255() =>
         Assert.Equal(((byte)122, (byte)116, (byte)104), ImageProcessorConfig.ClipVitL336.PadColor);
 
