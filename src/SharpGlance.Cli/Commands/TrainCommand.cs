@@ -7,8 +7,8 @@ using SharpGlance.Training;
 namespace SharpGlance.Cli.Commands;
 
 /// <summary>
-/// <c>glance train --stage clip|pretrain|finetune|refine</c>: the paper's training stages (SPEC §10) plus
-/// the synthetic world's CLIP pretraining. A run resumes from its --out folder's checkpoint.
+/// <c>glance train --stage clip|lm|pretrain|finetune|refine</c>: the paper's training stages (SPEC §10) plus
+/// the synthetic world's CLIP and text-only LM pretraining. A run resumes from its --out folder's checkpoint.
 /// </summary>
 public static class TrainCommand
 {
@@ -25,7 +25,7 @@ public static class TrainCommand
         var tokenizer = new Option<string?>("--tokenizer") { Description = "Folder with vocab.json + merges.txt (default: the LM folder; for clip: required)" };
         var val = new Option<string?>("--val") { Description = "Validation LLaVA JSON (same --images folder)" };
         var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 1 };
-        var lr = new Option<double?>("--lr") { Description = "Peak learning rate (defaults per stage: clip 1e-3, pretrain 1e-4, finetune 2e-5, refine 2e-5)" };
+        var lr = new Option<double?>("--lr") { Description = "Peak learning rate (defaults per stage: clip and lm 1e-3, pretrain 1e-4, finetune 2e-5, refine 2e-5)" };
         var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 16 };
         var accum = new Option<int>("--accum") { Description = "Micro-batches per optimizer step", DefaultValueFactory = _ => 1 };
         var maxSteps = new Option<long?>("--max-steps");
@@ -45,7 +45,7 @@ public static class TrainCommand
         var device = new Option<string>("--device") { DefaultValueFactory = _ => "cpu" };
         var json = new Option<bool>("--json") { Description = "Print the run summary as JSON" };
 
-        var command = new Command("train", "Train a stage: clip, pretrain (stage 0), finetune (stage 1) or refine (stage 2, Sharp-Eyed Refinement).")
+        var command = new Command("train", "Train a stage: clip, lm, pretrain (stage 0), finetune (stage 1) or refine (stage 2, Sharp-Eyed Refinement).")
         {
             stage, data, images, output, init, vision, lm, tokenizer, val, epochs, lr, batch, accum, maxSteps, seed, evalEvery, checkpointEvery,
             warmup, weightDecay, projector, deeplens, noCaption, singleLevel, singleGlance, featureCache, closed, imageSize, device, json,

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text;
 using System.Text.Json;
+using SharpGlance.Evaluation;
 using SharpGlance.IO;
 
 namespace SharpGlance.Demo;
@@ -9,9 +10,9 @@ namespace SharpGlance.Demo;
 public static class DemoReport
 {
     public static readonly (string Key, string Label)[] MetricColumns =
-        [("Bleu_4", "B@4"), ("METEOR", "METEOR"), ("ROUGE_L", "ROUGE-L"), ("CIDEr", "CIDEr")];
+        [(CocoEvaluator.Bleu4, "B@4"), (CocoEvaluator.MeteorName, "METEOR"), (CocoEvaluator.RougeName, "ROUGE-L"), (CocoEvaluator.CiderName, "CIDEr")];
 
-    public static void Write(string folder, DemoResult r, string imagesRoot)
+    public static void Write(string folder, DemoResult r)
     {
         var json = JsonSerializer.Serialize(new
         {
@@ -30,7 +31,7 @@ public static class DemoReport
         AtomicFile.WriteAllText(Path.Combine(folder, "results.html"), Html(r));
     }
 
-    private static double Cider(DemoRow row) => row.Metrics.TryGetValue("CIDEr", out var c) ? c : double.NaN;
+    private static double Cider(DemoRow row) => row.Metrics.TryGetValue(CocoEvaluator.CiderName, out var c) ? c : double.NaN;
 
     public static string Markdown(DemoResult r)
     {

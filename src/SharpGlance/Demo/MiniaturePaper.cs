@@ -199,7 +199,7 @@ public static class MiniaturePaper
         notes["default_model_bytes"] = Directory.EnumerateFiles(export).Sum(f => new FileInfo(f).Length).ToString();
 
         var result = new DemoResult(o, evalResult.Rows, evalResult.Examples, times, notes, export) { Losses = losses };
-        run.Step("9/9 report", _ => { DemoReport.Write(o.Out, result, images); return 0; });
+        run.Step("9/9 report", _ => { DemoReport.Write(o.Out, result); return 0; });
         return result;
     }
 
