@@ -256,7 +256,7 @@ public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
     {
         if (e.PreCaptions.Count == 0)
             throw new GlanceException($"example {e.Id} has no pre_captions: make them with `glance pseudo` first");
-        var rng = new Random(Mix(_seed, e.Index, epoch));
+        var rng = new Random(Seeds.Mix(_seed, e.Index, epoch));
         string pre = e.PreCaptions[rng.Next(e.PreCaptions.Count)];
         bool inText = rng.NextDouble() < _o.InitialCaptionInText;
         bool first = rng.NextDouble() < _o.FirstGlanceShare;
@@ -295,15 +295,6 @@ public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
         if (_c.DeepLens!.Config.CaptionInput) (ids, mask) = _c.CaptionIds(roles.Select(r => r.Initial).ToList());
         using (ids) using (mask)
             return (prompts, targets, _c.SecondGlanceEmbeds(features, ids, mask));
-    }
-
-    /// <summary>A deterministic seed from (run seed, example, epoch): stable across processes, unlike HashCode.</summary>
-    internal static int Mix(long seed, int index, int epoch)
-    {
-        ulong z = (ulong)seed * 0x9E3779B97F4A7C15UL ^ (ulong)index * 0xBF58476D1CE4E5B9UL ^ (ulong)epoch * 0x94D049BB133111EBUL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return (int)((z ^ (z >> 31)) & 0x7FFFFFFF);
     }
 
     /// <summary>

@@ -142,7 +142,7 @@ public sealed class ClipTrainingTask : ITrainingTask<ClipExample>, IDisposable
 
     public BatchLoss Loss(IReadOnlyList<ClipExample> batch, int epoch)
     {
-        var captions = batch.Select(e => e.Captions[new Random(CaptionerTrainingTask.Mix(_seed, e.Index, epoch)).Next(e.Captions.Count)]).ToList();
+        var captions = batch.Select(e => e.Captions[new Random(Seeds.Mix(_seed, e.Index, epoch)).Next(e.Captions.Count)]).ToList();
         using var pixels = Pixels(batch);
         var (ids, mask) = Texts(captions);
         using (ids) using (mask)

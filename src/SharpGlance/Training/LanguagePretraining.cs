@@ -68,7 +68,7 @@ public sealed class LanguagePretrainingTask : ITrainingTask<TextDocument>
 
     public BatchLoss Loss(IReadOnlyList<TextDocument> batch, int epoch)
     {
-        var docs = batch.Select(d => Encode(Arrange(d, new Random(CaptionerTrainingTask.Mix(_seed, d.Index, epoch))))).ToList();
+        var docs = batch.Select(d => Encode(Arrange(d, new Random(Seeds.Mix(_seed, d.Index, epoch))))).ToList();
         var (sum, n) = SumLoss(docs);
         return new BatchLoss(sum / Math.Max(1, n), n);
     }

@@ -104,12 +104,14 @@ public sealed class Trainer<TExample>
 
     /// <summary>
     /// The order of examples in <paramref name="epoch"/>: a seeded shuffle, so the data position of a
-    /// checkpoint is just (epoch, micro-batch).
+    /// checkpoint is just (epoch, micro-batch). It depends on (seed, epoch, count) only, so two processes
+    /// with the same seed, or a run resumed in a new process, see the same batches.
     /// </summary>
     public static int[] EpochOrder(int count, long seed, int epoch)
     {
         var order = Enumerable.Range(0, count).ToArray();
-        new Random(HashCode.Combine(seed, epoch, 0x5eed)).Shuffle(order);
+        // Our own generator (xoshiro256**), not System.Random, whose shuffle .NET may change.
+        Data.Synthetic.SynthRandom.ForItem(seed, 0x5eed, epoch).Shuffle(order);
         return order;
     }
 
@@ -130,7 +132,8 @@ public sealed class Trainer<TExample>
         if (!resumed) random.manual_seed(_o.Seed);
 
         long stepsThisCall = 0, badInARow = 0;
-        double windowLoss = 0; int windowCount = 0; long windowTokens = 0;
+        // The loss window of the log lines is part of the state, so a resumed run logs the same averages.
+        double windowLoss = state.WindowLoss; int windowCount = state.WindowCount; long windowTokens = 0;
         var windowClock = Stopwatch.StartNew();
         double firstLoss = state.Train.Count > 0 ? state.Train[0].Loss : double.NaN;
         double? lastVal = state.Validation.Count > 0 ? state.Validation[^1].Loss : null;
@@ -189,6 +192,7 @@ public sealed class Trainer<TExample>
             }
             if (_o.EvalEvery > 0 && state.Step % _o.EvalEvery == 0)
                 lastVal = RunValidation(state, progress);
+            state.WindowLoss = windowLoss; state.WindowCount = windowCount;
             if (_o.CheckpointEvery > 0 && state.Step % _o.CheckpointEvery == 0 && state.Step < state.TotalSteps)
                 SaveCheckpoint(state, optimizer);
         }
@@ -226,6 +230,8 @@ public sealed class Trainer<TExample>
         public int Epoch { get; set; }
         public long MicroBatch { get; set; }
         public long Skipped { get; set; }
+        public double WindowLoss { get; set; }
+        public int WindowCount { get; set; }
         public string? TorchRng { get; set; }
         public List<LossPoint> Train { get; set; } = new();
         public List<LossPoint> Validation { get; set; } = new();
@@ -289,6 +295,7 @@ public sealed class Trainer<TExample>
         }
         state.Step = saved.Step; state.Epoch = saved.Epoch; state.MicroBatch = saved.MicroBatch;
         state.Skipped = saved.Skipped; state.Train = saved.Train; state.Validation = saved.Validation;
+        state.WindowLoss = saved.WindowLoss; state.WindowCount = saved.WindowCount;
         return true;
     }
 }

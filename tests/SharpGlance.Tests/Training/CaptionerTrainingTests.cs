@@ -26,7 +26,7 @@ public class CaptionerTrainingTests
     ];
 
     /// <summary>Writes images + train.json (LLaVA conversations with pre_captions); returns (json, images folder).</summary>
-    private static (string Json, string Images) WriteData()
+    internal static (string Json, string Images) WriteData()
     {
         var root = TempDir.Create("data");
         var images = Path.Combine(root, "images");
