@@ -44,11 +44,17 @@ public static class TrainCommand
         var imageSize = new Option<int>("--image-size") { Description = "clip: input size of a fresh tower", DefaultValueFactory = _ => 96 };
         var device = new Option<string>("--device") { DefaultValueFactory = _ => "cpu" };
         var json = new Option<bool>("--json") { Description = "Print the run summary as JSON" };
+        var firstShare = new Option<double>("--first-glance-share") { Description = "refine: share of examples trained as first glances (MLP), so the shared LM keeps its first glance", DefaultValueFactory = _ => 0.25 };
+        var singleShare = new Option<double>("--single-glance-share") { Description = "refine: share of examples trained as DeepLens single glances (no initial caption), so DeepLens learns to see", DefaultValueFactory = _ => 0.0 };
+        var lmScale = new Option<double>("--lm-lr-scale") { Description = "refine: the LM's learning rate relative to DeepLens's", DefaultValueFactory = _ => 1.0 };
+        var trainProjector = new Option<bool>("--train-projector") { Description = "refine: the MLP connector keeps training on the first-glance examples" };
+        var valScore = new Option<int>("--val-score-images") { Description = "Validation images captioned greedily for a CIDEr score at each validation (refine: the refined caption of the model's own first glance); 0 = off", DefaultValueFactory = _ => 0 };
 
         var command = new Command("train", "Train a stage: clip, lm, pretrain (stage 0), finetune (stage 1) or refine (stage 2, Sharp-Eyed Refinement).")
         {
             stage, data, images, output, init, vision, lm, tokenizer, val, epochs, lr, batch, accum, maxSteps, seed, evalEvery, checkpointEvery,
             warmup, weightDecay, projector, deeplens, noCaption, singleLevel, singleGlance, featureCache, closed, imageSize, device, json,
+            firstShare, singleShare, lmScale, trainProjector, valScore,
         };
         command.SetAction(parseResult =>
         {
@@ -113,6 +119,11 @@ public static class TrainCommand
                     {
                         FeatureCacheRoot = parseResult.GetValue(featureCache) ?? CaptionerStageOptions.DefaultFeatureCache,
                         ClosedVocabulary = parseResult.GetValue(closed),
+                        FirstGlanceShare = parseResult.GetValue(firstShare),
+                        SingleGlanceShare = parseResult.GetValue(singleShare),
+                        LmLearningRateScale = parseResult.GetValue(lmScale),
+                        ProjectorTrainsInRefine = parseResult.GetValue(trainProjector),
+                        ValidationScoreImages = parseResult.GetValue(valScore),
                     },
                 };
                 summary = CliProgress.Run($"train {stageName}", p => CaptionerTrainer.Run(request, p).Summary);

@@ -46,6 +46,7 @@ public static class CaptionerTrainer
     public static (TrainingSummary Summary, FeatureCache Cache) Run(CaptionerTrainingRequest r, IProgress<ProgressUpdate>? progress = null)
     {
         r.Trainer.Validate();
+        r.StageOptions.Validate();
         var data = LlavaDataset.Load(r.Data, r.Images);
         var validation = r.Validation is null ? data.Take(64).ToList() : LlavaDataset.Load(r.Validation, r.Images);
         if (r.Stage == TrainStage.Refine && data.All(e => e.PreCaptions.Count == 0))

@@ -37,6 +37,22 @@ public sealed record CaptionerStageOptions
     /// </summary>
     public double FirstGlanceShare { get; init; } = 0.25;
     /// <summary>
+    /// Stage 2 only: the share of examples trained as DeepLens single glances — the refinement prompt and
+    /// DeepLens with no initial caption (DeepLens sees a bare BOS) — so that DeepLens learns to see rather
+    /// than leave the work to the caption it is given ("eyes first"). Our decision; the paper is silent.
+    /// </summary>
+    public double SingleGlanceShare { get; init; }
+    /// <summary>
+    /// Stage 2 only: the LM's learning rate relative to DeepLens's. The LM serves both glances; a lower
+    /// rate keeps its first glance while the new connector learns.
+    /// </summary>
+    public double LmLearningRateScale { get; init; } = 1.0;
+    /// <summary>
+    /// Stage 2 only: the MLP connector keeps training on the first-glance examples (else it is frozen, as
+    /// in the paper's stage 2).
+    /// </summary>
+    public bool ProjectorTrainsInRefine { get; init; }
+    /// <summary>
     /// Closed-vocabulary training: the softmax runs over the token ids the targets actually use (plus
     /// any the starting model already had), which become the model's <c>vocabulary_subset</c>. The loss is
     /// then the exact likelihood of a model over that vocabulary, and the 50272-wide head, the dominant
@@ -48,10 +64,24 @@ public sealed record CaptionerStageOptions
     /// <summary>Examples the periodic validation reads (its loss), and captions it writes into the log.</summary>
     public int ValidationExamples { get; init; } = 64;
     public int ValidationCaptions { get; init; } = 2;
+    /// <summary>
+    /// Validation images captioned greedily for the validation score: CIDEr ×100 of the first glance
+    /// (stage 0/1) or of the refined caption of the model's own first glance (stage 2, both logged). 0 = off.
+    /// </summary>
+    public int ValidationScoreImages { get; init; }
 
     public static string DefaultFeatureCache =>
         Environment.GetEnvironmentVariable("SHARPGLANCE_CACHE") is { Length: > 0 } c ? Path.Combine(c, "features")
         : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "sharpglance", "features");
+
+    public void Validate()
+    {
+        if (FirstGlanceShare is < 0 or > 1) throw new GlanceException($"--first-glance-share must be in [0, 1] (got {FirstGlanceShare})");
+        if (SingleGlanceShare < 0 || FirstGlanceShare + SingleGlanceShare > 1)
+            throw new GlanceException($"--single-glance-share must be ≥ 0 and, with --first-glance-share, at most 1 (got {SingleGlanceShare} + {FirstGlanceShare})");
+        if (!(LmLearningRateScale > 0)) throw new GlanceException($"--lm-lr-scale must be > 0 (got {LmLearningRateScale})");
+        if (ValidationScoreImages < 0) throw new GlanceException($"--val-score-images must be ≥ 0 (got {ValidationScoreImages})");
+    }
 
     /// <summary>The stage's template: plain for stage 0, the captioner's own for stage 1, refine for stage 2.</summary>
     public PromptTemplate TemplateFor(Captioner captioner) => Stage switch
@@ -181,6 +211,7 @@ public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
             // "Single glance with ②" (Tab. 3): DeepLens replaces the MLP as the one connector.
             TrainStage.Finetune when captioner.Config.FirstGlance == "deeplens" => [captioner.DeepLens!, captioner.Lm],
             TrainStage.Finetune => [captioner.Projector, captioner.Lm],
+            _ when options.ProjectorTrainsInRefine => [captioner.DeepLens!, captioner.Lm, captioner.Projector],
             _ => [captioner.DeepLens!, captioner.Lm],
         };
         var all = new (string Prefix, nn.Module Module)[]
@@ -201,6 +232,10 @@ public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
     }
 
     public IReadOnlyList<(string Name, Parameter Parameter)> TrainableParameters => _trainable;
+
+    public double LearningRateScale(string name) =>
+        _o.Stage == TrainStage.Refine && !name.StartsWith(Captioner.DeepLensPrefix, StringComparison.Ordinal)
+            && !name.StartsWith(Captioner.ProjectorPrefix, StringComparison.Ordinal) ? _o.LmLearningRateScale : 1.0;
 
     public void SetTraining(bool training)
     {
@@ -251,7 +286,10 @@ public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
         }
     }
 
-    /// <summary>Per example and epoch: first glance or refinement, which pseudo-initial caption, and whether the prompt shows it.</summary>
+    /// <summary>
+    /// Per example and epoch: first glance or refinement, which pseudo-initial caption, and whether the
+    /// prompt shows it. A DeepLens single glance is a refinement of the empty caption, not shown.
+    /// </summary>
     private (bool FirstGlance, string Initial, bool InText) Role(CaptionExample e, int epoch)
     {
         if (e.PreCaptions.Count == 0)
@@ -260,6 +298,8 @@ public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
         string pre = e.PreCaptions[rng.Next(e.PreCaptions.Count)];
         bool inText = rng.NextDouble() < _o.InitialCaptionInText;
         bool first = rng.NextDouble() < _o.FirstGlanceShare;
+        if (!first && _o.SingleGlanceShare > 0 && rng.NextDouble() * (1 - _o.FirstGlanceShare) < _o.SingleGlanceShare)
+            return (false, "", false);
         return (first, pre, inText);
     }
 
@@ -349,8 +389,11 @@ public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
     {
         if (_validation.Count == 0) return (double.NaN, null);
         var examples = _validation.Take(_o.ValidationExamples).ToList();
+        // Stage 2's loss needs pseudo-initial captions; a validation file without them (the usual held-out
+        // split) is still scored by Score(), which refines the model's own first glance.
+        var scored = _o.Stage == TrainStage.Refine ? examples.Where(e => e.PreCaptions.Count > 0).ToList() : examples;
         double total = 0; long tokens = 0;
-        foreach (var chunk in examples.Chunk(16))
+        foreach (var chunk in scored.Chunk(16))
         {
             using var scope = NewDisposeScope();
             var (sum, n) = SumLoss(chunk, epoch: 0);
@@ -363,12 +406,41 @@ public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
             var few = examples.Take(_o.ValidationCaptions).ToList();
             using var features = _features.Get(few.Select(e => e.ImagePath).ToList());
             var greedy = new GenerationOptions { MaxNewTokens = 40 };
-            IReadOnlyList<string> written = _o.Stage == TrainStage.Refine
-                ? Refinement.Refine(_c, features, few.Select(e => e.PreCaptions.FirstOrDefault() ?? "").ToList(), greedy)
-                : FirstGlance.Caption(_c, features, greedy);
+            IReadOnlyList<string> written = FirstGlance.Caption(_c, features, greedy);
+            if (_o.Stage == TrainStage.Refine)
+                written = Refinement.Refine(_c, features, few.Select((e, i) => e.PreCaptions.FirstOrDefault() ?? written[i]).ToList(), greedy);
             samples = string.Join(" | ", written.Select(w => $"\"{w}\""));
         }
-        return (total / Math.Max(1, tokens), samples);
+        return (tokens == 0 ? double.NaN : total / tokens, samples);
+    }
+
+    public (double Score, string Summary)? Score()
+    {
+        if (_o.ValidationScoreImages <= 0 || _validation.Count == 0) return null;
+        // References: every validation caption of an image; candidates: one greedy caption per image.
+        var references = _validation.GroupBy(e => e.ImagePath).Take(_o.ValidationScoreImages)
+            .ToDictionary(g => g.Key, g => g.Select(e => e.Caption).ToList());
+        var greedy = new GenerationOptions { MaxNewTokens = 40 };
+        var first = new Dictionary<string, string>();
+        var refined = new Dictionary<string, string>();
+        foreach (var chunk in references.Keys.Chunk(32))
+        {
+            using var scope = NewDisposeScope();
+            using var features = _features.Get(chunk);
+            var captions = FirstGlance.Caption(_c, features, greedy);
+            var second = _o.Stage == TrainStage.Refine ? Refinement.Refine(_c, features, captions, greedy) : null;
+            for (int i = 0; i < chunk.Length; i++)
+            {
+                first[chunk[i]] = captions[i];
+                if (second is not null) refined[chunk[i]] = second[i];
+            }
+        }
+        double Cider(Dictionary<string, string> candidates) =>
+            100 * Evaluation.CocoEvaluator.Evaluate(references, candidates, new Evaluation.EvaluationOptions { Metrics = ["cider"] }).Corpus[Evaluation.CocoEvaluator.CiderName];
+        double firstScore = Cider(first);
+        if (refined.Count == 0) return (firstScore, $"val CIDEr {firstScore:0.0} ({first.Count} images)");
+        double refinedScore = Cider(refined);
+        return (refinedScore, $"val CIDEr first glance {firstScore:0.0}, refined {refinedScore:0.0} ({first.Count} images)");
     }
 
     public void SaveModel(string folder)

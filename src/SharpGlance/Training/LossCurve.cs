@@ -3,8 +3,11 @@ using SharpGlance.IO;
 
 namespace SharpGlance.Training;
 
-/// <summary>One logged point of a run: the optimizer step, the training loss there and the learning rate.</summary>
-public readonly record struct LossPoint(long Step, double Loss, double LearningRate);
+/// <summary>
+/// One logged point of a run: the optimizer step, the training loss there and the learning rate; for a
+/// validation point, the task's validation score too (e.g. CIDEr ×100), when it has one.
+/// </summary>
+public readonly record struct LossPoint(long Step, double Loss, double LearningRate, double? Score = null);
 
 /// <summary>
 /// Draws a run's training loss (raw and smoothed), validation loss and learning rate into a PNG, the

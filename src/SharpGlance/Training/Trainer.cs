@@ -53,6 +53,12 @@ public interface ITrainingTask<TExample>
     IReadOnlyList<(string Name, Parameter Parameter)> TrainableParameters { get; }
 
     /// <summary>
+    /// A parameter's learning rate relative to the run's (its AdamW parameter group follows the same
+    /// schedule, scaled), e.g. a shared LM that should move less than a new connector.
+    /// </summary>
+    double LearningRateScale(string name) => 1.0;
+
+    /// <summary>
     /// Mean loss of one micro-batch, with the graph attached. <paramref name="epoch"/> lets per-epoch
     /// choices (which pseudo-initial caption to show) vary by epoch yet repeat exactly on resume.
     /// </summary>
@@ -60,6 +66,12 @@ public interface ITrainingTask<TExample>
 
     /// <summary>Validation: mean loss and, optionally, a few sample captions for the log.</summary>
     (double Loss, string? Samples) Validate();
+
+    /// <summary>
+    /// A validation score where higher is better (captioners: CIDEr of greedy captions), run after
+    /// <see cref="Validate"/> with no gradients; null when the task has none. Logged with the validation loss.
+    /// </summary>
+    (double Score, string Summary)? Score() => null;
 
     /// <summary>Writes the whole model (loadable for inference) into <paramref name="folder"/>.</summary>
     void SaveModel(string folder);
@@ -125,7 +137,12 @@ public sealed class Trainer<TExample>
         Directory.CreateDirectory(_outDir);
         var parameters = _task.TrainableParameters;
         if (parameters.Count == 0) throw new GlanceException("this stage has no trainable parameters");
-        using var optimizer = optim.AdamW(parameters.Select(p => p.Parameter), lr: _o.LearningRate, weight_decay: _o.WeightDecay);
+        // One AdamW parameter group per learning-rate scale, in order of first appearance.
+        var scaled = parameters.GroupBy(p => _task.LearningRateScale(p.Name)).ToList();
+        var scales = scaled.Select(g => g.Key).ToArray();
+        if (scales.Any(k => !(k > 0))) throw new GlanceException("a parameter's learning-rate scale must be > 0");
+        using var optimizer = optim.AdamW(scaled.Select(g => new AdamW.ParamGroup(g.Select(p => p.Parameter), lr: _o.LearningRate * g.Key, weight_decay: _o.WeightDecay)),
+            lr: _o.LearningRate, weight_decay: _o.WeightDecay);
 
         var state = new RunState { Seed = _o.Seed, TotalSteps = TotalSteps };
         bool resumed = TryResume(state, optimizer);
@@ -146,7 +163,8 @@ public sealed class Trainer<TExample>
             if (state.MicroBatch >= MicroBatchesPerEpoch) { state.Epoch++; state.MicroBatch = 0; continue; }
 
             double lr = LearningRate.Cosine(state.Step, state.TotalSteps, _o.LearningRate, _o.WarmupRatio);
-            foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
+            int g = 0;
+            foreach (var group in optimizer.ParamGroups) group.LearningRate = lr * scales[g++];
             optimizer.zero_grad();
 
             // Accumulate up to GradAccum micro-batches, not crossing the epoch end.
@@ -212,11 +230,17 @@ public sealed class Trainer<TExample>
         _task.SetTraining(false);
         double loss;
         string? samples;
-        using (no_grad()) (loss, samples) = _task.Validate();
+        (double Score, string Summary)? score;
+        using (no_grad())
+        {
+            (loss, samples) = _task.Validate();
+            score = _task.Score();
+        }
         _task.SetTraining(true);
-        if (double.IsFinite(loss))
-            state.Validation.Add(new LossPoint(state.Step, loss, 0));
-        progress?.Report(new ProgressUpdate(state.Step, state.TotalSteps, $"validation loss {loss:0.0000}{(samples is null ? "" : " | " + samples)}"));
+        if (double.IsFinite(loss) || score is not null)
+            state.Validation.Add(new LossPoint(state.Step, loss, 0, score?.Score));
+        progress?.Report(new ProgressUpdate(state.Step, state.TotalSteps,
+            $"validation loss {loss:0.0000}{(score is { } s ? " | " + s.Summary : "")}{(samples is null ? "" : " | " + samples)}"));
         return loss;
     }
 

@@ -126,6 +126,49 @@ public class CaptionerTrainingTests
         AssertMoved(before, after.Where(kv => !kv.Key.StartsWith(Captioner.DeepLensPrefix)).ToDictionary(), k => k.StartsWith("model.decoder."));
     }
 
+    [Fact]
+    public void Stage_2_can_keep_training_the_first_glance_connector_and_scores_both_glances_on_held_out_images()
+    {
+        // --train-projector with first-glance and DeepLens single-glance examples: the MLP moves too (the
+        // tower still does not); validation without pre_captions is scored by refining the model's own
+        // first glance, and the CIDEr of both is logged.
+        var r = Request(TrainStage.Refine, _shared.Value, _finetuned.Value, steps: 4, lr: 1e-2);
+        r = r with
+        {
+            Validation = r.Data.Replace("train.json", "val.json"),
+            Trainer = r.Trainer with { EvalEvery = 2 },
+            StageOptions = r.StageOptions with { HalfPrecisionCache = false, ProjectorTrainsInRefine = true, FirstGlanceShare = 0.4, SingleGlanceShare = 0.3, LmLearningRateScale = 0.5, ValidationScoreImages = 4 },
+        };
+        var withoutPre = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(r.Data))!.AsArray();
+        foreach (var e in withoutPre) e!.AsObject().Remove("pre_captions");
+        File.WriteAllText(r.Validation!, withoutPre.ToJsonString());
+        CaptionerTrainer.Run(r);
+        var after = Weights(r.Out);
+        AssertMoved(Weights(_finetuned.Value), after.Where(kv => !kv.Key.StartsWith(Captioner.DeepLensPrefix)).ToDictionary(),
+            k => k.StartsWith("model.decoder.") || k.StartsWith(Captioner.ProjectorPrefix));
+        var state = JsonNode.Parse(File.ReadAllText(Path.Combine(r.Out, "checkpoint", "trainer_state.json")))!;
+        var scores = state["validation"]!.AsArray().Select(v => v!["score"]!.GetValue<double>()).ToList();
+        Assert.Equal(2, scores.Count);
+        // The last score is the CIDEr of the saved model's refined captions of the validation images.
+        using var saved = Captioner.Load(r.Out);
+        var images = Enumerable.Range(0, Scenes.Length).Select(i => RgbImage.FromFile(Path.Combine(_shared.Value.Images, $"{i}.png"))).ToList();
+        var refined = CaptionPipeline.CaptionImages(saved, images, new CaptionRunOptions { Generation = new GenerationOptions { MaxNewTokens = 40 }, Rounds = 1 });
+        var references = Enumerable.Range(0, Scenes.Length).ToDictionary(i => $"{i}", i => new List<string> { Scenes[i].Caption });
+        var candidates = Enumerable.Range(0, Scenes.Length).ToDictionary(i => $"{i}", i => refined[i].Caption!);
+        double expected = 100 * SharpGlance.Evaluation.CocoEvaluator.Evaluate(references, candidates, new SharpGlance.Evaluation.EvaluationOptions { Metrics = ["cider"] }).Corpus["CIDEr"];
+        Assert.Equal(expected, scores[^1], 6);
+    }
+
+    [Fact]
+    public void Stage_2_options_out_of_range_are_clear_errors()
+    {
+        var r = Request(TrainStage.Refine, _shared.Value, _finetuned.Value, steps: 1, lr: 1e-2);
+        var e = Assert.Throws<GlanceException>(() => CaptionerTrainer.Run(r with { StageOptions = r.StageOptions with { FirstGlanceShare = 0.6, SingleGlanceShare = 0.6 } }));
+        Assert.Contains("--single-glance-share", e.Message);
+        e = Assert.Throws<GlanceException>(() => CaptionerTrainer.Run(r with { StageOptions = r.StageOptions with { LmLearningRateScale = 0 } }));
+        Assert.Contains("--lm-lr-scale", e.Message);
+    }
+
     /// <summary>Keys where <paramref name="moves"/> is true changed (most tensors); all others are bit-identical.</summary>
     private static void AssertMoved(Dictionary<string, float[]> before, Dictionary<string, float[]> after, Func<string, bool> moves)
     {

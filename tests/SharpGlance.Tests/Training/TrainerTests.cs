@@ -11,6 +11,9 @@ public class TrainerTests
     private sealed class ToyTask : ITrainingTask<(float[] X, float Y)>
     {
         private readonly Sequential _model;
+        /// <summary>Learning-rate scale of head.bias (head.weight keeps the run's rate).</summary>
+        public double BiasScale { get; init; } = 1.0;
+        public double LearningRateScale(string name) => name == "head.bias" ? BiasScale : 1.0;
         public ToyTask(long seed)
         {
             random.manual_seed(seed);
@@ -96,6 +99,24 @@ public class TrainerTests
         Assert.Equal(a, Trainer<int>.EpochOrder(1000, seed: 3, epoch: 1));
         Assert.NotEqual(a, Trainer<int>.EpochOrder(1000, seed: 3, epoch: 2));
         Assert.NotEqual(a, Trainer<int>.EpochOrder(1000, seed: 4, epoch: 1));
+    }
+
+    [Fact]
+    public void A_parameter_group_with_a_learning_rate_scale_moves_that_much_less()
+    {
+        // AdamW's first step moves each weight by lr·sign(gradient) (bias-corrected moments, no decay):
+        // head.weight by the run's rate, head.bias by a quarter of it.
+        var task = new ToyTask(1) { BiasScale = 0.25 };
+        var before = task.Snapshot();
+        var options = Options with { Epochs = 1, MaxSteps = 1, WarmupRatio = 0, GradAccum = 1, CheckpointEvery = 0 };
+        new Trainer<(float[], float)>(task, Data(), options, TempDir.Create(), "toy").Run(cancel: TestContext.Current.CancellationToken);
+        var after = task.Snapshot();
+        // The cosine schedule of a 1-step run uses its peak rate for that step.
+        // (Weights behind a ReLU that is off for the whole batch get no gradient and stay.)
+        var moved = before["head.weight"].Zip(after["head.weight"]).Select(w => Math.Abs(w.First - w.Second)).Where(d => d > 0).ToList();
+        Assert.True(moved.Count >= 8, $"{moved.Count} of 16 weights moved");
+        Assert.All(moved, d => Assert.Equal(0.05, d, 4));
+        Assert.Equal(0.0125, Math.Abs(before["head.bias"][0] - after["head.bias"][0]), 4);
     }
 
     [Fact]

@@ -117,8 +117,10 @@ public sealed class PseudoCaptionGenerator : IDisposable
     /// in its file) seeds the entry's choices; <paramref name="image"/> and <paramref name="id"/> find the
     /// model's captions. The LLM strategy calls the endpoint; the others never block.
     /// </summary>
+    /// <param name="modelCaptions">The model's captions this entry may use (<see cref="AssignModelCaptions"/>); null = all
+    /// of its image's captions.</param>
     public async Task<IReadOnlyList<PseudoVariant>> GenerateAsync(string groundTruth, int index, string? image = null, string? id = null,
-        CancellationToken cancel = default)
+        CancellationToken cancel = default, IReadOnlyList<string>? modelCaptions = null)
     {
         var rng = new Random(EntrySeed(_options.Seed, index));
         int n = _options.Variants;
@@ -140,25 +142,33 @@ public sealed class PseudoCaptionGenerator : IDisposable
         }
         else if (_options.Strategy is PseudoStrategy.Model or PseudoStrategy.Mixed)
         {
-            var captions = _modelCaptions!.Find(image, id);
+            var found = _modelCaptions!.Find(image, id);
+            var captions = modelCaptions ?? found;
             lock (_lock)
             {
-                if (captions is null) Summary.Model!.EntriesMissing++;
+                if (found is null) Summary.Model!.EntriesMissing++;
                 else Summary.Model!.EntriesMatched++;
             }
-            int used = 0;
+            // Each model caption at most once (a repeat would only weight one pair more), in file order;
+            // one that says exactly the ground truth stays: "it is right, keep it" is a lesson too.
+            var unused = new Queue<string>(captions ?? []);
             foreach (var i in free)
             {
                 bool useModel = _options.Strategy == PseudoStrategy.Model || rng.NextDouble() < 0.5;
-                if (!useModel || captions is null) continue;
-                // Several captions per image are used in file order, cyclically when there are fewer than variants.
-                var caption = captions[used++ % captions.Count];
-                if (SameCaption(caption, groundTruth))
+                if (!useModel) continue;
+                string? caption = null;
+                while (unused.Count > 0 && caption is null)
                 {
-                    lock (_lock) Summary.Model!.EqualToGroundTruth++;
-                    variants[i] = RuleVariant(groundTruth, rng, Math.Max(1, minEdits), seen);
-                    continue;
+                    var next = unused.Dequeue();
+                    if (SameCaption(next, groundTruth))
+                    {
+                        if (seen.Contains(groundTruth) || minEdits > 0) continue;
+                        lock (_lock) Summary.Model!.EqualToGroundTruth++;
+                        caption = groundTruth;
+                    }
+                    else if (!seen.Contains(next)) caption = next;
                 }
+                if (caption is null) continue;
                 var hunks = CaptionDiff.Hunks(groundTruth, caption).Select(h => new CaptionEdit(PseudoVariant.Model, h.From, h.To)).ToList();
                 variants[i] = new PseudoVariant(caption, hunks, PseudoVariant.Model);
                 seen.Add(caption);
@@ -285,6 +295,47 @@ public sealed class PseudoCaptionGenerator : IDisposable
         }
     }
 
+    /// <summary>
+    /// The paper's copy-friendly pairing (D.5) for the model's captions: each caption of an image goes to the
+    /// entry of that image whose ground truth it is nearest to (fewest changed spans, then fewest changed
+    /// words; the first entry on a tie), and is left out when even that pair is not a small edit — more
+    /// than <paramref name="maxSpans"/> changed spans or over half the ground truth's words changed (the
+    /// paper's Data2, which teaches the refiner to ignore the caption it is given). Returns, per entry,
+    /// the captions it may use, and how many captions were left out.
+    /// </summary>
+    public static (IReadOnlyList<string>?[] PerEntry, int TooFar) AssignModelCaptions(IReadOnlyList<(string GroundTruth, string? Image, string Id)> entries,
+        ModelCaptions captions, int maxSpans)
+    {
+        var perEntry = new List<string>?[entries.Count];
+        int tooFar = 0;
+        var byImage = new Dictionary<IReadOnlyList<string>, List<int>>(ReferenceEqualityComparer.Instance);
+        for (int i = 0; i < entries.Count; i++)
+        {
+            if (captions.Find(entries[i].Image, entries[i].Id) is not { } list) continue;
+            perEntry[i] = [];
+            if (!byImage.TryGetValue(list, out var members)) byImage[list] = members = [];
+            members.Add(i);
+        }
+        foreach (var (list, members) in byImage)
+            foreach (var caption in list)
+            {
+                var best = members.Select(i => (Entry: i, Distance: Distance(entries[i].GroundTruth, caption)))
+                    .MinBy(x => x.Distance);
+                var (spans, changed, total) = best.Distance;
+                if (spans > maxSpans || (total >= 4 && 2 * changed > total)) { tooFar++; continue; }
+                perEntry[best.Entry]!.Add(caption);
+            }
+        return (perEntry, tooFar);
+
+        static (int Spans, int Changed, int Total) Distance(string groundTruth, string caption)
+        {
+            if (SameCaption(groundTruth, caption)) return (0, 0, CaptionTokens.Tokenize(groundTruth).Count);
+            var hunks = CaptionDiff.Hunks(groundTruth, caption);
+            return (hunks.Count, hunks.Sum(h => Math.Max(CaptionTokens.Tokenize(h.From).Count, CaptionTokens.Tokenize(h.To).Count)),
+                CaptionTokens.Tokenize(groundTruth).Count);
+        }
+    }
+
     /// <summary>Equal but for case, spacing and a final full stop: the model said exactly the ground truth.</summary>
     private static bool SameCaption(string a, string b)
     {
@@ -332,6 +383,12 @@ public sealed class PseudoCaptionGenerator : IDisposable
                     + "(matched by image path, file name, name without extension, image number, or entry id)");
         }
         using var generator = new PseudoCaptionGenerator(options, lexicon, modelCaptions, llmHandler);
+        IReadOnlyList<string>?[]? assigned = null;
+        if (modelCaptions is not null)
+        {
+            (assigned, int tooFar) = AssignModelCaptions(entries.Select(e => (e.GroundTruth, e.Image, e.Id)).ToList(), modelCaptions, Math.Max(1, options.MaxEdits));
+            generator.Summary.Model!.TooFar = tooFar;
+        }
         var results = new IReadOnlyList<PseudoVariant>[entries.Count];
         long done = 0;
         progress?.Report(new ProgressUpdate(0, entries.Count));
@@ -352,7 +409,7 @@ public sealed class PseudoCaptionGenerator : IDisposable
             {
                 cancel.ThrowIfCancellationRequested();
                 var e = entries[i];
-                results[i] = generator.Generate(e.GroundTruth, i, e.Image, e.Id);
+                results[i] = generator.GenerateAsync(e.GroundTruth, i, e.Image, e.Id, cancel, assigned?[i]).GetAwaiter().GetResult();
                 progress?.Report(new ProgressUpdate(++done, entries.Count));
             }
         }

@@ -36,8 +36,10 @@ public sealed class PseudoSummary
         [JsonPropertyName("captions")] public int Captions { get; set; }
         [JsonPropertyName("entries_matched")] public int EntriesMatched { get; set; }
         [JsonPropertyName("entries_missing")] public int EntriesMissing { get; set; }
-        /// <summary>Model captions equal to the ground truth, replaced by a rule edit.</summary>
+        /// <summary>Model captions equal to the ground truth, kept as "keep it" examples.</summary>
         [JsonPropertyName("equal_to_gt")] public int EqualToGroundTruth { get; set; }
+        /// <summary>Model captions left out because even their nearest ground truth is not a small edit away.</summary>
+        [JsonPropertyName("too_far")] public int TooFar { get; set; }
     }
 
     public sealed class LlmStats

@@ -150,7 +150,7 @@ public sealed class PseudoCaptionGeneratorTests : IDisposable
     {
         var input = Input(["A cat is sitting on a red chair.", "A dog runs on the beach.", "Two birds on a wire."]);
         var captions = Path.Combine(_dir, "captions.jsonl");
-        // glance caption --json lines; image 1's caption equals the GT (so a rule edit replaces it), image 2 has none.
+        // glance caption --json lines; image 1's caption equals the GT (kept: "it is right"), image 2 has none.
         File.WriteAllLines(captions,
         [
             """{"image": "coco/COCO_train2014_000000000000.jpg", "caption": "A dog is sitting on a blue chair."}""",
@@ -160,18 +160,51 @@ public sealed class PseudoCaptionGeneratorTests : IDisposable
         var summary = PseudoCaptionGenerator.Run(input, output, new PseudoOptions { Strategy = PseudoStrategy.Model, CaptionsPath = captions, Seed = 1 }, Lexicon.BuiltIn, cancel: TestContext.Current.CancellationToken);
         var entries = Read(output);
 
-        Assert.All(PreCaptions(entries[0]!), v => Assert.Equal("A dog is sitting on a blue chair.", v));
+        // Each model caption once (no repeats); the other variants are rule edits.
+        var first = PreCaptions(entries[0]!);
+        Assert.Equal(0, first.IndexOf("A dog is sitting on a blue chair."));
+        Assert.Single(first, v => v == "A dog is sitting on a blue chair.");
+        Assert.Equal(3, first.Distinct().Count());
         var hunks = entries[0]!["pre_caption_edits"]![0]!.AsArray();
         Assert.Equal(["cat→dog", "red→blue"], hunks.Select(h => $"{h!["from"]}→{h["to"]}"));
         Assert.All(hunks, h => Assert.Equal("model", h!["kind"]!.GetValue<string>()));
-        Assert.All(PreCaptions(entries[1]!), v => Assert.NotEqual("A dog runs on the beach.", v));  // equal to GT → rule edits
+        var second = PreCaptions(entries[1]!);
+        Assert.Equal("A dog runs on the beach.", second[0]);   // the model was right: a keep-it pair
+        Assert.Empty(entries[1]!["pre_caption_edits"]![0]!.AsArray());
+        Assert.All(second.Skip(1), v => Assert.NotEqual("A dog runs on the beach.", v));
         Assert.Equal(3, PreCaptions(entries[2]!).Count);
 
         Assert.Equal(2, summary.Model!.EntriesMatched);
         Assert.Equal(1, summary.Model.EntriesMissing);
-        Assert.Equal(3, summary.Model.EqualToGroundTruth);
-        Assert.Equal(3, summary.Sources[PseudoVariant.Model]);
-        Assert.Equal(6, summary.Sources[PseudoVariant.Rules]);
+        Assert.Equal(1, summary.Model.EqualToGroundTruth);
+        Assert.Equal(2, summary.Sources[PseudoVariant.Model]);
+        Assert.Equal(7, summary.Sources[PseudoVariant.Rules]);
+    }
+
+    [Fact]
+    public void A_model_caption_pairs_with_its_nearest_reference_and_a_rewrite_is_left_out()
+    {
+        // One image, three references (as the synthetic world writes five): the model's caption goes to the
+        // reference it is a small edit of, not to every reference of the image.
+        const string image = "world/7.png";
+        var input = Path.Combine(_dir, "refs.json");
+        string[] references = ["two cats to the left of a dog", "a dog is to the right of two cats", "there are two cats and a dog"];
+        File.WriteAllText(input, new JsonArray(references.Select((c, i) => (JsonNode?)PseudoTestData.Entry($"e{i}", c, image)).ToArray()).ToJsonString());
+        var captions = Path.Combine(_dir, "model.jsonl");
+        File.WriteAllLines(captions,
+        [
+            """{"image": "world/7.png", "caption": "a dog is to the left of two cats"}""",      // 1 span from reference 1
+            """{"image": "world/7.png", "caption": "three red balloons above a tiny house"}""",  // a rewrite of every reference
+        ]);
+        var output = Path.Combine(_dir, "paired.json");
+        var summary = PseudoCaptionGenerator.Run(input, output, new PseudoOptions { Strategy = PseudoStrategy.Model, CaptionsPath = captions, Seed = 2 }, Lexicon.BuiltIn, cancel: TestContext.Current.CancellationToken);
+        var entries = Read(output);
+        Assert.Contains("a dog is to the left of two cats", PreCaptions(entries[1]!));
+        Assert.DoesNotContain("a dog is to the left of two cats", PreCaptions(entries[0]!));
+        Assert.DoesNotContain("a dog is to the left of two cats", PreCaptions(entries[2]!));
+        Assert.All(entries, e => Assert.DoesNotContain("three red balloons above a tiny house", PreCaptions(e!)));
+        Assert.Equal(1, summary.Model!.TooFar);
+        Assert.Equal(1, summary.Sources[PseudoVariant.Model]);
     }
 
     [Fact]
@@ -179,14 +212,17 @@ public sealed class PseudoCaptionGeneratorTests : IDisposable
     {
         var input = Input(PseudoTestData.CocoCaptions);
         var results = Path.Combine(_dir, "results.json");
-        var items = PseudoTestData.CocoCaptions.Select((c, i) => new JsonObject { ["image_id"] = i, ["caption"] = $"model caption {i}" });
+        // Each model caption is its ground truth with the last word changed: a small edit, so it is used.
+        static string Model(int i) => string.Join(' ', PseudoTestData.CocoCaptions[i].Split(' ')[..^1]) + " zebra";
+        var items = PseudoTestData.CocoCaptions.Select((c, i) => new JsonObject { ["image_id"] = i, ["caption"] = Model(i) });
         File.WriteAllText(results, new JsonArray(items.ToArray<JsonNode?>()).ToJsonString());
         var output = Path.Combine(_dir, "mixed.json");
         var summary = PseudoCaptionGenerator.Run(input, output, new PseudoOptions { Strategy = PseudoStrategy.Mixed, CaptionsPath = results, Seed = 3 }, Lexicon.BuiltIn, cancel: TestContext.Current.CancellationToken);
         var entries = Read(output);
         for (int i = 0; i < entries.Count; i++)
-            Assert.All(PreCaptions(entries[i]!).Where(v => v.StartsWith("model caption", StringComparison.Ordinal)), v => Assert.Equal($"model caption {i}", v));
-        Assert.InRange(summary.Sources[PseudoVariant.Model], 8, 28);  // about half of 36
+            Assert.True(PreCaptions(entries[i]!).Count(v => v.EndsWith(" zebra", StringComparison.Ordinal)) <= 1, $"entry {i} repeats its model caption");
+        // A variant takes the model's caption with even odds, and each caption serves once: 1 − 1/8 of the entries.
+        Assert.InRange(summary.Sources[PseudoVariant.Model], 7, 12);
         Assert.Equal(36 - summary.Sources[PseudoVariant.Model], summary.Sources[PseudoVariant.Rules]);
     }
 
