@@ -201,6 +201,9 @@ public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
     {
         _c = captioner; _o = options; _features = features; _validation = validation; _seed = seed;
         _template = options.TemplateFor(captioner);
+        // Stages 0 and 1 teach the captioner their template: it speaks it from the first step on, so that
+        // validation captions (and the saved model) use the prompt the weights are trained for.
+        if (options.Stage != TrainStage.Refine) captioner.SetTemplate(_template.Name);
         if (options.Stage == TrainStage.Refine && captioner.DeepLens is null)
             throw new GlanceException("the refine stage needs a DeepLens (attach one first)");
 
@@ -443,13 +446,8 @@ public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
         return (refinedScore, $"val CIDEr first glance {firstScore:0.0}, refined {refinedScore:0.0} ({first.Count} images)");
     }
 
-    public void SaveModel(string folder)
-    {
-        // The template the model was trained with travels with it (stage 0 models speak "plain").
-        if (_o.Stage == TrainStage.Pretrain) _c.SetTemplate("plain");
-        else if (_o.Stage == TrainStage.Finetune) _c.SetTemplate(_template.Name);
-        _c.Save(folder);
-    }
+    /// <summary>Saves the captioner with the template it was trained with (stage 0 models speak "plain").</summary>
+    public void SaveModel(string folder) => _c.Save(folder);
 }
 
 /// <summary>

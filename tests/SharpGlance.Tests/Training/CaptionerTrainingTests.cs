@@ -160,6 +160,33 @@ public class CaptionerTrainingTests
     }
 
     [Fact]
+    public void Stage_1_from_a_stage_0_model_validates_with_the_template_it_trains()
+    {
+        // Stage 0 saves a "plain" captioner; stage 1 trains the "opt" template, and its validation captions
+        // must be written with it too (they once used "plain" until the model was saved, scoring ~0).
+        var data = _shared.Value;
+        var pre = Request(TrainStage.Pretrain, data, null, steps: 3, lr: 1e-2);
+        CaptionerTrainer.Run(pre);
+        var fine = Request(TrainStage.Finetune, data, pre.Out, steps: 100, lr: 1e-2);
+        fine = fine with
+        {
+            Validation = data.Json, Trainer = fine.Trainer with { EvalEvery = 100 },
+            StageOptions = fine.StageOptions with { HalfPrecisionCache = false, ValidationScoreImages = 4 },
+        };
+        CaptionerTrainer.Run(fine);
+        using var c = Captioner.Load(fine.Out);
+        Assert.Equal("opt", c.Config.Template);
+        Assert.Equal(Scenes.Select(s => s.Caption), Captions(c, new GenerationOptions { MaxNewTokens = 10 }));
+        var state = JsonNode.Parse(File.ReadAllText(Path.Combine(fine.Out, "checkpoint", "trainer_state.json")))!;
+        double score = state["validation"]!.AsArray()[^1]!["score"]!.GetValue<double>();
+        var exact = Enumerable.Range(0, Scenes.Length).ToDictionary(i => $"{i}", i => Scenes[i].Caption);
+        var references = exact.ToDictionary(kv => kv.Key, kv => new List<string> { kv.Value });
+        double expected = 100 * SharpGlance.Evaluation.CocoEvaluator.Evaluate(references, exact, new SharpGlance.Evaluation.EvaluationOptions { Metrics = ["cider"] }).Corpus["CIDEr"];
+        Assert.True(expected > 100, $"CIDEr of exact captions {expected}");
+        Assert.Equal(expected, score, 6);
+    }
+
+    [Fact]
     public void Stage_2_options_out_of_range_are_clear_errors()
     {
         var r = Request(TrainStage.Refine, _shared.Value, _finetuned.Value, steps: 1, lr: 1e-2);
