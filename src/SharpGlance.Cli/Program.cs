@@ -39,6 +39,7 @@ public static class Program
             EvalCommand.Create(),
             DemoCommand.Create(),
             BenchCommand.Create(),
+            AnalyzeCommand.Create(),
         })
             root.Subcommands.Add(command);
         return root;

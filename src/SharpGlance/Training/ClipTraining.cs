@@ -62,6 +62,32 @@ public static class SyntheticClip
         },
         ProjectionDim = width,
     };
+
+    /// <summary>The image processor of a tiny CLIP of <paramref name="size"/> px: CLIP's mean/std, padded to a square.</summary>
+    public static ClipImageProcessor Processor(int size) =>
+        new(ImageProcessorConfig.ClipVitL336 with { ShortestEdge = size, CropSize = size, Aspect = AspectMode.Pad });
+
+    /// <summary>OPT ids of each caption + "\n" (the pooling token), truncated to <paramref name="textLength"/>, right-padded with &lt;pad&gt;.</summary>
+    public static (Tensor Ids, Tensor Mask) Texts(OptTokenizer tokenizer, IReadOnlyList<string> captions, int textLength, Device device)
+    {
+        var rows = captions.Select(c =>
+        {
+            var ids = tokenizer.Encode(PromptTemplate.Clean(c), addBos: true).ToList();
+            if (ids.Count > textLength - 1) ids = ids.Take(textLength - 1).ToList();
+            ids.Add(TextEndId);
+            return ids;
+        }).ToList();
+        int t = rows.Max(r => r.Count);
+        var flat = new long[rows.Count * t];
+        var mask = new long[rows.Count * t];
+        for (int i = 0; i < rows.Count; i++)
+            for (int j = 0; j < t; j++)
+            {
+                flat[i * t + j] = j < rows[i].Count ? rows[i][j] : tokenizer.PadId;
+                mask[i * t + j] = j < rows[i].Count ? 1 : 0;
+            }
+        return (tensor(flat, [rows.Count, t], device: device), tensor(mask, [rows.Count, t], device: device));
+    }
 }
 
 /// <summary>The contrastive stage as an <see cref="ITrainingTask{TExample}"/>.</summary>
@@ -89,7 +115,7 @@ public sealed class ClipTrainingTask : ITrainingTask<ClipExample>, IDisposable
     {
         _model = model; _tokenizer = tokenizer; _validation = validation; _textLength = textLength; _seed = seed;
         int size = model.Config.VisionConfig.ImageSize;
-        _processor = new ClipImageProcessor(ImageProcessorConfig.ClipVitL336 with { ShortestEdge = size, CropSize = size, Aspect = AspectMode.Pad });
+        _processor = SyntheticClip.Processor(size);
         TrainableParameters = model.named_parameters().Select(p => (p.name, p.parameter)).ToList();
     }
 
@@ -117,28 +143,8 @@ public sealed class ClipTrainingTask : ITrainingTask<ClipExample>, IDisposable
         stack(batch.Select(e => _pixels.TryGetValue(e.ImagePath, out var t) ? t : throw new InvalidOperationException("image not preloaded")).ToList())
             .to_type(ScalarType.Float32).to(_model.logit_scale.device);
 
-    /// <summary>OPT ids of each caption + "\n" (the pooling token), truncated, right-padded with &lt;pad&gt;.</summary>
-    public (Tensor Ids, Tensor Mask) Texts(IReadOnlyList<string> captions)
-    {
-        var rows = captions.Select(c =>
-        {
-            var ids = _tokenizer.Encode(PromptTemplate.Clean(c), addBos: true).ToList();
-            if (ids.Count > _textLength - 1) ids = ids.Take(_textLength - 1).ToList();
-            ids.Add(SyntheticClip.TextEndId);
-            return ids;
-        }).ToList();
-        int t = rows.Max(r => r.Count);
-        var flat = new long[rows.Count * t];
-        var mask = new long[rows.Count * t];
-        for (int i = 0; i < rows.Count; i++)
-            for (int j = 0; j < t; j++)
-            {
-                flat[i * t + j] = j < rows[i].Count ? rows[i][j] : _tokenizer.PadId;
-                mask[i * t + j] = j < rows[i].Count ? 1 : 0;
-            }
-        var device = _model.logit_scale.device;
-        return (tensor(flat, [rows.Count, t], device: device), tensor(mask, [rows.Count, t], device: device));
-    }
+    public (Tensor Ids, Tensor Mask) Texts(IReadOnlyList<string> captions) =>
+        SyntheticClip.Texts(_tokenizer, captions, _textLength, _model.logit_scale.device);
 
     public BatchLoss Loss(IReadOnlyList<ClipExample> batch, int epoch)
     {

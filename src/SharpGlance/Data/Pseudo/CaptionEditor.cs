@@ -84,11 +84,18 @@ public sealed class CaptionEditor
     }
 
     /// <summary>
-    /// Makes up to <paramref name="edits"/> edits that touch disjoint words. Each edit picks a kind uniformly
-    /// among the kinds still possible, then a span of that kind, then a replacement, so frequent kinds
-    /// (entities) do not crowd out the rest.
+    /// How often each kind of edit is drawn, relative to the others (e.g. the error mix a first glance makes);
+    /// kinds not named weigh 1. Null: every kind possible in a caption is equally likely.
     /// </summary>
-    public EditedCaption Edit(string caption, int edits, Random rng)
+    public IReadOnlyDictionary<string, double>? KindWeights { get; init; }
+
+    /// <summary>
+    /// Makes up to <paramref name="edits"/> edits that touch disjoint words. Each edit picks a kind among the
+    /// kinds still possible (uniformly, or by <see cref="KindWeights"/>), then a span of that kind, then a
+    /// replacement, so frequent kinds (entities) do not crowd out the rest. <paramref name="onlyKind"/>
+    /// restricts the edits to one kind (none are made when the caption has no span of it).
+    /// </summary>
+    public EditedCaption Edit(string caption, int edits, Random rng, string? onlyKind = null)
     {
         if (edits <= 0) return new EditedCaption(caption, []);
         var (a, candidates) = Prepare(caption);
@@ -96,10 +103,10 @@ public sealed class CaptionEditor
         var touched = new HashSet<int>();
         while (chosen.Count < edits)
         {
-            var open = candidates.Where(c => !c.Touched.Overlaps(touched) && !chosen.Any(x => ReferenceEquals(x.Candidate, c))).ToList();
+            var open = candidates.Where(c => (onlyKind is null || c.Kind == onlyKind) && !c.Touched.Overlaps(touched) && !chosen.Any(x => ReferenceEquals(x.Candidate, c))).ToList();
             if (open.Count == 0) break;
             var kinds = open.Select(c => c.Kind).Distinct().ToList();
-            var kind = kinds[rng.Next(kinds.Count)];
+            var kind = KindWeights is null ? kinds[rng.Next(kinds.Count)] : PickWeighted(kinds, rng);
             var ofKind = open.Where(c => c.Kind == kind).ToList();
             var candidate = ofKind[rng.Next(ofKind.Count)];
             var option = candidate.Options[rng.Next(candidate.Options.Count)];
@@ -114,6 +121,15 @@ public sealed class CaptionEditor
         var recorded = chosen.OrderBy(c => c.Candidate.First)
             .Select(c => new CaptionEdit(c.Candidate.Kind, Span(a, c.Candidate.First, c.Candidate.Last), c.Option.To)).ToList();
         return new EditedCaption(text, recorded);
+    }
+
+    private string PickWeighted(List<string> kinds, Random rng)
+    {
+        var weights = kinds.Select(k => Math.Max(0, KindWeights!.GetValueOrDefault(k, 1.0))).ToArray();
+        double r = rng.NextDouble() * weights.Sum();
+        for (int i = 0; i < kinds.Count; i++)
+            if ((r -= weights[i]) < 0) return kinds[i];
+        return kinds[^1];
     }
 
     /// <summary>Every span the editor could change, with its possible replacements (for inspection and tests).</summary>
