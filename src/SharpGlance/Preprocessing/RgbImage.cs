@@ -18,6 +18,8 @@ public sealed class RgbImage
     public int Height { get; }
     /// <summary>RGB bytes, <c>Width·Height·3</c> of them.</summary>
     public byte[] Pixels { get; }
+    /// <summary>The file (or name) it was decoded from, for error messages; null for images made in memory.</summary>
+    public string? Source { get; init; }
 
     public RgbImage(int width, int height, byte[] pixels)
     {
@@ -123,7 +125,7 @@ public sealed class RgbImage
         {
             rgb[j] = rgba[i * 4]; rgb[j + 1] = rgba[i * 4 + 1]; rgb[j + 2] = rgba[i * 4 + 2];
         }
-        return new RgbImage(width, height, rgb);
+        return new RgbImage(width, height, rgb) { Source = name };
     }
 
     /// <summary>The colours of a Skia bitmap (unpremultiplied, alpha dropped).</summary>
