@@ -301,7 +301,13 @@ public static class CaptionData
     {
         if (!File.Exists(path)) throw GlanceException.ForFile(path, Directory.Exists(path) ? "is a folder, not a caption file" : "not found");
         string text;
-        try { text = File.ReadAllText(path); }
+        // Strict UTF-8: a replacement character silently scored in place of a word is a wrong score.
+        try
+        {
+            using var reader = new StreamReader(path, new System.Text.UTF8Encoding(false, throwOnInvalidBytes: true), detectEncodingFromByteOrderMarks: true);
+            text = reader.ReadToEnd();
+        }
+        catch (System.Text.DecoderFallbackException) { throw GlanceException.ForFile(path, "is not valid UTF-8 text"); }
         catch (IOException e) { throw GlanceException.ForFile(path, "cannot be read: " + e.Message); }
         catch (UnauthorizedAccessException e) { throw GlanceException.ForFile(path, "cannot be read: " + e.Message); }
         if (string.IsNullOrWhiteSpace(text)) throw GlanceException.ForFile(path, "is empty");
@@ -319,7 +325,7 @@ public static class CaptionData
 
     private static JsonDocument ParseJson(string path, string text)
     {
-        try { return JsonDocument.Parse(text, new JsonDocumentOptions { AllowTrailingCommas = true }); }
+        try { return JsonDocument.Parse(text, new JsonDocumentOptions { AllowTrailingCommas = true, AllowDuplicateProperties = false }); }
         catch (JsonException e) { throw GlanceException.ForFile(path, $"not valid JSON ({e.Message})"); }
     }
 
@@ -334,7 +340,7 @@ public static class CaptionData
             JsonElement obj;
             try
             {
-                using var doc = JsonDocument.Parse(line);
+                using var doc = JsonDocument.Parse(line, IO.ConfigJson.Strict);
                 obj = doc.RootElement.Clone();
             }
             catch (JsonException e) { throw GlanceException.ForFile(path, $"line {i + 1} is not valid JSON ({e.Message})"); }
@@ -360,7 +366,8 @@ public static class CaptionData
         if (!obj.TryGetProperty(name, out var value)) throw GlanceException.ForFile(path, $"{where} has no \"{name}\"");
         return value.ValueKind switch
         {
-            JsonValueKind.Number => value.GetRawText(),
+            JsonValueKind.Number when value.TryGetInt64(out _) => value.GetRawText(),
+            JsonValueKind.Number => throw GlanceException.ForFile(path, $"{where}: \"{name}\" {value.GetRawText()} is not a whole number"),
             JsonValueKind.String when value.GetString()!.Length > 0 => value.GetString()!,
             _ => throw GlanceException.ForFile(path, $"{where}: \"{name}\" must be a number or a non-empty string"),
         };

@@ -47,11 +47,11 @@ public sealed class Checkpoint : IDisposable
                 JsonObject weightMap;
                 try
                 {
-                    weightMap = (JsonNode.Parse(File.ReadAllText(index)) as JsonObject)?["weight_map"] as JsonObject
+                    weightMap = (JsonNode.Parse(File.ReadAllText(index), documentOptions: ConfigJson.Strict) as JsonObject)?["weight_map"] as JsonObject
                         ?? throw new JsonException("no \"weight_map\" object");
                 }
                 catch (JsonException e) { throw GlanceException.ForFile(index, $"corrupt shard index: {e.Message}"); }
-                var shards = weightMap.Select(kv => kv.Value?.GetValue<string>() ?? "").Distinct().ToList();
+                var shards = weightMap.Select(kv => ConfigJson.String(kv.Value, index, $"weight_map '{kv.Key}'") ?? "").Distinct().ToList();
                 foreach (var s in shards)
                     if (s.Length == 0 || s.Contains('/') || s.Contains('\\') || !File.Exists(Path.Combine(pathOrFolder, s)))
                         throw GlanceException.ForFile(index, $"shard '{s}' named in the index is missing");
