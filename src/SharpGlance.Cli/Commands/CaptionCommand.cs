@@ -73,9 +73,13 @@ public static class CaptionCommand
             };
             bool asJson = parseResult.GetValue(json), both = parseResult.GetValue(showInitial);
             var jsonOptions = new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-            int failed = 0;
+            int failed = 0, done = 0;
+            using var interrupts = Interrupts.Listen();
             foreach (var r in CaptionPipeline.Run(captioner, paths, options))
             {
+                if (interrupts.Requested)
+                    return interrupts.Report(parseResult.InvocationConfiguration.Error, $"stopped after {done} of {paths.Count} images");
+                done++;
                 if (!r.Ok)
                 {
                     failed++;
