@@ -131,9 +131,30 @@ public static class CaptionData
             if (!byRefId.TryGetValue(refId, out var candId)) continue;
             if (refs.Count == 0) throw GlanceException.ForFile(references.Path, $"image {refId} has no reference captions");
             var file = references.ImageFiles.GetValueOrDefault(refId) ?? candidates.ImageFiles.GetValueOrDefault(candId);
+            CheckLength(candidates.Path, candId, candidates.Captions[candId]);
+            foreach (var r in refs) CheckLength(references.Path, refId, r);
             items.Add(new EvaluationItem(refId, candidates.Captions[candId], refs, file));
         }
         return items;
+    }
+
+    /// <summary>
+    /// The longest caption the metrics score, in words. METEOR's alignment grows faster than linearly with
+    /// length (1.1 GB at 65k words, out of memory at 1 MB of text); real captions have tens of words.
+    /// </summary>
+    public const int MaxCaptionWords = 2_000;
+
+    private static void CheckLength(string path, string id, string caption)
+    {
+        int words = 0;
+        bool inWord = false;
+        foreach (char c in caption)
+        {
+            if (!char.IsWhiteSpace(c) && !inWord) words++;
+            inWord = !char.IsWhiteSpace(c);
+        }
+        if (words > MaxCaptionWords)
+            throw GlanceException.ForFile(path, $"image {Quote(id)}: a caption of more than {MaxCaptionWords:N0} words, above the metrics' limit (METEOR's alignment would need gigabytes)");
     }
 
     private static string? Resolve(ReferenceSet refs, string id)

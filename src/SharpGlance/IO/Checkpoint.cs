@@ -143,9 +143,14 @@ public sealed class Checkpoint : IDisposable
             var info = Info(key);
             if (!info.Shape.SequenceEqual(target.shape))
                 throw GlanceException.ForFile(Folder, $"tensor '{key}' has shape [{string.Join(", ", info.Shape)}] but the model built from config.json expects [{string.Join(", ", target.shape)}]");
-            if (_byName[key].TryReadInto(key, target)) continue;   // fp32 → fp32 on the CPU: no transient copy
-            using var value = Load(key, target.dtype, target.device);
-            target.copy_(value);
+            if (!_byName[key].TryReadInto(key, target))   // fp32 → fp32 on the CPU: no transient copy
+            {
+                using var value = Load(key, target.dtype, target.device);
+                target.copy_(value);
+            }
+            // NaN weights caption "<s><s><s>…" without complaint; say so at load.
+            if (target.is_floating_point() && !target.isfinite().all().item<bool>())
+                throw GlanceException.ForFile(_byName[key].Path, $"tensor '{key}' holds NaN or infinite values");
         }
     }
 

@@ -92,6 +92,9 @@ public sealed class RgbImage
         string format = codec.EncodedFormat.ToString().ToUpperInvariant();
         int width = codec.Info.Width, height = codec.Info.Height;
         if (width <= 0 || height <= 0) throw GlanceException.ForFile(name, $"image has no pixels ({width}×{height})");
+        // libjpeg fills a progressive JPEG that ends early with what it has and reports success.
+        if (codec.EncodedFormat == SKEncodedImageFormat.Jpeg && EndsBeforeEndMarker(data.AsSpan()))
+            throw GlanceException.ForFile(name, $"truncated image: the JPEG data ends before its end-of-image marker");
         long count = (long)width * height;
         if (count > maxPixels)
             throw GlanceException.ForFile(name, $"image is {width}×{height} = {count:N0} pixels, above the limit of {maxPixels:N0} (a decompression bomb?)");
@@ -127,6 +130,13 @@ public sealed class RgbImage
         }
         return new RgbImage(width, height, rgb) { Source = name };
     }
+
+    /// <summary>
+    /// Whether a JPEG stops before its last scan is closed: no EOI (FF D9) after the last SOS (FF DA). Scan
+    /// data stuffs FF bytes (FF 00), so neither marker appears inside it; trailing bytes after EOI are fine.
+    /// </summary>
+    private static bool EndsBeforeEndMarker(ReadOnlySpan<byte> jpeg) =>
+        jpeg.LastIndexOf([(byte)0xFF, (byte)0xD9]) < jpeg.LastIndexOf([(byte)0xFF, (byte)0xDA]);
 
     /// <summary>The colours of a Skia bitmap (unpremultiplied, alpha dropped).</summary>
     public static unsafe RgbImage FromBitmap(SKBitmap bitmap)

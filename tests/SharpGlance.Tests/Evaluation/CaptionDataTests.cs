@@ -123,6 +123,18 @@ public sealed class CaptionDataTests : IDisposable
     }
 
     [Fact]
+    public void A_caption_longer_than_the_metrics_take_is_refused_naming_the_image()
+    {
+        // METEOR needed 1.1 GB at 65k words and ran out of memory at 1 MB of text.
+        var refs = CaptionData.LoadReferences(Write("refs.json", Coco));
+        var longest = string.Join(' ', Enumerable.Repeat("dog", CaptionData.MaxCaptionWords));
+        Assert.Single(CaptionData.Align(refs, CaptionData.LoadCandidates(Write("res.json", $$"""[{"image_id": 7, "caption": "{{longest}}"}]"""))));
+        var path = Write("res.json", $$"""[{"image_id": 7, "caption": "{{longest}} cat"}]""");
+        Assert.Equal($"{path}: image 7: a caption of more than 2,000 words, above the metrics' limit (METEOR's alignment would need gigabytes)",
+            Assert.Throws<GlanceException>(() => CaptionData.Align(refs, CaptionData.LoadCandidates(path))).Message);
+    }
+
+    [Fact]
     public void Invalid_utf8_is_refused_not_replaced()
     {
         var path = Path.Combine(_dir, "res.json");

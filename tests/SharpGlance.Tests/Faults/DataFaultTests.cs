@@ -55,3 +55,25 @@ public class DataFaultTests
         Assert.Equal($"{json}: {problem}", Assert.Throws<GlanceException>(() => LlavaDataset.Load(json, images)).Message);
     }
 }
+
+/// <summary>`glance train --out` that would destroy something (issue #16, item 10 and 9).</summary>
+public class TrainOutFaultTests
+{
+    [Fact]
+    public void Out_equal_to_init_or_naming_a_file_is_refused_before_anything_is_written()
+    {
+        var dir = TempDir.Create("out-init");
+        var model = Path.Combine(dir, "model");
+        foreach (var f in Directory.GetFiles(TinyModels.CaptionerFolder)) { Directory.CreateDirectory(model); File.Copy(f, Path.Combine(model, Path.GetFileName(f))); }
+        var before = File.ReadAllBytes(Path.Combine(model, "model.safetensors"));
+        string[] Args(string output) => ["train", "--stage", "finetune", "--data", "x.json", "--images", dir, "--init", model, "--out", output];
+
+        var e = Assert.Throws<GlanceException>(() => GlanceCli.Run(Args(model + "/")));
+        Assert.Equal($"{model}/: --out is the --init folder; the trained model would overwrite the one it starts from; choose another --out", e.Message);
+        Assert.Equal(before, File.ReadAllBytes(Path.Combine(model, "model.safetensors")));
+
+        var file = Path.Combine(dir, "notes.txt");
+        File.WriteAllText(file, "mine");
+        Assert.Equal($"{file}: is a file; --out must be a run folder", Assert.Throws<GlanceException>(() => GlanceCli.Run(Args(file))).Message);
+    }
+}
