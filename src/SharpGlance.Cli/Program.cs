@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.Text;
+using Microsoft.Win32.SafeHandles;
 using SharpGlance;
 using SharpGlance.Cli.Commands;
 
@@ -16,13 +18,25 @@ public static class Program
         {
             // System.CommandLine's own handler would print "Unhandled exception:" and a stack trace; errors
             // come here instead and are reported as one line.
-            return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+            var config = new InvocationConfiguration { EnableDefaultExceptionHandler = false };
+            // .NET's console ignores EPIPE, so `glance caption … | head -1` would go on captioning for nobody:
+            // a redirected stdout is written through a stream that fails when the reader is gone.
+            if (Console.IsOutputRedirected)
+                config.Output = new StreamWriter(new FileStream(new SafeFileHandle(1, ownsHandle: false), FileAccess.Write, 1), new UTF8Encoding(false)) { AutoFlush = true };
+            return root.Parse(args).Invoke(config);
+        }
+        catch (IOException e) when (e.HResult == BrokenPipe)
+        {
+            return 128 + 13;   // as if SIGPIPE had ended it, the shell's convention; the reader is gone, so no message
         }
         catch (Exception e) when (Environment.GetEnvironmentVariable("GLANCE_DEBUG") != "1")
         {
             return ReportError(e);
         }
     }
+
+    /// <summary>EPIPE, the errno .NET puts in an IOException's HResult on Unix.</summary>
+    private const int BrokenPipe = 32;
 
     /// <summary>Every command, one line each; each lives in Commands/ and is thin over the library.</summary>
     public static RootCommand BuildRoot()

@@ -3,6 +3,7 @@ using System.Text.Encodings.Web;
 using System.Text.Json;
 using SharpGlance.Captioning;
 using SharpGlance.Generation;
+using SharpGlance.Preprocessing;
 using SharpGlance.Runtime;
 
 namespace SharpGlance.Cli.Commands;
@@ -17,8 +18,8 @@ public static class CaptionCommand
     {
         var model = new Option<string?>("--model") { Description = "Captioner folder (default: the embedded model, trained on the synthetic world)" };
         var vision = new Option<string?>("--vision") { Description = "CLIP folder to use as the vision tower (overrides the config's mm_vision_tower)" };
-        var beams = new Option<int>("--beams") { Description = "Beam width (1 = greedy)", DefaultValueFactory = _ => 3 };
-        var maxNew = new Option<int>("--max-new-tokens") { Description = "New tokens at most", DefaultValueFactory = _ => 77 };
+        var beams = new Option<int>("--beams") { Description = $"Beam width (1 = greedy; at most {GenerationOptions.MaxBeams})", DefaultValueFactory = _ => 3 };
+        var maxNew = new Option<int>("--max-new-tokens") { Description = $"New tokens at most (1 to {GenerationOptions.MaxTokens})", DefaultValueFactory = _ => 77 };
         var lengthPenalty = new Option<double>("--length-penalty") { Description = "Beam score = sum log p / length^lp (paper: 0)", DefaultValueFactory = _ => 0.0 };
         var sample = new Option<bool>("--sample") { Description = "Sample instead of searching (with --temperature, --top-p, --top-k, --seed)" };
         var temperature = new Option<double>("--temperature") { DefaultValueFactory = _ => 1.0 };
@@ -32,7 +33,12 @@ public static class CaptionCommand
         var question = new Option<string?>("--question") { Description = $"The prompt's question (default \"{PromptTemplate.DefaultQuestion}\")" };
         var json = new Option<bool>("--json") { Description = "One JSON object per image: image, caption, initial, rounds" };
         var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
-        var images = new Argument<string[]>("images") { Description = "Image files, folders or globs (default: the shipped sample scenes)", Arity = ArgumentArity.ZeroOrMore };
+        var images = new Argument<string[]>("images")
+        {
+            Description = $"Image files, folders or globs (default: the shipped sample scenes); each image at most {RgbImage.DefaultMaxPixels:N0} pixels " +
+                          $"and {ClipImageProcessor.MaxAspectRatio}:1 long side to short (a bad image gets one error line, the others are captioned)",
+            Arity = ArgumentArity.ZeroOrMore,
+        };
 
         var command = new Command("caption", "Caption images (first glance; --refine adds the second glance).")
         {
@@ -54,7 +60,15 @@ public static class CaptionCommand
                 TopK = parseResult.GetValue(topK),
                 Seed = parseResult.GetValue(seed),
             };
-            var paths = ImagePaths.Expand(parseResult.GetValue(images) ?? [], DefaultModel.SamplesFolder);
+            int failed = 0, done = 0;
+            void Fail(string error)
+            {
+                failed++;
+                parseResult.InvocationConfiguration.Error.WriteLine($"glance: error: {error}");
+            }
+            // Checked before the model loads; an argument with no images is reported and the others go on.
+            var paths = ImagePaths.Expand(parseResult.GetValue(images) ?? [], DefaultModel.SamplesFolder, Fail);
+            generation.Validate(int.MaxValue);
             var folder = parseResult.GetValue(model) ?? DefaultModel.Folder;
             if (parseResult.GetValue(model) is null && !File.Exists(Path.Combine(folder, "config.json")))
                 throw GlanceException.ForFile(folder, "the embedded default model is missing from this build; pass --model DIR, or train one with `glance demo --export models/default` and rebuild");
@@ -73,13 +87,15 @@ public static class CaptionCommand
             };
             bool asJson = parseResult.GetValue(json), both = parseResult.GetValue(showInitial);
             var jsonOptions = new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-            int failed = 0;
+            using var interrupts = Interrupts.Listen();
             foreach (var r in CaptionPipeline.Run(captioner, paths, options))
             {
+                if (interrupts.Requested)
+                    return interrupts.Report(parseResult.InvocationConfiguration.Error, $"stopped after {done} of {paths.Count} images");
+                done++;
                 if (!r.Ok)
                 {
-                    failed++;
-                    parseResult.InvocationConfiguration.Error.WriteLine($"glance: error: {r.Error}");
+                    Fail(r.Error!);
                     continue;
                 }
                 if (asJson)
@@ -104,27 +120,38 @@ public static class ImagePaths
 {
     public static readonly string[] Extensions = [".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp"];
 
-    public static IReadOnlyList<string> Expand(IReadOnlyList<string> args, string defaultFolder)
+    /// <summary>
+    /// The image files the arguments name. A folder or glob with no images, or one that cannot be read, is
+    /// passed to <paramref name="report"/> (one error line) and the others go on; without a reporter it throws.
+    /// </summary>
+    public static IReadOnlyList<string> Expand(IReadOnlyList<string> args, string defaultFolder, Action<string>? report = null)
     {
         if (args.Count == 0) args = [defaultFolder];
         var result = new List<string>();
         foreach (var arg in args)
         {
-            if (Directory.Exists(arg))
+            try
             {
-                var found = Directory.EnumerateFiles(arg).Where(IsImage).Order(StringComparer.Ordinal).ToList();
-                if (found.Count == 0) throw GlanceException.ForFile(arg, "the folder holds no images (" + string.Join(", ", Extensions) + ")");
-                result.AddRange(found);
+                if (Directory.Exists(arg))
+                {
+                    var found = Directory.EnumerateFiles(arg).Where(IsImage).Order(StringComparer.Ordinal).ToList();
+                    if (found.Count == 0) throw GlanceException.ForFile(arg, "the folder holds no images (" + string.Join(", ", Extensions) + ")");
+                    result.AddRange(found);
+                }
+                else if (arg.IndexOfAny(['*', '?']) >= 0)
+                {
+                    var dir = Path.GetDirectoryName(arg) is { Length: > 0 } d ? d : ".";
+                    var pattern = Path.GetFileName(arg);
+                    var found = Directory.Exists(dir) ? Directory.EnumerateFiles(dir, pattern).Where(IsImage).Order(StringComparer.Ordinal).ToList() : [];
+                    if (found.Count == 0) throw GlanceException.ForFile(arg, "no image matches this pattern");
+                    result.AddRange(found);
+                }
+                else result.Add(arg);   // a missing or bad file becomes that image's error line
             }
-            else if (arg.IndexOfAny(['*', '?']) >= 0)
+            catch (Exception e) when (report is not null && e is GlanceException or IOException or UnauthorizedAccessException)
             {
-                var dir = Path.GetDirectoryName(arg) is { Length: > 0 } d ? d : ".";
-                var pattern = Path.GetFileName(arg);
-                var found = Directory.Exists(dir) ? Directory.EnumerateFiles(dir, pattern).Where(IsImage).Order(StringComparer.Ordinal).ToList() : [];
-                if (found.Count == 0) throw GlanceException.ForFile(arg, "no image matches this pattern");
-                result.AddRange(found);
+                report(e is GlanceException ? e.Message : $"{arg}: cannot be read ({e.Message})");
             }
-            else result.Add(arg);   // a missing or bad file becomes that image's error line
         }
         return result;
     }

@@ -55,7 +55,13 @@ public static class SynthCommand
             };
             var dir = parseResult.GetValue(outDir) ?? throw new GlanceException("--out is required (the dataset folder)");
             options.Validate();
-            var summary = CliProgress.Run("synth", progress => SyntheticWorld.Generate(dir, options, progress));
+            using var interrupts = Interrupts.Listen();
+            SynthSummary summary;
+            try { summary = CliProgress.Run("synth", progress => SyntheticWorld.Generate(dir, options, progress, interrupts.Token)); }
+            catch (OperationCanceledException) when (interrupts.Requested)
+            {
+                return interrupts.Report(parseResult.InvocationConfiguration.Error, $"nothing written to {dir}; the staging folder is removed");
+            }
             Console.WriteLine($"wrote {string.Join(", ", summary.Images.Select(kv => $"{kv.Value} {kv.Key}"))} images to {summary.OutDir} " +
                               $"({summary.Entities} entities in {summary.Classes} classes, {summary.Seconds:F1} s, {summary.ImagesPerSecond:F0} images/s)");
             return 0;

@@ -59,6 +59,27 @@ public static class TrainCommand
         command.SetAction(parseResult =>
         {
             string stageName = parseResult.GetValue(stage)!;
+            string outDir = parseResult.GetValue(output)!;
+            if (File.Exists(outDir)) throw GlanceException.ForFile(outDir, "is a file; --out must be a run folder");
+            foreach (var source in new[] { init, vision, lm })
+                if (parseResult.GetValue(source) is { } folder && SameFolder(folder, outDir))
+                    throw GlanceException.ForFile(outDir, $"--out is the {source.Name} folder; the trained model would overwrite the one it starts from; choose another --out");
+            using var interrupts = Interrupts.Listen();
+            string? Digest(string? file) => file is not null && File.Exists(file) ? FeatureCache.DigestFile(file) : null;
+            string? Full(string? folder) => folder is null ? null : Path.GetFullPath(folder);
+            string? Text(object? value) => Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture);
+            // What defines the run besides the trainer's own options: a resume with other values is refused.
+            var settings = new Dictionary<string, string?>
+            {
+                ["stage"] = stageName, ["data"] = Digest(parseResult.GetValue(data)), ["val"] = Digest(parseResult.GetValue(val)),
+                ["init"] = Full(parseResult.GetValue(init)), ["vision"] = Full(parseResult.GetValue(vision)), ["lm"] = Full(parseResult.GetValue(lm)),
+                ["tokenizer"] = Full(parseResult.GetValue(tokenizer)), ["projector"] = parseResult.GetValue(projector),
+                ["deeplens-config"] = Digest(parseResult.GetValue(deeplens)), ["no-caption-input"] = Text(parseResult.GetValue(noCaption)),
+                ["single-level"] = Text(parseResult.GetValue(singleLevel)), ["single-glance-deeplens"] = Text(parseResult.GetValue(singleGlance)),
+                ["closed-vocabulary"] = Text(parseResult.GetValue(closed)), ["image-size"] = Text(parseResult.GetValue(imageSize)),
+                ["first-glance-share"] = Text(parseResult.GetValue(firstShare)), ["single-glance-share"] = Text(parseResult.GetValue(singleShare)),
+                ["lm-lr-scale"] = Text(parseResult.GetValue(lmScale)), ["train-projector"] = Text(parseResult.GetValue(trainProjector)),
+            };
             var trainer = new TrainerOptions
             {
                 Epochs = parseResult.GetValue(epochs),
@@ -72,6 +93,8 @@ public static class TrainCommand
                 WarmupRatio = parseResult.GetValue(warmup),
                 WeightDecay = parseResult.GetValue(weightDecay),
                 LogEvery = 10,
+                RunSettings = settings,
+                Cancel = interrupts.Token,
             };
             var dev = Devices.Parse(parseResult.GetValue(device));
             TrainingSummary summary;
@@ -80,7 +103,7 @@ public static class TrainCommand
             {
                 var request = new LanguagePretrainingRequest
                 {
-                    Data = parseResult.GetValue(data)!, Validation = parseResult.GetValue(val), Out = parseResult.GetValue(output)!,
+                    Data = parseResult.GetValue(data)!, Validation = parseResult.GetValue(val), Out = outDir,
                     Lm = parseResult.GetValue(lm) ?? parseResult.GetValue(init) ?? throw new GlanceException("--stage lm needs --lm OPT_FOLDER"),
                     Tokenizer = parseResult.GetValue(tokenizer), ClosedVocabulary = parseResult.GetValue(closed), Device = dev, Trainer = trainer,
                 };
@@ -91,7 +114,7 @@ public static class TrainCommand
                 var tok = parseResult.GetValue(tokenizer) ?? throw new GlanceException("--stage clip needs --tokenizer DIR (vocab.json + merges.txt)");
                 var request = new ClipTrainingRequest
                 {
-                    Data = parseResult.GetValue(data)!, Images = Images(), Out = parseResult.GetValue(output)!,
+                    Data = parseResult.GetValue(data)!, Images = Images(), Out = outDir,
                     Tokenizer = tok, Validation = parseResult.GetValue(val), Init = parseResult.GetValue(init),
                     Config = SyntheticClip.Config(parseResult.GetValue(imageSize)), Device = dev, Trainer = trainer,
                 };
@@ -106,7 +129,7 @@ public static class TrainCommand
                 var request = new CaptionerTrainingRequest
                 {
                     Stage = stageKind,
-                    Data = parseResult.GetValue(data)!, Images = Images(), Out = parseResult.GetValue(output)!,
+                    Data = parseResult.GetValue(data)!, Images = Images(), Out = outDir,
                     Init = parseResult.GetValue(init), Vision = parseResult.GetValue(vision), Lm = parseResult.GetValue(lm),
                     Tokenizer = parseResult.GetValue(tokenizer), Validation = parseResult.GetValue(val),
                     ProjectorType = parseResult.GetValue(projector)!,
@@ -128,6 +151,9 @@ public static class TrainCommand
                 };
                 summary = CliProgress.Run($"train {stageName}", p => CaptionerTrainer.Run(request, p).Summary);
             }
+            if (interrupts.Requested)
+                return interrupts.Report(parseResult.InvocationConfiguration.Error,
+                    $"checkpoint written at step {summary.Steps} in {Path.Combine(summary.OutDir, Trainer<object>.CheckpointFolder)}; run the same command to resume");
             var output2 = parseResult.InvocationConfiguration.Output;
             if (parseResult.GetValue(json))
                 output2.WriteLine(JsonSerializer.Serialize(summary, new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }));
@@ -140,6 +166,9 @@ public static class TrainCommand
         });
         return command;
     }
+
+    private static bool SameFolder(string a, string b) =>
+        string.Equals(Path.TrimEndingDirectorySeparator(Path.GetFullPath(a)), Path.TrimEndingDirectorySeparator(Path.GetFullPath(b)), StringComparison.Ordinal);
 
     /// <summary>The paper's learning rates (SPEC §10); the CLIP stage trains from scratch.</summary>
     public static double DefaultLearningRate(string stage) => stage switch

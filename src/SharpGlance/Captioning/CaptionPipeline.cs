@@ -40,8 +40,13 @@ public static class CaptionPipeline
             {
                 RgbImage? image = null;
                 string? error = null;
-                try { image = RgbImage.FromFile(path); }
-                catch (GlanceException e) { error = e.Message; }
+                try
+                {
+                    image = RgbImage.FromFile(path);
+                    // Before batching: one image the resize cannot take must not stop the others.
+                    captioner.ImageProcessor.CheckSize(image, captioner.Config.Aspect);
+                }
+                catch (GlanceException e) { image = null; error = e.Message; }
                 if (image is null) yield return new ImageCaption(path, null, null, [], error);
                 else images.Add((path, image));
             }

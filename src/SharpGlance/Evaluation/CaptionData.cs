@@ -131,9 +131,30 @@ public static class CaptionData
             if (!byRefId.TryGetValue(refId, out var candId)) continue;
             if (refs.Count == 0) throw GlanceException.ForFile(references.Path, $"image {refId} has no reference captions");
             var file = references.ImageFiles.GetValueOrDefault(refId) ?? candidates.ImageFiles.GetValueOrDefault(candId);
+            CheckLength(candidates.Path, candId, candidates.Captions[candId]);
+            foreach (var r in refs) CheckLength(references.Path, refId, r);
             items.Add(new EvaluationItem(refId, candidates.Captions[candId], refs, file));
         }
         return items;
+    }
+
+    /// <summary>
+    /// The longest caption the metrics score, in words. METEOR's alignment grows faster than linearly with
+    /// length (1.1 GB at 65k words, out of memory at 1 MB of text); real captions have tens of words.
+    /// </summary>
+    public const int MaxCaptionWords = 2_000;
+
+    private static void CheckLength(string path, string id, string caption)
+    {
+        int words = 0;
+        bool inWord = false;
+        foreach (char c in caption)
+        {
+            if (!char.IsWhiteSpace(c) && !inWord) words++;
+            inWord = !char.IsWhiteSpace(c);
+        }
+        if (words > MaxCaptionWords)
+            throw GlanceException.ForFile(path, $"image {Quote(id)}: a caption of more than {MaxCaptionWords:N0} words, above the metrics' limit (METEOR's alignment would need gigabytes)");
     }
 
     private static string? Resolve(ReferenceSet refs, string id)
@@ -301,7 +322,13 @@ public static class CaptionData
     {
         if (!File.Exists(path)) throw GlanceException.ForFile(path, Directory.Exists(path) ? "is a folder, not a caption file" : "not found");
         string text;
-        try { text = File.ReadAllText(path); }
+        // Strict UTF-8: a replacement character silently scored in place of a word is a wrong score.
+        try
+        {
+            using var reader = new StreamReader(path, new System.Text.UTF8Encoding(false, throwOnInvalidBytes: true), detectEncodingFromByteOrderMarks: true);
+            text = reader.ReadToEnd();
+        }
+        catch (System.Text.DecoderFallbackException) { throw GlanceException.ForFile(path, "is not valid UTF-8 text"); }
         catch (IOException e) { throw GlanceException.ForFile(path, "cannot be read: " + e.Message); }
         catch (UnauthorizedAccessException e) { throw GlanceException.ForFile(path, "cannot be read: " + e.Message); }
         if (string.IsNullOrWhiteSpace(text)) throw GlanceException.ForFile(path, "is empty");
@@ -319,7 +346,7 @@ public static class CaptionData
 
     private static JsonDocument ParseJson(string path, string text)
     {
-        try { return JsonDocument.Parse(text, new JsonDocumentOptions { AllowTrailingCommas = true }); }
+        try { return JsonDocument.Parse(text, new JsonDocumentOptions { AllowTrailingCommas = true, AllowDuplicateProperties = false }); }
         catch (JsonException e) { throw GlanceException.ForFile(path, $"not valid JSON ({e.Message})"); }
     }
 
@@ -334,7 +361,7 @@ public static class CaptionData
             JsonElement obj;
             try
             {
-                using var doc = JsonDocument.Parse(line);
+                using var doc = JsonDocument.Parse(line, IO.ConfigJson.Strict);
                 obj = doc.RootElement.Clone();
             }
             catch (JsonException e) { throw GlanceException.ForFile(path, $"line {i + 1} is not valid JSON ({e.Message})"); }
@@ -360,7 +387,8 @@ public static class CaptionData
         if (!obj.TryGetProperty(name, out var value)) throw GlanceException.ForFile(path, $"{where} has no \"{name}\"");
         return value.ValueKind switch
         {
-            JsonValueKind.Number => value.GetRawText(),
+            JsonValueKind.Number when value.TryGetInt64(out _) => value.GetRawText(),
+            JsonValueKind.Number => throw GlanceException.ForFile(path, $"{where}: \"{name}\" {value.GetRawText()} is not a whole number"),
             JsonValueKind.String when value.GetString()!.Length > 0 => value.GetString()!,
             _ => throw GlanceException.ForFile(path, $"{where}: \"{name}\" must be a number or a non-empty string"),
         };

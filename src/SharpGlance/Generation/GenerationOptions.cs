@@ -21,6 +21,8 @@ public enum EarlyStopping
 public sealed record GenerationOptions
 {
     /// <summary>New tokens at most (the paper: 77).</summary>
+    /// <summary>Limits (stated in `glance caption --help`): the KV cache grows with beams × tokens per image.</summary>
+    public const int MaxBeams = 32, MaxTokens = 1024;
     public int MaxNewTokens { get; init; } = 77;
     public int NumBeams { get; init; } = 1;
     /// <summary>A finished beam scores sum(log p) / generated_length^LengthPenalty (0 = raw sum, the paper's).</summary>
@@ -56,8 +58,8 @@ public sealed record GenerationOptions
     /// <summary>Throws a <see cref="GlanceException"/> naming the bad option.</summary>
     public GenerationOptions Validate(int vocabSize)
     {
-        if (MaxNewTokens < 1) throw new GlanceException($"generation: max new tokens must be at least 1, got {MaxNewTokens}");
-        if (NumBeams < 1) throw new GlanceException($"generation: beams must be at least 1, got {NumBeams}");
+        if (MaxNewTokens is < 1 or > MaxTokens) throw new GlanceException($"generation: max new tokens must be 1 to {MaxTokens}, got {MaxNewTokens}");
+        if (NumBeams is < 1 or > MaxBeams) throw new GlanceException($"generation: beams must be 1 to {MaxBeams}, got {NumBeams}");
         if (NumReturnSequences < 1) throw new GlanceException($"generation: return sequences must be at least 1, got {NumReturnSequences}");
         if (NumBeams == 1 && NumReturnSequences != 1)
             throw new GlanceException("generation: several return sequences need beam search (beams > 1)");

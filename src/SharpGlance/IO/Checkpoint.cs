@@ -47,11 +47,11 @@ public sealed class Checkpoint : IDisposable
                 JsonObject weightMap;
                 try
                 {
-                    weightMap = (JsonNode.Parse(File.ReadAllText(index)) as JsonObject)?["weight_map"] as JsonObject
+                    weightMap = (JsonNode.Parse(File.ReadAllText(index), documentOptions: ConfigJson.Strict) as JsonObject)?["weight_map"] as JsonObject
                         ?? throw new JsonException("no \"weight_map\" object");
                 }
                 catch (JsonException e) { throw GlanceException.ForFile(index, $"corrupt shard index: {e.Message}"); }
-                var shards = weightMap.Select(kv => kv.Value?.GetValue<string>() ?? "").Distinct().ToList();
+                var shards = weightMap.Select(kv => ConfigJson.String(kv.Value, index, $"weight_map '{kv.Key}'") ?? "").Distinct().ToList();
                 foreach (var s in shards)
                     if (s.Length == 0 || s.Contains('/') || s.Contains('\\') || !File.Exists(Path.Combine(pathOrFolder, s)))
                         throw GlanceException.ForFile(index, $"shard '{s}' named in the index is missing");
@@ -143,9 +143,14 @@ public sealed class Checkpoint : IDisposable
             var info = Info(key);
             if (!info.Shape.SequenceEqual(target.shape))
                 throw GlanceException.ForFile(Folder, $"tensor '{key}' has shape [{string.Join(", ", info.Shape)}] but the model built from config.json expects [{string.Join(", ", target.shape)}]");
-            if (_byName[key].TryReadInto(key, target)) continue;   // fp32 → fp32 on the CPU: no transient copy
-            using var value = Load(key, target.dtype, target.device);
-            target.copy_(value);
+            if (!_byName[key].TryReadInto(key, target))   // fp32 → fp32 on the CPU: no transient copy
+            {
+                using var value = Load(key, target.dtype, target.device);
+                target.copy_(value);
+            }
+            // NaN weights caption "<s><s><s>…" without complaint; say so at load.
+            if (target.is_floating_point() && !target.isfinite().all().item<bool>())
+                throw GlanceException.ForFile(_byName[key].Path, $"tensor '{key}' holds NaN or infinite values");
         }
     }
 

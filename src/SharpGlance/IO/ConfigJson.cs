@@ -18,13 +18,19 @@ public static class ConfigJson
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
     };
 
+    /// <summary>
+    /// How SharpGlance parses JSON files: a key given twice in one object is an error at parse time (a
+    /// JsonException the callers report with the file), not an ArgumentException on first access.
+    /// </summary>
+    public static readonly JsonDocumentOptions Strict = new() { AllowDuplicateProperties = false };
+
     /// <summary>The JSON object in <paramref name="path"/>.</summary>
     public static JsonObject ReadObject(string path)
     {
         if (!File.Exists(path)) throw GlanceException.ForFile(path, "file not found");
         try
         {
-            return JsonNode.Parse(File.ReadAllText(path)) as JsonObject
+            return JsonNode.Parse(File.ReadAllText(path), documentOptions: Strict) as JsonObject
                 ?? throw GlanceException.ForFile(path, "not a JSON object");
         }
         catch (JsonException e) { throw GlanceException.ForFile(path, $"invalid JSON: {e.Message}"); }
@@ -46,6 +52,17 @@ public static class ConfigJson
     public static JsonObject ToObject<T>(T value) => (JsonObject)JsonSerializer.SerializeToNode(value, Options)!;
 
     public static void Write(string path, JsonNode node) => AtomicFile.WriteAllText(path, node.ToJsonString(Options) + "\n");
+
+    /// <summary>
+    /// The string at <paramref name="node"/>, null when absent; any other JSON type is an error naming
+    /// <paramref name="path"/> and <paramref name="what"/> (e.g. "entry 3: \"image\"").
+    /// </summary>
+    public static string? String(JsonNode? node, string path, string what) => node switch
+    {
+        null => null,
+        JsonValue v when v.TryGetValue<string>(out var s) => s,
+        _ => throw GlanceException.ForFile(path, $"{what} must be a string, not {node.GetValueKind().ToString().ToLowerInvariant()}"),
+    };
 
     /// <summary>The <c>model_type</c> of a config object ("" when absent).</summary>
     public static string ModelType(JsonObject config) =>

@@ -68,7 +68,7 @@ public sealed class SafeTensorsFile : IDisposable
         JsonObject header;
         try
         {
-            header = JsonNode.Parse(Encoding.UTF8.GetString(headerBytes)) as JsonObject
+            header = JsonNode.Parse(Encoding.UTF8.GetString(headerBytes), documentOptions: ConfigJson.Strict) as JsonObject
                 ?? throw new JsonException("the header is not a JSON object");
         }
         catch (Exception e) when (e is JsonException or ArgumentException or InvalidOperationException)

@@ -77,7 +77,7 @@ public sealed record ImageProcessorConfig
         JsonObject json;
         try
         {
-            json = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new JsonException("not a JSON object");
+            json = JsonNode.Parse(File.ReadAllText(path), documentOptions: IO.ConfigJson.Strict) as JsonObject ?? throw new JsonException("not a JSON object");
         }
         catch (Exception e) when (e is JsonException or IOException)
         {
@@ -168,6 +168,35 @@ public sealed class ClipImageProcessor
     public int Size => Config.CropSize;
 
     /// <summary>
+    /// Images more elongated than this (long side / short side) are refused: a 1×100000 strip would be
+    /// resized to 336×33,600,000. Panoramas stay well inside it.
+    /// </summary>
+    public const int MaxAspectRatio = 50;
+
+    /// <summary>
+    /// Refuses an image this processor cannot take within the limits (SPEC §3's resize would blow up):
+    /// aspect ratio above <see cref="MaxAspectRatio"/>:1, or a padded square or resized image above
+    /// <see cref="RgbImage.DefaultMaxPixels"/> pixels. Cheap, from the size alone, so a caller checks each
+    /// image before batching; the message names <see cref="RgbImage.Source"/> when known.
+    /// </summary>
+    public void CheckSize(RgbImage image, AspectMode? aspect = null)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        int w = image.Width, h = image.Height;
+        long longSide = Math.Max(w, h), shortSide = Math.Min(w, h), edge = Config.ShortestEdge;
+        bool pad = (aspect ?? Config.Aspect) == AspectMode.Pad;
+        string? problem = null;
+        if (longSide > MaxAspectRatio * shortSide)
+            problem = $"image is {w}×{h}, more elongated than the limit of {MaxAspectRatio}:1";
+        else if (pad && longSide * longSide > RgbImage.DefaultMaxPixels)
+            problem = $"a {w}×{h} image padded to a {longSide}×{longSide} square exceeds the limit of {RgbImage.DefaultMaxPixels:N0} pixels";
+        else if ((pad ? edge : edge * longSide / shortSide) * edge > RgbImage.DefaultMaxPixels)
+            problem = $"a {w}×{h} image resized to a shortest edge of {edge} exceeds the limit of {RgbImage.DefaultMaxPixels:N0} pixels";
+        if (problem is not null)
+            throw image.Source is { } source ? GlanceException.ForFile(source, problem) : new GlanceException(problem);
+    }
+
+    /// <summary>
     /// LLaVA's <c>expand2square</c>: the image pasted on a square canvas of side max(w, h) filled with
     /// <paramref name="fill"/>, at offset ((side − w) // 2, (side − h) // 2). A square image is returned as is.
     /// </summary>
@@ -199,7 +228,7 @@ public sealed class ClipImageProcessor
     /// <summary>The 8-bit image the network will see, before normalisation: steps 2–3 of SPEC §3.</summary>
     public RgbImage PrepareImage(RgbImage image, AspectMode? aspect = null)
     {
-        ArgumentNullException.ThrowIfNull(image);
+        CheckSize(image, aspect);
         if ((aspect ?? Config.Aspect) == AspectMode.Pad) image = ExpandToSquare(image, Config.PadColor);
         var (w, h) = ResizedSize(image.Width, image.Height, Config.ShortestEdge);
         var resized = PilResample.Resize(image, w, h, Config.Resample);

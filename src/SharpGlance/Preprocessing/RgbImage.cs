@@ -18,6 +18,8 @@ public sealed class RgbImage
     public int Height { get; }
     /// <summary>RGB bytes, <c>Width·Height·3</c> of them.</summary>
     public byte[] Pixels { get; }
+    /// <summary>The file (or name) it was decoded from, for error messages; null for images made in memory.</summary>
+    public string? Source { get; init; }
 
     public RgbImage(int width, int height, byte[] pixels)
     {
@@ -90,6 +92,9 @@ public sealed class RgbImage
         string format = codec.EncodedFormat.ToString().ToUpperInvariant();
         int width = codec.Info.Width, height = codec.Info.Height;
         if (width <= 0 || height <= 0) throw GlanceException.ForFile(name, $"image has no pixels ({width}×{height})");
+        // libjpeg fills a progressive JPEG that ends early with what it has and reports success.
+        if (codec.EncodedFormat == SKEncodedImageFormat.Jpeg && EndsBeforeEndMarker(data.AsSpan()))
+            throw GlanceException.ForFile(name, $"truncated image: the JPEG data ends before its end-of-image marker");
         long count = (long)width * height;
         if (count > maxPixels)
             throw GlanceException.ForFile(name, $"image is {width}×{height} = {count:N0} pixels, above the limit of {maxPixels:N0} (a decompression bomb?)");
@@ -123,8 +128,15 @@ public sealed class RgbImage
         {
             rgb[j] = rgba[i * 4]; rgb[j + 1] = rgba[i * 4 + 1]; rgb[j + 2] = rgba[i * 4 + 2];
         }
-        return new RgbImage(width, height, rgb);
+        return new RgbImage(width, height, rgb) { Source = name };
     }
+
+    /// <summary>
+    /// Whether a JPEG stops before its last scan is closed: no EOI (FF D9) after the last SOS (FF DA). Scan
+    /// data stuffs FF bytes (FF 00), so neither marker appears inside it; trailing bytes after EOI are fine.
+    /// </summary>
+    private static bool EndsBeforeEndMarker(ReadOnlySpan<byte> jpeg) =>
+        jpeg.LastIndexOf([(byte)0xFF, (byte)0xD9]) < jpeg.LastIndexOf([(byte)0xFF, (byte)0xDA]);
 
     /// <summary>The colours of a Skia bitmap (unpremultiplied, alpha dropped).</summary>
     public static unsafe RgbImage FromBitmap(SKBitmap bitmap)

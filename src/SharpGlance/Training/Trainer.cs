@@ -27,6 +27,13 @@ public sealed record TrainerOptions
     public int CheckpointEvery { get; init; } = 200;
     /// <summary>Non-finite losses or gradient norms tolerated in a row before the run is declared diverged.</summary>
     public int MaxBadSteps { get; init; } = 5;
+    /// <summary>
+    /// What else defines the run (the stage, digests of the data files, the model it starts from), beside
+    /// the options above that do: recorded in the checkpoint, and a resume with other values is refused.
+    /// </summary>
+    public IReadOnlyDictionary<string, string?> RunSettings { get; init; } = new Dictionary<string, string?>();
+    /// <summary>Stops the run between optimizer steps (Ctrl-C); it then writes a checkpoint at the step reached.</summary>
+    public CancellationToken Cancel { get; init; }
 
     public void Validate()
     {
@@ -135,6 +142,9 @@ public sealed class Trainer<TExample>
     {
         var clock = Stopwatch.StartNew();
         Directory.CreateDirectory(_outDir);
+        // Partial checkpoints of killed runs (tens of MB each, and on a full disk the reason the next one fails).
+        StaleTemp.Clean(_outDir, $".{CheckpointFolder}.");
+        using var interrupted = CancellationTokenSource.CreateLinkedTokenSource(cancel, _o.Cancel);
         var parameters = _task.TrainableParameters;
         if (parameters.Count == 0) throw new GlanceException("this stage has no trainable parameters");
         // One AdamW parameter group per learning-rate scale, in order of first appearance.
@@ -144,7 +154,7 @@ public sealed class Trainer<TExample>
         using var optimizer = optim.AdamW(scaled.Select(g => new AdamW.ParamGroup(g.Select(p => p.Parameter), lr: _o.LearningRate * g.Key, weight_decay: _o.WeightDecay)),
             lr: _o.LearningRate, weight_decay: _o.WeightDecay);
 
-        var state = new RunState { Seed = _o.Seed, TotalSteps = TotalSteps };
+        var state = new RunState { Seed = _o.Seed, TotalSteps = TotalSteps, Settings = Settings() };
         bool resumed = TryResume(state, optimizer);
         if (!resumed) random.manual_seed(_o.Seed);
 
@@ -156,7 +166,7 @@ public sealed class Trainer<TExample>
         double? lastVal = state.Validation.Count > 0 ? state.Validation[^1].Loss : null;
 
         _task.SetTraining(true);
-        while (state.Step < state.TotalSteps && !cancel.IsCancellationRequested)
+        while (state.Step < state.TotalSteps && !interrupted.IsCancellationRequested)
         {
             if (stopAfterSteps is { } stop && stepsThisCall >= stop) break;
             var order = EpochOrder(_data.Count, _o.Seed, state.Epoch);
@@ -254,6 +264,8 @@ public sealed class Trainer<TExample>
         public int Epoch { get; set; }
         public long MicroBatch { get; set; }
         public long Skipped { get; set; }
+        /// <summary>What defines the run besides the seed and the steps; null in older checkpoints.</summary>
+        public SortedDictionary<string, string?>? Settings { get; set; }
         public double WindowLoss { get; set; }
         public int WindowCount { get; set; }
         public string? TorchRng { get; set; }
@@ -263,20 +275,43 @@ public sealed class Trainer<TExample>
 
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
+    /// <summary>The settings a resumed run must share with the checkpoint: the loop's own and the caller's <see cref="TrainerOptions.RunSettings"/>.</summary>
+    private SortedDictionary<string, string?> Settings()
+    {
+        return new SortedDictionary<string, string?>(_o.RunSettings.ToDictionary(), StringComparer.Ordinal)
+        {
+            ["examples"] = Invariant(_data.Count), ["batch"] = Invariant(_o.BatchSize), ["accum"] = Invariant(_o.GradAccum),
+            ["lr"] = Invariant(_o.LearningRate), ["warmup"] = Invariant(_o.WarmupRatio), ["weight-decay"] = Invariant(_o.WeightDecay),
+            ["clip-norm"] = Invariant(_o.ClipNorm),
+        };
+    }
+
+    private static string Invariant(IFormattable value) => value.ToString(null, System.Globalization.CultureInfo.InvariantCulture);
+
     private void SaveCheckpoint(RunState state, AdamW optimizer)
     {
         using (var rng = random.get_rng_state()) state.TorchRng = Convert.ToBase64String(rng.bytes);
         // Build the whole checkpoint in a temporary folder, then swap it in: a kill at any moment leaves
-        // either the old checkpoint or the new one, never a mix.
+        // either the old checkpoint or the new one, never a mix; a failure (a full disk) leaves no partial folder.
         string final = Path.Combine(_outDir, CheckpointFolder);
         string tmp = Path.Combine(_outDir, $".{CheckpointFolder}.{Environment.ProcessId}.tmp");
-        if (Directory.Exists(tmp)) Directory.Delete(tmp, true);
-        Directory.CreateDirectory(tmp);
-        SafeTensorsFile.Save(Path.Combine(tmp, WeightsFile), _task.TrainableParameters.Select(p => new KeyValuePair<string, Tensor>(p.Name, p.Parameter)));
-        using (var fs = File.Create(Path.Combine(tmp, OptimizerFile)))
-        using (var w = new BinaryWriter(fs))
-            optimizer.save_state_dict(w);
-        File.WriteAllText(Path.Combine(tmp, StateFile), JsonSerializer.Serialize(state, Json));
+        try
+        {
+            if (Directory.Exists(tmp)) Directory.Delete(tmp, true);
+            Directory.CreateDirectory(tmp);
+            SafeTensorsFile.Save(Path.Combine(tmp, WeightsFile), _task.TrainableParameters.Select(p => new KeyValuePair<string, Tensor>(p.Name, p.Parameter)));
+            using (var fs = File.Create(Path.Combine(tmp, OptimizerFile)))
+            using (var w = new BinaryWriter(fs))
+                optimizer.save_state_dict(w);
+            File.WriteAllText(Path.Combine(tmp, StateFile), JsonSerializer.Serialize(state, Json));
+        }
+        catch (Exception e)
+        {
+            try { Directory.Delete(tmp, true); } catch (Exception cleanup) when (cleanup is IOException or UnauthorizedAccessException) { }
+            if (e is IOException or UnauthorizedAccessException)
+                throw GlanceException.ForFile(final, $"cannot write the checkpoint at step {state.Step} ({e.Message}); the previous checkpoint is kept");
+            throw;
+        }
         string old = final + ".old";
         if (Directory.Exists(old)) Directory.Delete(old, true);
         if (Directory.Exists(final)) Directory.Move(final, old);
@@ -296,6 +331,15 @@ public sealed class Trainer<TExample>
         catch (JsonException e) { throw GlanceException.ForFile(statePath, $"corrupt trainer state: {e.Message}"); }
         if (saved.Seed != _o.Seed || saved.TotalSteps != TotalSteps)
             throw GlanceException.ForFile(folder, $"a checkpoint of another run is here (seed {saved.Seed}, {saved.TotalSteps} steps; this run: seed {_o.Seed}, {TotalSteps} steps); use another --out or delete it");
+        if (saved.Settings is { } then)   // older checkpoints did not record them
+        {
+            var now = state.Settings!;
+            var changed = then.Keys.Union(now.Keys).Order(StringComparer.Ordinal)
+                .Where(k => then.GetValueOrDefault(k) != now.GetValueOrDefault(k))
+                .Select(k => $"{k} {then.GetValueOrDefault(k) ?? "unset"} → {now.GetValueOrDefault(k) ?? "unset"}").ToList();
+            if (changed.Count > 0)
+                throw GlanceException.ForFile(folder, $"the checkpoint here is of a run with other settings ({string.Join(", ", changed)}); resume with the run's settings, or use another --out");
+        }
 
         using (var ck = Checkpoint.Open(Path.Combine(folder, WeightsFile)))
         using (no_grad())

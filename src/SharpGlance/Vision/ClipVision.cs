@@ -69,6 +69,9 @@ public sealed record ClipVisionConfig : IClipEncoderConfig
     };
 
     /// <summary>Throws a <see cref="GlanceException"/> naming the first bad field.</summary>
+    /// <summary>Patches per side at most (ViT-L/14-336 has 24; 64 is a 896-px ViT/14).</summary>
+    public const int MaxGridSide = 64;
+
     public ClipVisionConfig Validate(string source = "vision config")
     {
         static void Positive(string source, string field, double v)
@@ -83,6 +86,9 @@ public sealed record ClipVisionConfig : IClipEncoderConfig
         Positive(source, "patch_size", PatchSize);
         Positive(source, "layer_norm_eps", LayerNormEps);
         if (ImageSize < PatchSize) throw GlanceException.ForFile(source, $"image_size {ImageSize} is smaller than patch_size {PatchSize}");
+        // Attention is quadratic in the patches: 100000 px at patch 14 would ask libtorch for terabytes.
+        if (ImageSize / PatchSize > MaxGridSide)
+            throw GlanceException.ForFile(source, $"image_size {ImageSize} / patch_size {PatchSize} is a {ImageSize / PatchSize}-patch side, above the limit of {MaxGridSide} ({MaxGridSide * MaxGridSide:N0} patches)");
         if (HiddenSize % NumAttentionHeads != 0)
             throw GlanceException.ForFile(source, $"hidden_size {HiddenSize} is not divisible by num_attention_heads {NumAttentionHeads}");
         if (!Activations.IsKnown(HiddenAct)) throw GlanceException.ForFile(source, $"hidden_act '{HiddenAct}' is not one of {string.Join(", ", Activations.Known)}");

@@ -112,12 +112,34 @@ public sealed class CaptionDataTests : IDisposable
     [InlineData("res.json", "[{\"image_id\": 7, \"caption\": \"x\"", "not valid JSON")]
     [InlineData("res.jsonl", "{\"image\": \"a.jpg\", \"caption\": \"x\"}\n{\"image\": \"a.jpg\", \"caption\": \"y\"}\n", "image id a appears twice")]
     [InlineData("res.jsonl", "{\"image\": \"a.jpg\", \"caption\": \"x\"}\nnot json\n", "line 2 is not valid JSON")]
+    [InlineData("res.json", "[{\"image_id\": 2000000.5, \"caption\": \"x\"}]", "entry 1: \"image_id\" 2000000.5 is not a whole number")]   // was scored as 2000000
+    [InlineData("res.json", "[{\"image_id\": 7, \"image_id\": 8, \"caption\": \"x\"}]", "not valid JSON")]                       // which id?
     public void Bad_candidate_files_give_clear_errors(string name, string text, string message)
     {
         var path = Write(name, text);
         var e = Assert.Throws<GlanceException>(() => CaptionData.LoadCandidates(path));
         Assert.StartsWith(path + ": ", e.Message);
         Assert.Contains(message, e.Message);
+    }
+
+    [Fact]
+    public void A_caption_longer_than_the_metrics_take_is_refused_naming_the_image()
+    {
+        // METEOR needed 1.1 GB at 65k words and ran out of memory at 1 MB of text.
+        var refs = CaptionData.LoadReferences(Write("refs.json", Coco));
+        var longest = string.Join(' ', Enumerable.Repeat("dog", CaptionData.MaxCaptionWords));
+        Assert.Single(CaptionData.Align(refs, CaptionData.LoadCandidates(Write("res.json", $$"""[{"image_id": 7, "caption": "{{longest}}"}]"""))));
+        var path = Write("res.json", $$"""[{"image_id": 7, "caption": "{{longest}} cat"}]""");
+        Assert.Equal($"{path}: image 7: a caption of more than 2,000 words, above the metrics' limit (METEOR's alignment would need gigabytes)",
+            Assert.Throws<GlanceException>(() => CaptionData.Align(refs, CaptionData.LoadCandidates(path))).Message);
+    }
+
+    [Fact]
+    public void Invalid_utf8_is_refused_not_replaced()
+    {
+        var path = Path.Combine(_dir, "res.json");
+        File.WriteAllBytes(path, [.. "[{\"image_id\": 7, \"caption\": \"a "u8, 0xC3, 0x28, .. " dog\"}]"u8]);
+        Assert.Equal(path + ": is not valid UTF-8 text", Assert.Throws<GlanceException>(() => CaptionData.LoadCandidates(path)).Message);
     }
 
     [Theory]

@@ -50,6 +50,17 @@ public class CheckpointTests
     }
 
     [Fact]
+    public void A_number_where_the_index_names_a_shard_is_a_clear_error()
+    {
+        // Was "InvalidOperationException: An element of type 'Number' cannot be converted to a 'System.String'".
+        using var dir = new TempFolder();
+        var index = dir.File("model.safetensors.index.json");
+        File.WriteAllText(index, """{"weight_map": {"a.weight": 3}}""");
+        Assert.Equal($"{index}: weight_map 'a.weight' must be a string, not number",
+            Assert.Throws<GlanceException>(() => Checkpoint.Open(dir.Path)).Message);
+    }
+
+    [Fact]
     public void Pytorch_pickles_are_refused_with_the_reason()
     {
         using var dir = new TempFolder();

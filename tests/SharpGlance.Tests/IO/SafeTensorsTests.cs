@@ -179,4 +179,15 @@ public class SafeTensorsTests
         var negative = dir.WriteRaw("d.safetensors", """{"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}""", dataBytes: 4);
         Assert.Throws<GlanceException>(() => SafeTensorsFile.Open(negative));
     }
+
+    [Fact]
+    public void A_tensor_named_twice_in_the_header_is_refused_naming_the_file()
+    {
+        // Was "ArgumentException: An item with the same key has already been added" with no file.
+        using var dir = new TempFolder();
+        var path = dir.WriteRaw("dup.safetensors", """{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}""", dataBytes: 8);
+        var e = Assert.Throws<GlanceException>(() => SafeTensorsFile.Open(path));
+        Assert.StartsWith($"{path}: corrupt safetensors header: ", e.Message);
+        Assert.Contains("'w'", e.Message);
+    }
 }

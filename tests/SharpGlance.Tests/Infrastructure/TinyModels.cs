@@ -18,8 +18,12 @@ public static class TinyModels
     private static readonly Lazy<string> _clip = new(MakeClip);
     private static readonly Lazy<string> _opt = new(MakeOpt);
 
+    private static readonly Lazy<string> _captioner = new(MakeCaptioner);
+
     public static string ClipFolder => _clip.Value;
     public static string OptFolder => _opt.Value;
+    /// <summary>A saved captioner (tower embedded, <c>pad</c> aspect) of the two: for `glance caption` runs.</summary>
+    public static string CaptionerFolder => _captioner.Value;
 
     public static ClipVisionConfig VisionConfig => ClipVisionConfig.Tiny;
     public static OptConfig TextConfig => OptConfig.Tiny with { VocabSize = 50272, MaxPositionEmbeddings = 128 };
@@ -48,6 +52,14 @@ public static class TinyModels
         using var lm = new OptForCausalLM(TextConfig, generator: new Generator(12));
         lm.Save(dir);
         CopyTokenizer(dir);
+        return dir;
+    }
+
+    private static string MakeCaptioner()
+    {
+        var dir = Path.Combine(_root.Value, "captioner");
+        using var c = SharpGlance.Captioning.Captioner.Assemble(ClipFolder, OptFolder, new SharpGlance.Captioning.AssembleOptions { Seed = 3 });
+        c.Save(dir);
         return dir;
     }
 

@@ -16,14 +16,14 @@ public class CrossProcessTrainingTests
     private static readonly Lazy<(string Json, string Images)> _data = new(CaptionerTrainingTests.WriteData);
     private static readonly Lazy<string> _cache = new(() => TempDir.Create("features"));
 
-    private static string[] TrainArgs(string output) =>
+    internal static string[] TrainArgs(string output) =>
     [
         "train", "--stage", "finetune", "--vision", TinyModels.ClipFolder, "--lm", TinyModels.OptFolder,
         "--data", _data.Value.Json, "--images", _data.Value.Images, "--out", output, "--feature-cache", _cache.Value,
         "--batch", "2", "--epochs", "1000", "--max-steps", $"{Steps}", "--lr", "3e-3", "--seed", "5", "--checkpoint-every", "2",
     ];
 
-    private static Process Start(string[] args)
+    internal static Process Start(string[] args)
     {
         // The test project references the CLI, so its apphost and glance.dll sit beside the tests.
         var psi = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "glance"))
@@ -34,7 +34,7 @@ public class CrossProcessTrainingTests
         return Process.Start(psi) ?? throw new InvalidOperationException("could not start glance");
     }
 
-    private static void RunToEnd(string[] args)
+    internal static void RunToEnd(string[] args)
     {
         using var p = Start(args);
         var stderr = p.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);

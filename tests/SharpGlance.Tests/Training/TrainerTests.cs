@@ -21,8 +21,14 @@ public class TrainerTests
             foreach (var p in _model.named_parameters().Where(p => p.name.StartsWith("frozen"))) p.parameter.requires_grad = false;
         }
         public void SetTraining(bool training) => _model.train(training);
-        public IReadOnlyList<(string Name, Parameter Parameter)> TrainableParameters =>
-            _model.named_parameters().Where(p => p.name.StartsWith("head")).Select(p => (p.name, p.parameter)).ToList();
+        /// <summary>Called whenever the trainer asks for the parameters (the checkpoint writer does, mid-write).</summary>
+        public Action? BeforeParameters { get; init; }
+        public IReadOnlyList<(string Name, Parameter Parameter)> TrainableParameters => Parameters();
+        private List<(string Name, Parameter Parameter)> Parameters()
+        {
+            BeforeParameters?.Invoke();
+            return _model.named_parameters().Where(p => p.name.StartsWith("head")).Select(p => (p.name, p.parameter)).ToList();
+        }
         public BatchLoss Loss(IReadOnlyList<(float[] X, float Y)> batch, int epoch)
         {
             using var x = tensor(batch.SelectMany(b => b.X).ToArray()).reshape(batch.Count, 4);
@@ -137,5 +143,68 @@ public class TrainerTests
         var data = Data().Select(d => (d.X, float.NaN)).ToList();
         var e = Assert.Throws<GlanceException>(() => new Trainer<(float[], float)>(task, data, Options, dir, "toy").Run(cancel: TestContext.Current.CancellationToken));
         Assert.Contains("diverged", e.Message);
+    }
+
+    [Theory]
+    [InlineData("batch", "batch 8 → 4")]
+    [InlineData("lr", "lr 0.05 → 0.01")]
+    [InlineData("data", "data aaaa → bbbb")]
+    public void A_resume_with_other_settings_is_refused_naming_them(string change, string named)
+    {
+        // Was: only the seed and the total steps were compared; another --data, --batch or --lr went on silently.
+        var dir = TempDir.Create();
+        var first = Options with { RunSettings = new Dictionary<string, string?> { ["data"] = "aaaa" } };
+        new Trainer<(float[], float)>(new ToyTask(1), Data(), first, dir, "toy").Run(stopAfterSteps: 4, cancel: TestContext.Current.CancellationToken);
+        var other = change switch
+        {
+            "batch" => first with { BatchSize = 4, GradAccum = 4 },   // 10 micro-batches / 4 = 3 steps an epoch, as before
+            "lr" => first with { LearningRate = 0.01 },
+            _ => first with { RunSettings = new Dictionary<string, string?> { ["data"] = "bbbb" } },
+        };
+        var e = Assert.Throws<GlanceException>(() =>
+            new Trainer<(float[], float)>(new ToyTask(1), Data(), other, dir, "toy").Run(cancel: TestContext.Current.CancellationToken));
+        Assert.StartsWith($"{Path.Combine(dir, "checkpoint")}: the checkpoint here is of a run with other settings (", e.Message);
+        Assert.Contains(named, e.Message);
+        // The same settings resume.
+        Assert.True(new Trainer<(float[], float)>(new ToyTask(1), Data(), first, dir, "toy").Run(cancel: TestContext.Current.CancellationToken).Resumed);
+    }
+
+    [Fact]
+    public void Partial_checkpoints_of_dead_processes_are_removed_and_a_failed_write_leaves_none()
+    {
+        var dir = TempDir.Create();
+        var stale = Directory.CreateDirectory(Path.Combine(dir, $".checkpoint.{int.MaxValue - 1}.tmp")).FullName;
+        File.WriteAllBytes(Path.Combine(stale, "trainable.safetensors"), new byte[1000]);
+        new Trainer<(float[], float)>(new ToyTask(1), Data(), Options, dir, "toy").Run(stopAfterSteps: 1, cancel: TestContext.Current.CancellationToken);
+        Assert.False(Directory.Exists(stale));
+
+        // A checkpoint that cannot be written (a full disk; here a folder takes optimizer.bin's name once the
+        // weights are being written) leaves no temp folder and names the checkpoint.
+        var blocked = TempDir.Create();
+        var tmp = Path.Combine(blocked, $".checkpoint.{Environment.ProcessId}.tmp");
+        var task = new ToyTask(1) { BeforeParameters = () => { if (Directory.Exists(tmp)) Directory.CreateDirectory(Path.Combine(tmp, "optimizer.bin")); } };
+        var trainer = new Trainer<(float[], float)>(task, Data(), Options with { CheckpointEvery = 1 }, blocked, "toy");
+        var e = Assert.Throws<GlanceException>(() => trainer.Run(cancel: TestContext.Current.CancellationToken));
+        Assert.StartsWith($"{Path.Combine(blocked, "checkpoint")}: cannot write the checkpoint at step 1", e.Message);
+        Assert.False(Directory.Exists(tmp));
+    }
+
+    [Fact]
+    public void A_cancelled_run_writes_a_checkpoint_at_the_step_it_reached()
+    {
+        var dir = TempDir.Create();
+        using var cancel = new CancellationTokenSource();
+        var task = new ToyTask(1);
+        int steps = 0;
+        var reporter = new ActionProgress(u => { if (++steps == 5) cancel.Cancel(); });
+        var summary = new Trainer<(float[], float)>(task, Data(), Options with { CheckpointEvery = 100, Cancel = cancel.Token }, dir, "toy").Run(reporter);
+        Assert.Equal(5, summary.Steps);
+        Assert.Contains("\"step\": 5", File.ReadAllText(Path.Combine(dir, "checkpoint", "trainer_state.json")));
+        Assert.False(File.Exists(Path.Combine(dir, "done.txt")));
+    }
+
+    private sealed class ActionProgress(Action<ProgressUpdate> report) : IProgress<ProgressUpdate>
+    {
+        public void Report(ProgressUpdate value) => report(value);
     }
 }

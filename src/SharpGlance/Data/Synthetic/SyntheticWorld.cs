@@ -134,12 +134,14 @@ public sealed class SyntheticWorld : IDisposable
         var clock = Stopwatch.StartNew();
         var root = Path.GetFullPath(outDir);
         if (File.Exists(root)) throw GlanceException.ForFile(root, "is a file; --out must be a folder");
+        StaleTemp.Clean(root, ".staging-");
+        var sizes = new Dictionary<string, int> { ["train"] = options.Train, ["val"] = options.Val, ["test"] = options.Test };
+        RefuseForeignFiles(root, sizes.Where(kv => kv.Value > 0).Select(kv => kv.Key));
         Directory.CreateDirectory(root);
         var staging = Path.Combine(root, $".staging-{Environment.ProcessId}-{Guid.NewGuid():N}");
         Directory.CreateDirectory(staging);
         try
         {
-            var sizes = new Dictionary<string, int> { ["train"] = options.Train, ["val"] = options.Val, ["test"] = options.Test };
             long total = sizes.Values.Sum(), done = 0;
             var progressLock = new object();
             progress?.Report(new ProgressUpdate(0, total, "scenes"));
@@ -179,11 +181,12 @@ public sealed class SyntheticWorld : IDisposable
             // Swap the new products in: each split's image folder and files, then the shared files.
             foreach (var split in written.Keys)
             {
+                // RefuseForeignFiles made sure everything in it is ours.
                 var target = Path.Combine(root, "images", split);
                 if (Directory.Exists(target)) Directory.Delete(target, recursive: true);
                 Directory.CreateDirectory(Path.Combine(root, "images"));
                 Directory.Move(Path.Combine(staging, "images", split), target);
-                foreach (var suffix in new[] { "llava", "coco", "scenes", "detailed" })
+                foreach (var suffix in SplitFileKinds)
                     File.Move(Path.Combine(staging, $"{split}.{suffix}.json"), Path.Combine(root, $"{split}.{suffix}.json"), overwrite: true);
             }
             File.Move(Path.Combine(staging, "lexicon.json"), Path.Combine(root, "lexicon.json"), overwrite: true);
@@ -194,6 +197,52 @@ public sealed class SyntheticWorld : IDisposable
         {
             try { Directory.Delete(staging, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
+    }
+
+    private static readonly string[] SplitFileKinds = ["llava", "coco", "scenes", "detailed"];
+
+    /// <summary>
+    /// A rerun replaces what an earlier run wrote and nothing else (issue #16: it once deleted a user's
+    /// photos). <paramref name="root"/> must be missing, empty, or an earlier output (its world.json says
+    /// which files that run wrote); anything this run would replace that the earlier run did not write
+    /// stops it, before a file is touched.
+    /// </summary>
+    private static void RefuseForeignFiles(string root, IEnumerable<string> splits)
+    {
+        if (!Directory.Exists(root) || !Directory.EnumerateFileSystemEntries(root).Any()) return;
+        var ours = EarlierOutput(root)
+            ?? throw GlanceException.ForFile(root, "--out is not empty and holds no world.json of an earlier `glance synth`; choose an empty or new folder (synth never replaces files it did not write)");
+        var replaced = new List<string> { "lexicon.json", "world.json" };
+        foreach (var split in splits)
+        {
+            replaced.AddRange(SplitFileKinds.Select(k => $"{split}.{k}.json"));
+            var images = Path.Combine(root, "images", split);
+            if (Directory.Exists(images))
+                replaced.AddRange(Directory.EnumerateFileSystemEntries(images, "*", SearchOption.AllDirectories)
+                    .Select(p => Path.GetRelativePath(root, p).Replace('\\', '/')));
+        }
+        foreach (var file in replaced)
+            if (!ours.Contains(file) && Path.Exists(Path.Combine(root, file)))
+                throw GlanceException.ForFile(Path.Combine(root, file), "was not written by `glance synth`, which would replace it; move it away or choose another --out");
+    }
+
+    /// <summary>The files an earlier synth run wrote into <paramref name="root"/>, from its world.json; null when there is none.</summary>
+    private static HashSet<string>? EarlierOutput(string root)
+    {
+        var path = Path.Combine(root, "world.json");
+        if (!File.Exists(path)) return null;
+        WorldInfo? info;
+        try { info = JsonSerializer.Deserialize<WorldInfo>(File.ReadAllText(path), SceneJson.Options); }
+        catch (JsonException) { return null; }
+        if (info?.Images is null || info.Description?.StartsWith("SharpGlance synthetic world", StringComparison.Ordinal) != true) return null;
+        var files = new HashSet<string>(StringComparer.Ordinal) { "lexicon.json", "world.json" };
+        foreach (var (split, count) in info.Images)
+        {
+            if (Splits.FirstOrDefault(s => s.Name == split) is not { Name: not null } s) return null;
+            files.UnionWith(SplitFileKinds.Select(k => $"{split}.{k}.json"));
+            for (int i = 0; i < count; i++) files.Add($"images/{split}/{s.IdBase + i}.png");
+        }
+        return files;
     }
 
     private sealed record WorldInfo(string Description, long Seed, int ImageSize, string Vocab, double Occlusion,
@@ -274,6 +323,11 @@ public sealed class SyntheticWorld : IDisposable
             var k = picked.Count + 1;
             picked.Add(item with { Scene = item.Scene with { ImageId = k, Split = "sample", FileName = $"scene{k}.png" } });
         }
+        // Only an earlier sample set (its samples.json) may be replaced; a user's README.md may not.
+        if (!File.Exists(Path.Combine(dir, "samples.json")))
+            foreach (var name in picked.Select(p => p.Scene.FileName).Append("README.md"))
+                if (File.Exists(Path.Combine(dir, name)))
+                    throw GlanceException.ForFile(Path.Combine(dir, name), "already exists and is not an earlier sample set's (no samples.json beside it); choose another --samples folder");
         Directory.CreateDirectory(dir);
         foreach (var item in picked) AtomicFile.WriteAllBytes(Path.Combine(dir, item.Scene.FileName), RenderPng(item.Scene));
         WriteJson(Path.Combine(dir, "samples.json"), picked.Select(p => new { file = p.Scene.FileName, captions = p.Captions, detailed = p.Detailed, scene = p.Scene }).ToList());
