@@ -11,17 +11,24 @@ public static class Program
         // Before anything loads libtorch (its libgomp reads this once): idle OpenMP threads sleep instead of
         // spinning. See bench/README.md for the measurements behind the choice; a value the user set wins.
         Runtime.NativeEnvironment.SetDefault("OMP_WAIT_POLICY", "PASSIVE");
-        var root = BuildRoot();
         try
         {
             // System.CommandLine's own handler would print "Unhandled exception:" and a stack trace; errors
             // come here instead and are reported as one line.
-            return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+            return Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (Exception e) when (Environment.GetEnvironmentVariable("GLANCE_DEBUG") != "1")
         {
             return ReportError(e);
         }
+    }
+
+    /// <summary>Parses a command line; a mistyped option is an error (<see cref="UnknownOptions"/>), never a file name.</summary>
+    public static ParseResult Parse(params string[] args)
+    {
+        var parse = BuildRoot().Parse(args);
+        UnknownOptions.Reject(parse);
+        return parse;
     }
 
     /// <summary>Every command, one line each; each lives in Commands/ and is thin over the library.</summary>
