@@ -30,8 +30,8 @@ public static class CaptionCommand
         var rounds = new Option<int?>("--rounds") { Description = "Second glances, each refining the last (implies --refine; default 1)" };
         var showInitial = new Option<bool>("--show-initial") { Description = "Also print the first glance's caption (and every round)" };
         var question = new Option<string?>("--question") { Description = $"The prompt's question (default \"{PromptTemplate.DefaultQuestion}\")" };
-        var json = new Option<bool>("--json") { Description = "One JSON object per image: image, caption, initial, rounds" };
-        var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
+        var json = new Option<bool>("--json") { Description = "One JSON object per image: image, caption, initial, rounds, seconds (its share of its batch's time)" };
+        var device = new Option<string>("--device") { Description = "cpu (this build has no CUDA: it is built on TorchSharp-cpu)", DefaultValueFactory = _ => "cpu" };
         var images = new Argument<string[]>("images") { Description = "Image files, folders or globs (default: the shipped sample scenes)", Arity = ArgumentArity.ZeroOrMore };
 
         var command = new Command("caption", "Caption images (first glance; --refine adds the second glance).")
@@ -54,7 +54,10 @@ public static class CaptionCommand
                 TopK = parseResult.GetValue(topK),
                 Seed = parseResult.GetValue(seed),
             };
-            var paths = ImagePaths.Expand(parseResult.GetValue(images) ?? [], DefaultModel.SamplesFolder);
+            var given = parseResult.GetValue(images) ?? [];
+            var paths = ImagePaths.Expand(given, DefaultModel.SamplesFolder);
+            // The shipped samples live in the build folder: show their names, not the long absolute path.
+            Func<string, string> shown = given.Length == 0 ? Path.GetFileName : p => p;
             var folder = parseResult.GetValue(model) ?? DefaultModel.Folder;
             if (parseResult.GetValue(model) is null && !File.Exists(Path.Combine(folder, "config.json")))
                 throw GlanceException.ForFile(folder, "the embedded default model is missing from this build; pass --model DIR, or train one with `glance demo --export models/default` and rebuild");
@@ -73,26 +76,34 @@ public static class CaptionCommand
             };
             bool asJson = parseResult.GetValue(json), both = parseResult.GetValue(showInitial);
             var jsonOptions = new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-            int failed = 0;
-            foreach (var r in CaptionPipeline.Run(captioner, paths, options))
+            // Captions appear as they are made, above the progress bar (or between the log lines).
+            var lines = CliProgress.Above(output);
+            var errors = CliProgress.Above(parseResult.InvocationConfiguration.Error);
+            int failed = CliProgress.Run("caption", progress =>
             {
-                if (!r.Ok)
+                int bad = 0;
+                foreach (var r in CaptionPipeline.Run(captioner, paths, options, progress))
                 {
-                    failed++;
-                    parseResult.InvocationConfiguration.Error.WriteLine($"glance: error: {r.Error}");
-                    continue;
+                    string image = shown(r.Image);
+                    if (!r.Ok)
+                    {
+                        bad++;
+                        errors.WriteLine($"glance: error: {r.Error}");
+                        continue;
+                    }
+                    if (asJson)
+                        lines.WriteLine(JsonSerializer.Serialize(new { image, caption = r.Caption, initial = r.Initial, rounds = r.Rounds, seconds = Math.Round(r.Seconds ?? 0, 3) }, jsonOptions));
+                    else if (both && r.Initial is not null)
+                    {
+                        lines.WriteLine(image);
+                        lines.WriteLine($"  initial: {r.Initial}");
+                        for (int i = 0; i < r.Rounds.Count; i++) lines.WriteLine($"  refined{(r.Rounds.Count > 1 ? $" ({i + 1})" : "")}: {r.Rounds[i]}");
+                    }
+                    else
+                        lines.WriteLine($"{image}: {r.Caption}");
                 }
-                if (asJson)
-                    output.WriteLine(JsonSerializer.Serialize(new { image = r.Image, caption = r.Caption, initial = r.Initial, rounds = r.Rounds }, jsonOptions));
-                else if (both && r.Initial is not null)
-                {
-                    output.WriteLine(r.Image);
-                    output.WriteLine($"  initial: {r.Initial}");
-                    for (int i = 0; i < r.Rounds.Count; i++) output.WriteLine($"  refined{(r.Rounds.Count > 1 ? $" ({i + 1})" : "")}: {r.Rounds[i]}");
-                }
-                else
-                    output.WriteLine($"{r.Image}: {r.Caption}");
-            }
+                return bad;
+            });
             return failed == 0 ? 0 : 2;
         });
         return command;
