@@ -1,5 +1,7 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using SharpGlance.Cli.Commands;
+using SharpGlance.Tokenization;
 
 namespace SharpGlance.Tests.Demo;
 
@@ -43,6 +45,31 @@ public class DefaultModelTests
         using var doc = JsonDocument.Parse(output.Trim());
         Assert.Equal(good, doc.RootElement.GetProperty("image").GetString());
         Assert.InRange(doc.RootElement.GetProperty("seconds").GetDouble(), 1e-4, 600);
+    }
+
+    [Fact]
+    public void Synth_defaults_make_the_world_the_default_model_knows()
+    {
+        string dir = TempDir.Create("synth");
+        var (code, _, _) = GlanceCli.Run("synth", "--out", dir, "--test", "24", "--threads", "1");
+        Assert.Equal(0, code);
+
+        var model = JsonNode.Parse(File.ReadAllText(Path.Combine(DefaultModel.Folder, "config.json")))!;
+        var world = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "world.json")))!;
+        Assert.Equal(model["vision_config"]!["image_size"]!.GetValue<int>(), world["image_size"]!.GetValue<int>());
+        Assert.Equal("mini", world["vocab"]!.GetValue<string>());
+
+        // Every word of the new captions is one the model was trained to write (its closed vocabulary).
+        var known = model["vocabulary_subset"]!.AsArray().Select(n => n!.GetValue<int>()).ToHashSet();
+        var tokenizer = OptTokenizer.FromFolder(DefaultModel.Folder);
+        var captions = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "test.coco.json")))!["annotations"]!.AsArray()
+            .Select(a => a!["caption"]!.GetValue<string>()).ToList();
+        Assert.NotEmpty(captions);
+        foreach (var caption in captions)
+        {
+            var unknown = tokenizer.Encode(" " + caption, addBos: false).Where(id => !known.Contains(id)).ToList();
+            Assert.True(unknown.Count == 0, $"'{caption}': tokens {string.Join(", ", tokenizer.ToTokens(unknown))} are outside the default model's vocabulary");
+        }
     }
 
     [Fact]
