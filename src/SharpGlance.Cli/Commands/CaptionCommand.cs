@@ -30,7 +30,7 @@ public static class CaptionCommand
         var rounds = new Option<int?>("--rounds") { Description = "Second glances, each refining the last (implies --refine; default 1)" };
         var showInitial = new Option<bool>("--show-initial") { Description = "Also print the first glance's caption (and every round)" };
         var question = new Option<string?>("--question") { Description = $"The prompt's question (default \"{PromptTemplate.DefaultQuestion}\")" };
-        var json = new Option<bool>("--json") { Description = "One JSON object per image: image, caption, initial, rounds, seconds (its share of its batch's time)" };
+        var json = new Option<bool>("--json") { Description = "One JSON object per image: image, caption, initial, rounds, seconds (its share of its batch's time), model, decoding" };
         var device = new Option<string>("--device") { Description = "cpu (this build has no CUDA: it is built on TorchSharp-cpu)", DefaultValueFactory = _ => "cpu" };
         var images = new Argument<string[]>("images") { Description = "Image files, folders or globs (default: the shipped sample scenes)", Arity = ArgumentArity.ZeroOrMore };
 
@@ -75,6 +75,9 @@ public static class CaptionCommand
                 Question = parseResult.GetValue(question),
             };
             bool asJson = parseResult.GetValue(json), both = parseResult.GetValue(showInitial);
+            // Recorded on every --json line, so that `glance eval --report` can say how the captions were made.
+            string modelName = parseResult.GetValue(model) ?? "the embedded default model";
+            string decoding = generation.Describe() + (roundCount == 0 ? "; first glance" : $"; {roundCount} second glance{(roundCount > 1 ? "s" : "")} (refined)");
             var jsonOptions = new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
             // Captions appear as they are made, above the progress bar (or between the log lines).
             var lines = CliProgress.Above(output);
@@ -92,7 +95,7 @@ public static class CaptionCommand
                         continue;
                     }
                     if (asJson)
-                        lines.WriteLine(JsonSerializer.Serialize(new { image, caption = r.Caption, initial = r.Initial, rounds = r.Rounds, seconds = Math.Round(r.Seconds ?? 0, 3) }, jsonOptions));
+                        lines.WriteLine(JsonSerializer.Serialize(new { image, caption = r.Caption, initial = r.Initial, rounds = r.Rounds, seconds = Math.Round(r.Seconds ?? 0, 3), model = modelName, decoding }, jsonOptions));
                     else if (both && r.Initial is not null)
                     {
                         lines.WriteLine(image);
