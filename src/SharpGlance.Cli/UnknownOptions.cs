@@ -38,9 +38,10 @@ public static class UnknownOptions
     /// <summary>The options the command takes, its ancestors' recursive ones (such as --help) included.</summary>
     private static IEnumerable<string> ValidOptions(CommandResult result)
     {
-        foreach (var o in result.Command.Options) { yield return o.Name; foreach (var a in o.Aliases) yield return a; }
+        var options = result.Command.Options.AsEnumerable();
         for (var p = result.Parent as CommandResult; p is not null; p = p.Parent as CommandResult)
-            foreach (var o in p.Command.Options.Where(o => o.Recursive)) { yield return o.Name; foreach (var a in o.Aliases) yield return a; }
+            options = options.Concat(p.Command.Options.Where(o => o.Recursive));
+        return options.SelectMany(o => o.Aliases.Prepend(o.Name));
     }
 
     /// <summary>The candidate with the smallest edit distance (ties: the first); null when there is none.</summary>

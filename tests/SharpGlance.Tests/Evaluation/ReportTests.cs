@@ -79,11 +79,11 @@ public sealed class ReportTests : IDisposable
         var html = HtmlReport.Render(Evaluate(), new ReportOptions { ImagesDir = _dir, GalleryImages = 0 });
         // Images 1 and 2 exist, 3 does not: its cell stays empty.
         Assert.Equal(2, Regex.Matches(html, "<td class=\"thumb\"><img src=\"data:image/jpeg;base64,").Count);
-        Assert.Equal(1, Regex.Matches(html, "<td class=\"thumb\"></td>").Count);
+        Assert.Single(Regex.Matches(html, "<td class=\"thumb\"></td>"));
         Assert.DoesNotContain(HtmlReport.NoImagesNote, html);
 
         var capped = HtmlReport.Render(Evaluate(), new ReportOptions { ImagesDir = _dir, GalleryImages = 0, TableThumbnails = 1 });
-        Assert.Equal(1, Regex.Matches(capped, "<td class=\"thumb\"><img").Count);
+        Assert.Single(Regex.Matches(capped, "<td class=\"thumb\"><img"));
         Assert.Contains("Thumbnails for the first 1 rows.", capped);
     }
 
