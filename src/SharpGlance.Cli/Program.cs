@@ -13,7 +13,6 @@ public static class Program
         // Before anything loads libtorch (its libgomp reads this once): idle OpenMP threads sleep instead of
         // spinning. See bench/README.md for the measurements behind the choice; a value the user set wins.
         Runtime.NativeEnvironment.SetDefault("OMP_WAIT_POLICY", "PASSIVE");
-        var root = BuildRoot();
         try
         {
             // System.CommandLine's own handler would print "Unhandled exception:" and a stack trace; errors
@@ -23,7 +22,7 @@ public static class Program
             // a redirected stdout is written through a stream that fails when the reader is gone.
             if (Console.IsOutputRedirected)
                 config.Output = new StreamWriter(new FileStream(new SafeFileHandle(1, ownsHandle: false), FileAccess.Write, 1), new UTF8Encoding(false)) { AutoFlush = true };
-            return root.Parse(args).Invoke(config);
+            return Parse(args).Invoke(config);
         }
         catch (IOException e) when (e.HResult == BrokenPipe)
         {
@@ -37,6 +36,14 @@ public static class Program
 
     /// <summary>EPIPE, the errno .NET puts in an IOException's HResult on Unix.</summary>
     private const int BrokenPipe = 32;
+
+    /// <summary>Parses a command line; a mistyped option is an error (<see cref="UnknownOptions"/>), never a file name.</summary>
+    public static ParseResult Parse(params string[] args)
+    {
+        var parse = BuildRoot().Parse(args);
+        UnknownOptions.Reject(parse);
+        return parse;
+    }
 
     /// <summary>Every command, one line each; each lives in Commands/ and is thin over the library.</summary>
     public static RootCommand BuildRoot()

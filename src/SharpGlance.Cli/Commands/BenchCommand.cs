@@ -20,7 +20,7 @@ public static class BenchCommand
     public static Command Create()
     {
         var model = new Option<string?>("--model") { Description = "Captioner folder to time (default: the full-size architecture with random weights)" };
-        var tokenizer = new Option<string?>("--tokenizer") { Description = "vocab.json + merges.txt for the random model's prompt (default: the embedded model's, else shared/tokenizers/opt above the current folder)" };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "vocab.json + merges.txt for the random model's prompt (default: the embedded model's, else the repository's tests/fixtures/tokenizers/opt)" };
         var iterations = new Option<int>("--iterations") { Description = "Timed single-image captions", DefaultValueFactory = _ => 5 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed captions first", DefaultValueFactory = _ => 1 };
         var newTokens = new Option<int>("--new-tokens") { Description = "Tokens per caption (greedy, end of sequence disabled)", DefaultValueFactory = _ => 20 };
@@ -106,14 +106,14 @@ public static class BenchCommand
         return [l.One, l.Five, l.Fifteen];
     }
 
-    /// <summary>The embedded model's tokenizer, else the first shared/tokenizers/opt (or tokenizers/opt) above the current folder or the executable.</summary>
+    /// <summary>The embedded model's tokenizer, else the repository's test copy of the OPT vocabulary
+    /// (<c>tests/fixtures/tokenizers/opt</c>) in the first checkout above the current folder or the executable.</summary>
     private static string? DefaultTokenizer()
     {
         if (OptTokenizer.Exists(DefaultModel.Folder)) return DefaultModel.Folder;
         foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
             for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
-                foreach (var candidate in new[] { Path.Combine(dir.FullName, "shared", "tokenizers", "opt"), Path.Combine(dir.FullName, "tokenizers", "opt") })
-                    if (OptTokenizer.Exists(candidate)) return candidate;
+                if (Path.Combine(dir.FullName, "tests", "fixtures", "tokenizers", "opt") is var candidate && OptTokenizer.Exists(candidate)) return candidate;
         return null;
     }
 

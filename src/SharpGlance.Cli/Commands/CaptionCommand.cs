@@ -31,8 +31,8 @@ public static class CaptionCommand
         var rounds = new Option<int?>("--rounds") { Description = "Second glances, each refining the last (implies --refine; default 1)" };
         var showInitial = new Option<bool>("--show-initial") { Description = "Also print the first glance's caption (and every round)" };
         var question = new Option<string?>("--question") { Description = $"The prompt's question (default \"{PromptTemplate.DefaultQuestion}\")" };
-        var json = new Option<bool>("--json") { Description = "One JSON object per image: image, caption, initial, rounds" };
-        var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
+        var json = new Option<bool>("--json") { Description = "One JSON object per image: image, caption, initial, rounds, seconds (its share of its batch's time), model, decoding" };
+        var device = new Option<string>("--device") { Description = "cpu (this build has no CUDA: it is built on TorchSharp-cpu)", DefaultValueFactory = _ => "cpu" };
         var images = new Argument<string[]>("images")
         {
             Description = $"Image files, folders or globs (default: the shipped sample scenes); each image at most {RgbImage.DefaultMaxPixels:N0} pixels " +
@@ -60,15 +60,20 @@ public static class CaptionCommand
                 TopK = parseResult.GetValue(topK),
                 Seed = parseResult.GetValue(seed),
             };
+            // Errors appear as they happen, above the progress bar (or between the log lines).
+            var errors = CliProgress.Above(parseResult.InvocationConfiguration.Error);
             int failed = 0, done = 0;
             void Fail(string error)
             {
                 failed++;
-                parseResult.InvocationConfiguration.Error.WriteLine($"glance: error: {error}");
+                errors.WriteLine($"glance: error: {error}");
             }
             // Checked before the model loads; an argument with no images is reported and the others go on.
-            var paths = ImagePaths.Expand(parseResult.GetValue(images) ?? [], DefaultModel.SamplesFolder, Fail);
+            var given = parseResult.GetValue(images) ?? [];
+            var paths = ImagePaths.Expand(given, DefaultModel.SamplesFolder, Fail);
             generation.Validate(int.MaxValue);
+            // The shipped samples live in the build folder: show their names, not the long absolute path.
+            Func<string, string> shown = given.Length == 0 ? Path.GetFileName : p => p;
             var folder = parseResult.GetValue(model) ?? DefaultModel.Folder;
             if (parseResult.GetValue(model) is null && !File.Exists(Path.Combine(folder, "config.json")))
                 throw GlanceException.ForFile(folder, "the embedded default model is missing from this build; pass --model DIR, or train one with `glance demo --export models/default` and rebuild");
@@ -86,29 +91,40 @@ public static class CaptionCommand
                 Question = parseResult.GetValue(question),
             };
             bool asJson = parseResult.GetValue(json), both = parseResult.GetValue(showInitial);
+            // Recorded on every --json line, so that `glance eval --report` can say how the captions were made.
+            string modelName = parseResult.GetValue(model) ?? "the embedded default model";
+            string decoding = generation.Describe() + (roundCount == 0 ? "; first glance" : $"; {roundCount} second glance{(roundCount > 1 ? "s" : "")} (refined)");
             var jsonOptions = new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
             using var interrupts = Interrupts.Listen();
-            foreach (var r in CaptionPipeline.Run(captioner, paths, options))
+            // Captions appear as they are made, above the progress bar (or between the log lines).
+            var lines = CliProgress.Above(output);
+            CliProgress.Run("caption", progress =>
             {
-                if (interrupts.Requested)
-                    return interrupts.Report(parseResult.InvocationConfiguration.Error, $"stopped after {done} of {paths.Count} images");
-                done++;
-                if (!r.Ok)
+                foreach (var r in CaptionPipeline.Run(captioner, paths, options, progress))
                 {
-                    Fail(r.Error!);
-                    continue;
+                    if (interrupts.Requested) break;
+                    done++;
+                    string image = shown(r.Image);
+                    if (!r.Ok)
+                    {
+                        Fail(r.Error!);
+                        continue;
+                    }
+                    if (asJson)
+                        lines.WriteLine(JsonSerializer.Serialize(new { image, caption = r.Caption, initial = r.Initial, rounds = r.Rounds, seconds = Math.Round(r.Seconds ?? 0, 3), model = modelName, decoding }, jsonOptions));
+                    else if (both && r.Initial is not null)
+                    {
+                        lines.WriteLine(image);
+                        lines.WriteLine($"  initial: {r.Initial}");
+                        for (int i = 0; i < r.Rounds.Count; i++) lines.WriteLine($"  refined{(r.Rounds.Count > 1 ? $" ({i + 1})" : "")}: {r.Rounds[i]}");
+                    }
+                    else
+                        lines.WriteLine($"{image}: {r.Caption}");
                 }
-                if (asJson)
-                    output.WriteLine(JsonSerializer.Serialize(new { image = r.Image, caption = r.Caption, initial = r.Initial, rounds = r.Rounds }, jsonOptions));
-                else if (both && r.Initial is not null)
-                {
-                    output.WriteLine(r.Image);
-                    output.WriteLine($"  initial: {r.Initial}");
-                    for (int i = 0; i < r.Rounds.Count; i++) output.WriteLine($"  refined{(r.Rounds.Count > 1 ? $" ({i + 1})" : "")}: {r.Rounds[i]}");
-                }
-                else
-                    output.WriteLine($"{r.Image}: {r.Caption}");
-            }
+                return 0;
+            });
+            if (interrupts.Requested)
+                return interrupts.Report(parseResult.InvocationConfiguration.Error, $"stopped after {done} of {paths.Count} images");
             return failed == 0 ? 0 : 2;
         });
         return command;

@@ -11,7 +11,7 @@ public static class DemoCommand
 {
     public static Command Create()
     {
-        var quick = new Option<bool>("--quick") { Description = "A small run (about 3 minutes) with the same steps" };
+        var quick = new Option<bool>("--quick") { Description = "A small run (about 2-3 minutes on two cores) with the same steps" };
         var output = new Option<string?>("--out") { Description = "Run folder (default runs/demo or runs/demo-quick)" };
         var seed = new Option<long>("--seed") { DefaultValueFactory = _ => 0 };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "Folder with the OPT vocab.json + merges.txt (default: the embedded model's)" };

@@ -26,6 +26,7 @@ public static class EvalCommand
         var split = new Option<string>("--split") { Description = "Karpathy split to evaluate", DefaultValueFactory = _ => "test" };
         var paraphrase = new Option<string?>("--meteor-paraphrase") { Description = "METEOR paraphrase table (paraphrase-en.gz); without it paraphrase matching is off" };
         var gallery = new Option<int>("--report-gallery") { Description = "Worst images shown with thumbnails in the report", DefaultValueFactory = _ => 100 };
+        var meta = new Option<string[]>("--meta") { Description = "KEY=VALUE about the run for the report and JSON, e.g. model=NAME or decoding=greedy (repeatable; overrides what the results file records)", Arity = ArgumentArity.ZeroOrMore };
         var judge = new Option<string?>("--judge") { Description = "LLM judge(s): clair, mllm (comma-separated for both)" };
         var judgeUrl = new Option<string?>("--judge-url") { Description = "OpenAI-compatible endpoint (default $SHARPGLANCE_LLM_URL)" };
         var judgeModel = new Option<string?>("--judge-model") { Description = "Judge model (default $SHARPGLANCE_LLM_MODEL, else gpt-4o-mini)" };
@@ -38,7 +39,7 @@ public static class EvalCommand
 
         var command = new Command("eval", "Score captions exactly as coco-caption does (BLEU, METEOR, ROUGE-L, CIDEr-D), with optional LLM judges and an HTML report.")
         {
-            refs, results, metrics, json, report, images, split, paraphrase, gallery,
+            refs, results, metrics, json, report, images, split, paraphrase, gallery, meta,
             judge, judgeUrl, judgeModel, judgeKey, judgeSeeds, judgeSamples, judgeConcurrency, judgeTemperature, judgeInstruction,
         };
         command.SetAction(parse =>
@@ -64,7 +65,10 @@ public static class EvalCommand
                     Temperature = parse.GetValue(judgeTemperature),
                 },
                 JudgeInstruction = parse.GetValue(judgeInstruction),
+                Metadata = ParseMeta(parse.GetValue(meta) ?? []),
             };
+            if (request.ReportPath is not null && request.ImagesDir is null)
+                parse.InvocationConfiguration.Error.WriteLine($"glance: note: {HtmlReport.NoImagesNote}");
 
             bool asJson = parse.GetValue(json);
             // With --json, stdout carries only the JSON, so no progress bar there.
@@ -76,9 +80,23 @@ public static class EvalCommand
         return command;
     }
 
+    /// <summary>--meta KEY=VALUE pairs, in order; a later key wins.</summary>
+    public static Dictionary<string, string> ParseMeta(IEnumerable<string> pairs)
+    {
+        var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var pair in pairs)
+        {
+            int eq = pair.IndexOf('=');
+            if (eq <= 0) throw new GlanceException($"--meta expects KEY=VALUE (got '{pair}')");
+            result[pair[..eq].Trim()] = pair[(eq + 1)..].Trim();
+        }
+        return result;
+    }
+
     private static void Print(EvalOutcome outcome)
     {
         var r = outcome.Result;
+        foreach (var (key, value) in outcome.Metadata ?? new Dictionary<string, string>()) Console.WriteLine($"{key}: {value}");
         var table = new Table().AddColumn("metric").AddColumn(new TableColumn("score").RightAligned()).AddColumn(new TableColumn("×100").RightAligned());
         foreach (var m in HtmlReport.MetricOrder(r))
             table.AddRow(HtmlReport.Label(m), F(r.Corpus[m], 4), F(100 * r.Corpus[m], 1));

@@ -17,8 +17,10 @@ public static class SynthCommand
         var val = new Option<int>("--val") { Description = "Validation images.", DefaultValueFactory = _ => 0 };
         var test = new Option<int>("--test") { Description = "Test images.", DefaultValueFactory = _ => 0 };
         var seed = new Option<long>("--seed") { Description = "Random seed; the same seed gives byte-identical files.", DefaultValueFactory = _ => 0 };
-        var size = new Option<int>("--size") { Description = "Image side in pixels (96 or 128 for the demo).", DefaultValueFactory = _ => 128 };
-        var vocab = new Option<string>("--vocab") { Description = "Emoji vocabulary: mini (3 per class, the demo's world), small (57 entities) or full (curated few hundred).", DefaultValueFactory = _ => "small" };
+        // The defaults are the world the embedded default model and the demo know (96 px, mini), so that
+        // `glance synth` → `glance caption --json` → `glance eval` measures that model on its own world.
+        var size = new Option<int>("--size") { Description = "Image side in pixels (default 96: the world of the embedded default model and the demo).", DefaultValueFactory = _ => 96 };
+        var vocab = new Option<string>("--vocab") { Description = "Emoji vocabulary: mini (3 per class; default: the world of the embedded default model and the demo), small (57 entities) or full (curated few hundred).", DefaultValueFactory = _ => "mini" };
         var occlusion = new Option<double>("--occlusion") { Description = "Probability that a scene lets objects partly overlap.", DefaultValueFactory = _ => 0.25 };
         var threads = new Option<int>("--threads") { Description = "Worker threads (0: all cores); the output does not depend on it.", DefaultValueFactory = _ => 0 };
         var samples = new Option<string?>("--samples") { Description = "Instead of a dataset, write 6 varied sample scenes and their captions into this folder." };

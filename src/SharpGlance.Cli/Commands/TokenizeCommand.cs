@@ -6,7 +6,7 @@ using SharpGlance.Tokenization;
 namespace SharpGlance.Cli.Commands;
 
 /// <summary>
-/// <c>glance tokenize --model DIR TEXT</c>: the ids and byte-level tokens of a text, as HF's
+/// <c>glance tokenize [--model DIR] TEXT</c>: the ids and byte-level tokens of a text, as HF's
 /// <c>tokenizer(text).input_ids</c> and <c>tokenizer.tokenize(text)</c> show them — the first thing to
 /// compare when a prompt behaves differently from the reference.
 /// </summary>
@@ -14,7 +14,7 @@ public static class TokenizeCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "Folder with vocab.json + merges.txt (a captioner or OPT folder)", Required = true };
+        var model = new Option<string?>("--model") { Description = "Folder with vocab.json + merges.txt (a captioner or OPT folder; default: the embedded model's, the real OPT vocabulary)" };
         var json = new Option<bool>("--json") { Description = "Print {\"ids\": [...], \"tokens\": [...]} as JSON" };
         var noBos = new Option<bool>("--no-bos") { Description = "Do not prepend the BOS token </s> (id 2)" };
         var image = new Option<bool>("--image") { Description = "Treat <image> as the image placeholder (id -200), as captioning prompts do" };
@@ -24,7 +24,7 @@ public static class TokenizeCommand
         command.SetAction(parseResult =>
         {
             var output = parseResult.InvocationConfiguration.Output;
-            var tokenizer = OptTokenizer.FromFolder(parseResult.GetValue(model)!);
+            var tokenizer = OptTokenizer.FromFolder(parseResult.GetValue(model) ?? DefaultModel.Folder);
             string input = parseResult.GetValue(text) ?? "";
             bool addBos = !parseResult.GetValue(noBos);
             int[] ids = parseResult.GetValue(image) ? tokenizer.EncodeWithImage(input, addBos) : tokenizer.Encode(input, addBos);

@@ -23,14 +23,14 @@ public static class TrainCommand
         var vision = new Option<string?>("--vision") { Description = "CLIP folder: the frozen tower, when assembling a fresh captioner with --lm" };
         var lm = new Option<string?>("--lm") { Description = "OPT folder, when assembling a fresh captioner with --vision" };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "Folder with vocab.json + merges.txt (default: the LM folder; for clip: required)" };
-        var val = new Option<string?>("--val") { Description = "Validation LLaVA JSON (same --images folder)" };
+        var val = new Option<string?>("--val") { Description = "Validation LLaVA JSON (same --images folder), used every --eval-every steps" };
         var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 1 };
         var lr = new Option<double?>("--lr") { Description = "Peak learning rate (defaults per stage: clip and lm 1e-3, pretrain 1e-4, finetune 2e-5, refine 2e-5)" };
         var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 16 };
         var accum = new Option<int>("--accum") { Description = "Micro-batches per optimizer step", DefaultValueFactory = _ => 1 };
         var maxSteps = new Option<long?>("--max-steps");
         var seed = new Option<long>("--seed") { DefaultValueFactory = _ => 0 };
-        var evalEvery = new Option<int>("--eval-every") { Description = "Validate every N steps (0 = only at the end when --val is given)", DefaultValueFactory = _ => 0 };
+        var evalEvery = new Option<int>("--eval-every") { Description = "Validate on --val every N steps and at the end (0 = never: --val alone does not validate)", DefaultValueFactory = _ => 0 };
         var checkpointEvery = new Option<int>("--checkpoint-every") { DefaultValueFactory = _ => 200 };
         var warmup = new Option<double>("--warmup") { Description = "Warm-up fraction of the steps", DefaultValueFactory = _ => 0.03 };
         var weightDecay = new Option<double>("--weight-decay") { DefaultValueFactory = _ => 0.0 };

@@ -3,9 +3,11 @@ using Spectre.Console;
 namespace SharpGlance.Cli;
 
 /// <summary>
-/// Progress for long work: a Spectre.Console bar on an interactive terminal, plain log lines (at most
-/// one every few seconds) when stderr is redirected. Library code reports through
-/// <see cref="IProgress{T}"/> of <see cref="ProgressUpdate"/>; this turns it into either form.
+/// Progress for long work: a Spectre.Console bar with the time remaining on an interactive terminal,
+/// plain log lines with an ETA (at most one every few seconds) when output is redirected. Library code
+/// reports through <see cref="IProgress{T}"/> of <see cref="ProgressUpdate"/>; this turns it into either
+/// form. Lines a command prints while the bar is shown go through <see cref="Above"/>, so they scroll
+/// above the bar instead of being drawn over.
 /// </summary>
 public static class CliProgress
 {
@@ -36,6 +38,27 @@ public static class CliProgress
     }
 
     public static void Run(string title, Action<IProgress<ProgressUpdate>> work) => Run<int>(title, p => { work(p); return 0; });
+
+    /// <summary>
+    /// Where to print lines while <see cref="Run{T}"/> shows a bar: on a terminal, Spectre's console (which
+    /// keeps the bar below what it writes); redirected, <paramref name="writer"/> itself.
+    /// </summary>
+    public static TextWriter Above(TextWriter writer) => Interactive ? new SpectreLines() : writer;
+
+    private sealed class SpectreLines : TextWriter
+    {
+        public override System.Text.Encoding Encoding => System.Text.Encoding.UTF8;
+        public override void Write(char value) => AnsiConsole.Write(value.ToString());
+        public override void WriteLine(string? value) => AnsiConsole.WriteLine(value ?? "");
+    }
+
+    /// <summary>"ETA h:mm:ss" from the rate so far; empty until something is done or when all is.</summary>
+    public static string Eta(TimeSpan elapsed, double done, double total)
+    {
+        if (done <= 0 || total <= done) return "";
+        var left = TimeSpan.FromSeconds(Math.Round(elapsed.TotalSeconds / done * (total - done)));
+        return $"ETA {(int)left.TotalHours}:{left:mm\\:ss}";
+    }
 
     private sealed class Bar(ProgressTask task, string title) : IProgress<ProgressUpdate>
     {
@@ -70,7 +93,8 @@ public static class CliProgress
         private void Write(ProgressUpdate u)
         {
             _unwritten = null;
-            Console.Error.WriteLine($"[{_clock.Elapsed:hh\\:mm\\:ss}] {title}: {u.Done}/{u.Total}{(u.Detail is null ? "" : " " + u.Detail)}");
+            string eta = Eta(_clock.Elapsed, u.Done, u.Total);
+            Console.Error.WriteLine($"[{_clock.Elapsed:hh\\:mm\\:ss}] {title}: {u.Done}/{u.Total}{(u.Detail is null ? "" : " " + u.Detail)}{(eta.Length == 0 ? "" : ", " + eta)}");
         }
     }
 }

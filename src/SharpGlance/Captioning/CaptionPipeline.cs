@@ -15,8 +15,12 @@ public sealed record CaptionRunOptions
     public string? Question { get; init; }
 }
 
-/// <summary>One image's result: the final caption, the first glance's, each refinement round's — or why there is none.</summary>
-public sealed record ImageCaption(string Image, string? Caption, string? Initial, IReadOnlyList<string> Rounds, string? Error)
+/// <summary>
+/// One image's result: the final caption, the first glance's, each refinement round's — or why there is
+/// none. <paramref name="Seconds"/> is the image's share of its batch's wall time (decoding, the tower and
+/// every glance, divided equally among the batch's images); null for an image that could not be read.
+/// </summary>
+public sealed record ImageCaption(string Image, string? Caption, string? Initial, IReadOnlyList<string> Rounds, string? Error, double? Seconds = null)
 {
     public bool Ok => Error is null;
 }
@@ -35,6 +39,10 @@ public static class CaptionPipeline
         int done = 0;
         foreach (var chunk in paths.Chunk(options.BatchSize))
         {
+            // The whole batch is captioned before any of it is yielded, so the time the caller spends
+            // between items is not counted.
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var results = new List<ImageCaption>(chunk.Length);
             var images = new List<(string Path, RgbImage Image)>();
             foreach (var path in chunk)
             {
@@ -47,15 +55,18 @@ public static class CaptionPipeline
                     captioner.ImageProcessor.CheckSize(image, captioner.Config.Aspect);
                 }
                 catch (GlanceException e) { image = null; error = e.Message; }
-                if (image is null) yield return new ImageCaption(path, null, null, [], error);
+                if (image is null) results.Add(new ImageCaption(path, null, null, [], error));
                 else images.Add((path, image));
             }
             if (images.Count > 0)
-                foreach (var r in CaptionImages(captioner, images.Select(i => i.Image).ToList(), options)
-                             .Zip(images, (r, i) => r with { Image = i.Path }))
-                    yield return r;
+            {
+                var captions = CaptionImages(captioner, images.Select(i => i.Image).ToList(), options);
+                double share = clock.Elapsed.TotalSeconds / images.Count;
+                results.AddRange(captions.Zip(images, (r, i) => r with { Image = i.Path, Seconds = share }));
+            }
             done += chunk.Length;
             progress?.Report(new ProgressUpdate(done, paths.Count));
+            foreach (var r in results) yield return r;
         }
     }
 

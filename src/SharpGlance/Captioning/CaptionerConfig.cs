@@ -112,8 +112,9 @@ public sealed record CaptionerConfig
     {
         string type = ConfigJson.ModelType(root);
         if (type is not (OurModelType or PaperModelType))
-            throw GlanceException.ForFile(source, $"model_type '{type}' is not a captioner ({OurModelType} or {PaperModelType}); " +
-                "to assemble one from separate CLIP and OPT folders use --vision and --lm");
+            throw GlanceException.ForFile(source, $"model_type '{type}' is not a captioner SharpGlance reads ({OurModelType}, or the paper's {PaperModelType}" +
+                (type == "llava" ? "; Hugging Face's LlavaForConditionalGeneration layout is not supported" : "") +
+                "); to build one from separate CLIP and OPT folders, train it: `glance train --stage pretrain --vision CLIP_DIR --lm OPT_DIR ...`");
         bool paper = type == PaperModelType;
         // The LM's fields sit at the top level, beside ours (LlavaOPTConfig subclasses OPTConfig).
         var text = (ConfigJson.Bind<OptConfig>(root, source) with { ModelType = "opt" }).Validate(source);

@@ -35,6 +35,11 @@ public sealed class CandidateSet
     public required CaptionFormat Format { get; init; }
     public required Dictionary<string, string> Captions { get; init; }
     public required Dictionary<string, string> ImageFiles { get; init; }
+    /// <summary>
+    /// How the captions were made, when the entries say (<c>glance caption --json</c> writes
+    /// <see cref="CaptionData.MetadataKeys"/> on every line): each key's distinct values, joined by " | ".
+    /// </summary>
+    public IReadOnlyDictionary<string, string> Metadata { get; init; } = new Dictionary<string, string>();
 }
 
 /// <summary>One image to score: its candidate, its references and (when known) its image file.</summary>
@@ -64,17 +69,27 @@ public static class CaptionData
         throw GlanceException.ForFile(path, "not a caption file: expected COCO annotations (\"annotations\"), a Karpathy split (\"images\" with \"sentences\"), [{\"image_id\", \"caption\"}] or JSONL");
     }
 
+    /// <summary>The optional keys of a candidate entry that describe the run (the model, the decoding settings).</summary>
+    public static readonly IReadOnlyList<string> MetadataKeys = ["model", "decoding"];
+
     /// <summary>Reads candidates: COCO results JSON or JSONL; exactly one caption per image.</summary>
     public static CandidateSet LoadCandidates(string path)
     {
         var text = ReadText(path);
         var captions = new Dictionary<string, string>(StringComparer.Ordinal);
         var files = new Dictionary<string, string>(StringComparer.Ordinal);
+        var metadata = new Dictionary<string, List<string>>(StringComparer.Ordinal);
         CaptionFormat format;
-        void Add(string id, string caption, int entry)
+        void Add(string id, string caption, int entry, JsonElement obj)
         {
             if (!captions.TryAdd(id, caption))
                 throw GlanceException.ForFile(path, $"image id {id} appears twice (entry {entry}); coco-caption scores exactly one caption per image");
+            foreach (var key in MetadataKeys)
+                if (OptionalString(obj, key) is { Length: > 0 } value)
+                {
+                    if (!metadata.TryGetValue(key, out var values)) metadata[key] = values = [];
+                    if (!values.Contains(value)) values.Add(value);
+                }
         }
         if (IsJsonl(path, text))
         {
@@ -82,7 +97,7 @@ public static class CaptionData
             foreach (var (obj, line) in JsonlObjects(path, text))
             {
                 var (id, file) = JsonlImage(path, obj, line);
-                Add(id, RequiredString(path, obj, "caption", $"line {line}"), line);
+                Add(id, RequiredString(path, obj, "caption", $"line {line}"), line, obj);
                 if (file is not null) files[id] = file;
             }
         }
@@ -97,11 +112,15 @@ public static class CaptionData
             {
                 entry++;
                 if (item.ValueKind != JsonValueKind.Object) throw GlanceException.ForFile(path, $"entry {entry} is not an object");
-                Add(IdOf(path, item, "image_id", $"entry {entry}"), RequiredString(path, item, "caption", $"entry {entry}"), entry);
+                Add(IdOf(path, item, "image_id", $"entry {entry}"), RequiredString(path, item, "caption", $"entry {entry}"), entry, item);
             }
         }
         if (captions.Count == 0) throw GlanceException.ForFile(path, "no captions");
-        return new CandidateSet { Path = path, Format = format, Captions = captions, ImageFiles = files };
+        return new CandidateSet
+        {
+            Path = path, Format = format, Captions = captions, ImageFiles = files,
+            Metadata = metadata.ToDictionary(kv => kv.Key, kv => string.Join(" | ", kv.Value), StringComparer.Ordinal),
+        };
     }
 
     /// <summary>

@@ -24,11 +24,13 @@ public sealed record EvalRequest
     public ChatEndpoint? JudgeEndpoint { get; init; }
     public JudgeOptions JudgeOptions { get; init; } = new();
     public string? JudgeInstruction { get; init; }
+    /// <summary>How the captions were made (e.g. "model", "decoding"); overrides what the results file says.</summary>
+    public IReadOnlyDictionary<string, string> Metadata { get; init; } = new Dictionary<string, string>();
 }
 
 /// <summary>The scores, the judges' reports, and where the HTML report went.</summary>
 public sealed record EvalOutcome(string ReferencesPath, string ResultsPath, int ReferenceImages, EvaluationResult Result,
-    IReadOnlyList<JudgeReport> Judges, string? ReportPath);
+    IReadOnlyList<JudgeReport> Judges, string? ReportPath, IReadOnlyDictionary<string, string>? Metadata = null);
 
 /// <summary>
 /// <c>glance eval</c> as one library call: load and align the caption files, score them the coco-caption
@@ -47,6 +49,8 @@ public static class EvalPipeline
         var references = CaptionData.LoadReferences(request.ReferencesPath, request.Split);
         var candidates = CaptionData.LoadCandidates(request.ResultsPath);
         var items = CaptionData.Align(references, candidates);
+        var metadata = new Dictionary<string, string>(candidates.Metadata, StringComparer.Ordinal);
+        foreach (var (key, value) in request.Metadata) metadata[key] = value;
         var options = new EvaluationOptions
         {
             Metrics = request.Metrics,
@@ -73,8 +77,9 @@ public static class EvalPipeline
                 ImagesDir = request.ImagesDir,
                 GalleryImages = request.ReportGalleryImages,
                 Judges = reports,
+                Metadata = metadata,
             }, progress);
-        return new EvalOutcome(request.ReferencesPath, request.ResultsPath, references.Captions.Count, result, reports, request.ReportPath);
+        return new EvalOutcome(request.ReferencesPath, request.ResultsPath, references.Captions.Count, result, reports, request.ReportPath, metadata);
     }
 
     /// <summary>The outcome as JSON: corpus metrics under coco-caption's names, per-image scores, judges.</summary>
@@ -119,6 +124,7 @@ public static class EvalPipeline
         {
             ["references"] = outcome.ReferencesPath,
             ["results"] = outcome.ResultsPath,
+            ["run"] = new JsonObject((outcome.Metadata ?? new Dictionary<string, string>()).Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
             ["images"] = r.Images.Count,
             ["reference_images"] = outcome.ReferenceImages,
             ["reference_captions"] = r.ReferenceCaptions,

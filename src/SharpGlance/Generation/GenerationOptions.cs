@@ -55,6 +55,15 @@ public sealed record GenerationOptions
     /// <summary>The paper's evaluation setting (SPEC §7): 3 beams, length_penalty 0, early stopping, 77 new tokens, stop at &lt;/s&gt;.</summary>
     public static GenerationOptions Paper => new() { NumBeams = 3, LengthPenalty = 0.0, EarlyStopping = EarlyStopping.True, MaxNewTokens = 77 };
 
+    /// <summary>One line for logs and reports, e.g. "beam search, 3 beams, length penalty 0, at most 77 new tokens".</summary>
+    public string Describe()
+    {
+        string search = DoSample
+            ? FormattableString.Invariant($"sampling, temperature {Temperature}, top-p {TopP}") + (TopK > 0 ? $", top-k {TopK}" : "") + $", seed {Seed?.ToString() ?? "random"}"
+            : NumBeams == 1 ? "greedy" : FormattableString.Invariant($"beam search, {NumBeams} beams, length penalty {LengthPenalty}");
+        return $"{search}, at most {MaxNewTokens} new tokens";
+    }
+
     /// <summary>Throws a <see cref="GlanceException"/> naming the bad option.</summary>
     public GenerationOptions Validate(int vocabSize)
     {

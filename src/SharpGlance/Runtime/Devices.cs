@@ -13,7 +13,7 @@ public static class Devices
         if (name == "cuda" || name.StartsWith("cuda:", StringComparison.Ordinal))
         {
             if (!cuda.is_available())
-                throw new GlanceException($"--device {name}: CUDA is not available in this build (TorchSharp-cpu); use --device cpu");
+                throw new GlanceException($"--device {name}: this build has no CUDA support (it is built on TorchSharp-cpu); use --device cpu");
             return new Device(name);
         }
         throw new GlanceException($"--device {name}: unknown device (use cpu or cuda)");

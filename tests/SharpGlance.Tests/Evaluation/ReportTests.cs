@@ -56,17 +56,104 @@ public sealed class ReportTests : IDisposable
         var order = Regex.Matches(html, "<div class=\"id\">(\\d)").Select(m => m.Groups[1].Value).ToList();
         var expected = result.Images.OrderBy(i => i.Scores["CIDEr"]).ThenBy(i => i.ImageId).Select(i => i.ImageId).ToList();
         Assert.Equal(expected, order);
-        Assert.Equal(2, Regex.Matches(html, "<img src=\"data:image/jpeg;base64,").Count);
+        Assert.Equal(2, Regex.Matches(html, "<img src=\"data:image/jpeg;base64,[^\"]+\" alt=\"\\d\">").Count);   // gallery cards (table thumbnails have no alt)
         Assert.Contains("image not found", html);
         Assert.Empty(Directory.GetFiles(Path.Combine(_dir, "out"), "*.tmp"));   // written atomically
     }
 
     [Fact]
-    public void Report_without_images_has_no_gallery()
+    public void Report_without_images_has_no_gallery_and_says_so()
     {
         var html = HtmlReport.Render(Evaluate(), new ReportOptions());
         Assert.DoesNotContain("class=\"gallery\"", html);
+        Assert.DoesNotContain("class=\"thumb\"", html);
         Assert.Contains("<table class=\"sortable\"", html);
+        Assert.Contains(HtmlReport.NoImagesNote, html);
+    }
+
+    [Fact]
+    public void Table_rows_get_thumbnails_when_the_images_are_given()
+    {
+        WriteImage("imgs/1.png", SKColors.Blue);
+        WriteImage("imgs/2.png", SKColors.Green);
+        var html = HtmlReport.Render(Evaluate(), new ReportOptions { ImagesDir = _dir, GalleryImages = 0 });
+        // Images 1 and 2 exist, 3 does not: its cell stays empty.
+        Assert.Equal(2, Regex.Matches(html, "<td class=\"thumb\"><img src=\"data:image/jpeg;base64,").Count);
+        Assert.Single(Regex.Matches(html, "<td class=\"thumb\"></td>"));
+        Assert.DoesNotContain(HtmlReport.NoImagesNote, html);
+
+        var capped = HtmlReport.Render(Evaluate(), new ReportOptions { ImagesDir = _dir, GalleryImages = 0, TableThumbnails = 1 });
+        Assert.Single(Regex.Matches(capped, "<td class=\"thumb\"><img"));
+        Assert.Contains("Thumbnails for the first 1 rows.", capped);
+    }
+
+    [Fact]
+    public void A_gallery_holding_every_image_is_not_called_the_worst()
+    {
+        var result = Evaluate();
+        var all = HtmlReport.Render(result, new ReportOptions { ImagesDir = _dir });
+        Assert.Contains("<h2>All 3 images, lowest CIDEr-D first</h2>", all);
+        Assert.DoesNotContain("Worst", all);
+
+        var two = HtmlReport.Render(result, new ReportOptions { ImagesDir = _dir, GalleryImages = 2 });
+        Assert.Contains("<h2>Worst 2 of 3 images by CIDEr-D</h2>", two);
+        var best = result.Images.OrderByDescending(i => i.Scores["CIDEr"]).First().ImageId;
+        var shown = Regex.Matches(two, "<div class=\"id\">(\\d)").Select(m => m.Groups[1].Value).ToList();
+        Assert.Equal(2, shown.Count);
+        Assert.DoesNotContain(best, shown);
+    }
+
+    [Fact]
+    public void Report_shows_the_model_and_decoding_or_says_they_are_unknown()
+    {
+        var html = HtmlReport.Render(Evaluate(), new ReportOptions { Metadata = new Dictionary<string, string> { ["model"] = "tiny <opt>", ["decoding"] = "greedy" } });
+        Assert.Contains("<tr><th>model</th><td>tiny &lt;opt&gt;</td></tr>", html);
+        Assert.Contains("<tr><th>decoding</th><td>greedy</td></tr>", html);
+
+        var unknown = HtmlReport.Render(Evaluate(), new ReportOptions());
+        Assert.DoesNotContain("class=\"run\"", unknown);
+        Assert.Contains("do not say which model and decoding settings", unknown);
+    }
+
+    [Fact]
+    public void Caption_json_lines_carry_their_settings_into_the_report_and_options_override_them()
+    {
+        var refs = Path.Combine(_dir, "refs.jsonl");
+        File.WriteAllText(refs, "{\"image\": \"a.png\", \"captions\": [\"a dog\", \"a brown dog\"]}\n{\"image\": \"b.png\", \"caption\": \"a cat\"}\n");
+        var res = Path.Combine(_dir, "res.jsonl");
+        File.WriteAllText(res,
+            "{\"image\": \"x/a.png\", \"caption\": \"a dog\", \"seconds\": 0.1, \"model\": \"m1\", \"decoding\": \"greedy\"}\n" +
+            "{\"image\": \"x/b.png\", \"caption\": \"a dog\", \"seconds\": 0.1, \"model\": \"m1\", \"decoding\": \"beam search\"}\n");
+
+        var candidates = CaptionData.LoadCandidates(res);
+        Assert.Equal("m1", candidates.Metadata["model"]);
+        Assert.Equal("greedy | beam search", candidates.Metadata["decoding"]);   // mixed settings are shown, not hidden
+
+        var outcome = EvalPipeline.Run(new EvalRequest
+        {
+            ReferencesPath = refs, ResultsPath = res, Metrics = ["bleu"], ReportPath = Path.Combine(_dir, "r.html"),
+            Metadata = new Dictionary<string, string> { ["model"] = "named on the command line" },
+        }, cancel: TestContext.Current.CancellationToken);
+        var html = File.ReadAllText(Path.Combine(_dir, "r.html"));
+        Assert.Contains("<tr><th>model</th><td>named on the command line</td></tr>", html);
+        Assert.Contains("<tr><th>decoding</th><td>greedy | beam search</td></tr>", html);
+        var json = System.Text.Json.Nodes.JsonNode.Parse(EvalPipeline.ToJson(outcome))!;
+        Assert.Equal("named on the command line", json["run"]!["model"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public void Eval_without_images_notes_the_missing_gallery_on_stderr()
+    {
+        var refs = Path.Combine(_dir, "refs.jsonl");
+        File.WriteAllText(refs, "{\"image\": \"a.png\", \"caption\": \"a dog\"}\n");
+        var res = Path.Combine(_dir, "res.jsonl");
+        File.WriteAllText(res, "{\"image\": \"a.png\", \"caption\": \"a dog\"}\n");
+
+        var (code, _, error) = GlanceCli.Run("eval", "--refs", refs, "--results", res, "--metrics", "bleu", "--json", "--report", Path.Combine(_dir, "r.html"), "--meta", "model=x");
+
+        Assert.Equal(0, code);
+        Assert.Equal($"glance: note: {HtmlReport.NoImagesNote}", error.Trim());
+        Assert.Throws<GlanceException>(() => GlanceCli.Run("eval", "--refs", refs, "--results", res, "--meta", "model"));
     }
 
     [Fact]

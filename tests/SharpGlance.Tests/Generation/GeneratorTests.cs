@@ -21,6 +21,15 @@ public class GeneratorTests
     }
 
     [Fact]
+    public void Options_describe_themselves_in_one_line()
+    {
+        Assert.Equal("beam search, 3 beams, length penalty 0, at most 77 new tokens", GenerationOptions.Paper.Describe());
+        Assert.Equal("greedy, at most 20 new tokens", new GenerationOptions { MaxNewTokens = 20 }.Describe());
+        Assert.Equal("sampling, temperature 0.7, top-p 0.9, top-k 5, seed 3, at most 77 new tokens",
+            new GenerationOptions { DoSample = true, Temperature = 0.7, TopP = 0.9, TopK = 5, Seed = 3 }.Describe());
+    }
+
+    [Fact]
     public void Generating_from_embeddings_equals_generating_from_ids()
     {
         using var lm = OptTests.RandomOpt();

@@ -11,7 +11,7 @@ public static class GlanceCli
         var output = new StringWriter();
         var error = new StringWriter();
         var config = new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false };
-        int code = Program.BuildRoot().Parse(args).Invoke(config);
+        int code = Program.Parse(args).Invoke(config);
         return (code, output.ToString(), error.ToString());
     }
 }

@@ -13,7 +13,8 @@ public sealed class FixtureKindAttribute(params string[] kinds) : Attribute
 }
 
 /// <summary>
-/// Runs every folder under the fixture root through the check its kind names. A kind SharpGlance does
+/// Runs every fixture folder (the repository's <c>tests/fixtures/hf</c> and those <c>$SHARPGLANCE_FIXTURES</c>
+/// adds) through the check its kind names. A kind SharpGlance does
 /// not implement is skipped by name; an implemented kind is never skipped. New folders of known kinds
 /// are picked up with no code change.
 /// </summary>
@@ -28,7 +29,7 @@ public class FixtureDiscoveryTests
     public static TheoryData<string> FixtureFolders()
     {
         var data = new TheoryData<string>();
-        foreach (var f in Fixtures.All()) data.Add(Path.GetFileName(f));
+        foreach (var f in Fixtures.All()) data.Add(Fixtures.Label(f));
         return data;
     }
 
@@ -36,7 +37,7 @@ public class FixtureDiscoveryTests
     [MemberData(nameof(FixtureFolders))]
     public void Fixture_matches_reference(string name)
     {
-        var folder = Path.Combine(Fixtures.Root, name);
+        var folder = Fixtures.FromLabel(name);
         var kind = Fixtures.KindOf(folder);
         if (!Checks.TryGetValue(kind, out var check))
             Assert.Skip($"fixture '{name}': kind '{kind}' is not implemented by SharpGlance yet");
@@ -54,5 +55,43 @@ public class FixtureDiscoveryTests
     public void Fixture_root_has_folders()
     {
         Assert.NotEmpty(Fixtures.All());
+    }
+
+    [Fact]
+    public void Shipped_fixtures_are_inside_the_repository()
+    {
+        var shipped = Fixtures.All(extra: null);
+        Assert.Contains(shipped, f => Path.GetFileName(f) == "tiny-opt");
+        Assert.All(shipped, f => Assert.StartsWith(Fixtures.RepoRoot + Path.DirectorySeparatorChar, f));
+        Assert.True(OptTokenizerFiles.All(f => File.Exists(Path.Combine(Fixtures.OptTokenizer, f))), Fixtures.OptTokenizer);
+        Assert.StartsWith(Fixtures.RepoRoot + Path.DirectorySeparatorChar, Fixtures.OptTokenizer);
+    }
+
+    private static readonly string[] OptTokenizerFiles = ["vocab.json", "merges.txt"];
+
+    [Fact]
+    public void Environment_variable_adds_fixture_folders()
+    {
+        string a = TempDir.Create("fixtures"), b = TempDir.Create("fixtures");
+        Directory.CreateDirectory(Path.Combine(a, "extra-opt"));
+        File.WriteAllText(Path.Combine(a, "extra-opt", "config.json"), "{\"model_type\": \"opt\"}");
+        Directory.CreateDirectory(Path.Combine(b, "not-a-fixture"));   // no config.json: ignored
+
+        var all = Fixtures.All($"{a}{Path.PathSeparator}{b}");
+
+        var shipped = Fixtures.All(extra: null);
+        Assert.Equal(shipped, all.Take(shipped.Count));
+        Assert.Equal([Path.Combine(a, "extra-opt")], all.Skip(shipped.Count));
+        Assert.Equal(Path.Combine(a, "extra-opt"), Fixtures.FromLabel(Fixtures.Label(all[^1])));
+        Assert.Equal("opt", Fixtures.KindOf(all[^1]));
+    }
+
+    [Fact]
+    public void A_missing_added_folder_is_an_error_naming_it()
+    {
+        var missing = Path.Combine(Path.GetTempPath(), "sharpglance-no-such-fixtures-" + Guid.NewGuid().ToString("N"));
+        var e = Assert.Throws<DirectoryNotFoundException>(() => Fixtures.All(missing));
+        Assert.Contains(missing, e.Message);
+        Assert.Contains("SHARPGLANCE_FIXTURES", e.Message);
     }
 }

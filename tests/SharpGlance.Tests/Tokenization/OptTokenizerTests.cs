@@ -2,7 +2,7 @@ using SharpGlance.Tokenization;
 
 namespace SharpGlance.Tests.Tokenization;
 
-/// <summary>The OPT tokenizer against HF semantics (SPEC §6), on the real vocabulary in shared/tokenizers/opt.</summary>
+/// <summary>The OPT tokenizer against HF semantics (SPEC §6), on the real vocabulary in tests/fixtures/tokenizers/opt.</summary>
 public class OptTokenizerTests
 {
     private static readonly Lazy<OptTokenizer> Shared = new(() => OptTokenizer.FromFolder(Fixtures.OptTokenizer));
@@ -68,10 +68,14 @@ public class OptTokenizerTests
     }
 
     [Fact]
-    public void Whole_paper_matches_the_reference_bpe()
+    public void Whole_documentation_matches_the_reference_bpe()
     {
-        // 90 kB of real prose with typographic quotes, math, bullets and accents.
-        string text = File.ReadAllText(Path.Combine(Fixtures.SharedRoot, "paper", "one-more-glance-with-sharp-eyes.txt"));
+        // The repository's Markdown: tens of kB of real prose with tables, code, arrows, dashes, ×, ①② and accents.
+        var files = Directory.EnumerateFiles(Fixtures.RepoRoot, "*.md", SearchOption.AllDirectories)
+            .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}") && !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}"))
+            .Order(StringComparer.Ordinal);
+        string text = string.Join("\n", files.Select(File.ReadAllText));
+        Assert.True(text.Length > 30_000, $"only {text.Length} characters of Markdown found under {Fixtures.RepoRoot}");
         var expected = Reference.Value.Encode(text);
         var actual = Tok.Encode(text);
         Assert.Equal(expected.Count, actual.Length);

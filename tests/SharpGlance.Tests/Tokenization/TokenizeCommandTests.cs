@@ -43,6 +43,16 @@ public class TokenizeCommandTests
     }
 
     [Fact]
+    public void Without_model_the_embedded_models_vocabulary_is_used()
+    {
+        var (code, output) = Run("tokenize", "--json", "Hello world </s>");
+        var (_, expected) = Run("tokenize", "--model", Fixtures.OptTokenizer, "--json", "Hello world </s>");
+        Assert.Equal(0, code);
+        Assert.Equal(expected, output);
+        Assert.Contains("31414", output);
+    }
+
+    [Fact]
     public void Missing_model_folder_is_a_glance_error()
     {
         var ex = Assert.Throws<GlanceException>(() => Run("tokenize", "--model", "/no/such/folder", "x"));

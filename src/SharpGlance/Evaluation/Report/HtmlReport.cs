@@ -18,15 +18,23 @@ public sealed record ReportOptions
     public int GalleryImages { get; init; } = 100;
     /// <summary>Longest side of an embedded thumbnail, in pixels.</summary>
     public int ThumbnailSize { get; init; } = 320;
+    /// <summary>Rows of the per-image table that get a small thumbnail (the first ones, in table order).</summary>
+    public int TableThumbnails { get; init; } = 1000;
+    /// <summary>Longest side of a per-image table thumbnail, in pixels.</summary>
+    public int TableThumbnailSize { get; init; } = 64;
     public IReadOnlyList<JudgeReport> Judges { get; init; } = [];
+    /// <summary>How the captions were made ("model", "decoding", anything else), shown under the title.</summary>
+    public IReadOnlyDictionary<string, string> Metadata { get; init; } = new Dictionary<string, string>();
 }
 
 /// <summary>
-/// A self-contained HTML report: the corpus table, every image's scores in a table that sorts by any column
-/// (a few lines of inline JavaScript), and — when the images are given — a gallery of the worst images by
-/// CIDEr-D (or the first metric computed), each with its candidate and references. Gallery images are
-/// embedded as small JPEG thumbnails in <c>data:</c> URIs, so the file can be moved or mailed on its own;
-/// the gallery is capped (<see cref="ReportOptions.GalleryImages"/>) so a 5,000-image run stays a few MB.
+/// A self-contained HTML report: how the captions were made (when known), the corpus table, every image's
+/// scores in a table that sorts by any column (a few lines of inline JavaScript), and — when the images are
+/// given — a thumbnail in each table row and a gallery of the worst images by CIDEr-D (or the first metric
+/// computed), each with its candidate and references. Images are embedded as small JPEG thumbnails in
+/// <c>data:</c> URIs, so the file can be moved or mailed on its own; both are capped
+/// (<see cref="ReportOptions.TableThumbnails"/>, <see cref="ReportOptions.GalleryImages"/>) so a
+/// 5,000-image run stays a few MB. Without the images the report says so where they would be.
 /// </summary>
 public static class HtmlReport
 {
@@ -53,6 +61,18 @@ public static class HtmlReport
         if (options.ResultsPath is not null) h.Append("results <code>").Append(Enc(options.ResultsPath)).Append("</code> · ");
         h.Append(result.Images.Count.ToString(CultureInfo.InvariantCulture)).Append(" images, ")
          .Append(result.ReferenceCaptions.ToString(CultureInfo.InvariantCulture)).Append(" reference captions · coco-caption arithmetic (PTB tokenizer 3.4.1)</p>\n");
+        if (options.Metadata.Count > 0)
+        {
+            h.Append("<table class=\"run\">\n");
+            foreach (var (key, value) in options.Metadata)
+                h.Append("<tr><th>").Append(Enc(key)).Append("</th><td>").Append(Enc(value)).Append("</td></tr>\n");
+            h.Append("</table>\n");
+        }
+        else
+            h.Append("<p class=\"note\">The results do not say which model and decoding settings made the captions " +
+                     "(<code>glance caption --json</code> records them; <code>glance eval --meta KEY=VALUE</code> adds them).</p>\n");
+        bool images = options.ImagesDir is not null;
+        if (!images) h.Append("<p class=\"note warn\">").Append(NoImagesNote).Append("</p>\n");
 
         // ---- corpus table ----
         h.Append("<h2>Corpus scores</h2>\n<table class=\"corpus\"><tr><th>metric</th><th>score</th><th>×100</th></tr>\n");
@@ -77,13 +97,30 @@ public static class HtmlReport
         }
 
         // ---- per-image table ----
-        h.Append("<h2>Per image</h2>\n<p class=\"note\">Click a column to sort.</p>\n<table class=\"sortable\" id=\"images\"><thead><tr><th>image</th><th>candidate</th>");
+        int thumbnails = images ? Math.Min(options.TableThumbnails, result.Images.Count) : 0;
+        h.Append("<h2>Per image</h2>\n<p class=\"note\">Click a column to sort.")
+         .Append(images && thumbnails < result.Images.Count ? $" Thumbnails for the first {thumbnails} rows." : "")
+         .Append("</p>\n<table class=\"sortable\" id=\"images\"><thead><tr><th>image</th>")
+         .Append(images ? "<th></th>" : "").Append("<th>candidate</th>");
         foreach (var m in metrics) h.Append("<th class=\"num\">").Append(Enc(Label(m))).Append("</th>");
         foreach (var j in judgeScores.Keys) h.Append("<th class=\"num\">").Append(Enc(j)).Append("</th>");
         h.Append("</tr></thead><tbody>\n");
-        foreach (var img in result.Images)
+        for (int row = 0; row < result.Images.Count; row++)
         {
-            h.Append("<tr><td>").Append(Enc(img.ImageId)).Append("</td><td>").Append(Enc(img.Candidate)).Append("</td>");
+            var img = result.Images[row];
+            h.Append("<tr><td>").Append(Enc(img.ImageId)).Append("</td>");
+            if (images)
+            {
+                h.Append("<td class=\"thumb\">");
+                if (row < thumbnails)
+                {
+                    progress?.Report(new ProgressUpdate(row + 1, thumbnails, "table thumbnails"));
+                    if (ResolveImage(options.ImagesDir!, img.ImageFile, img.ImageId) is { } file && Thumbnail(file, options.TableThumbnailSize) is { } uri)
+                        h.Append("<img src=\"").Append(uri).Append("\" alt=\"\">");
+                }
+                h.Append("</td>");
+            }
+            h.Append("<td>").Append(Enc(img.Candidate)).Append("</td>");
             foreach (var m in metrics) Cell(h, img.Scores[m]);
             foreach (var scores in judgeScores.Values) Cell(h, scores.TryGetValue(img.ImageId, out var s) ? s : null);
             h.Append("</tr>\n");
@@ -94,7 +131,11 @@ public static class HtmlReport
         if (options.ImagesDir is not null && rankBy is not null && options.GalleryImages > 0)
         {
             var worst = result.Images.OrderBy(i => i.Scores[rankBy]).ThenBy(i => i.ImageId, StringComparer.Ordinal).Take(options.GalleryImages).ToList();
-            h.Append("<h2>Worst ").Append(worst.Count).Append(" images by ").Append(Enc(Label(rankBy))).Append("</h2>\n<div class=\"gallery\">\n");
+            // With no more images than the gallery holds it shows them all: then it is not "the worst N".
+            h.Append("<h2>").Append(worst.Count == result.Images.Count
+                    ? $"All {worst.Count} images, lowest {Enc(Label(rankBy))} first"
+                    : $"Worst {worst.Count} of {result.Images.Count} images by {Enc(Label(rankBy))}")
+             .Append("</h2>\n<div class=\"gallery\">\n");
             int n = 0;
             foreach (var img in worst)
             {
@@ -182,6 +223,9 @@ public static class HtmlReport
         else h.Append("<td class=\"num\" data-v=\"\">–</td>");
     }
 
+    /// <summary>What the report says, and <c>glance eval</c> prints, when no images folder was given.</summary>
+    public const string NoImagesNote = "No images folder was given (--images DIR), so the report has no thumbnails and no gallery of the worst captions.";
+
     private static string F(double v, int digits) => double.IsNaN(v) ? "–" : v.ToString("F" + digits, CultureInfo.InvariantCulture);
     private static string Enc(string s) => WebUtility.HtmlEncode(s);
 
@@ -191,7 +235,7 @@ h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.6em}
 .meta,.note{color:#555;font-size:.9em}
 table{border-collapse:collapse;font-size:.9em}
 td,th{border-bottom:1px solid #ddd;padding:.3em .6em;text-align:left;vertical-align:top}
-th{background:#f4f4f4}
+th{background:#f4f4f4;white-space:nowrap}
 .num{text-align:right;font-variant-numeric:tabular-nums}
 table.sortable th{cursor:pointer;user-select:none}
 table.sortable th.asc::after{content:" ▲"}table.sortable th.desc::after{content:" ▼"}
@@ -200,6 +244,9 @@ table.sortable th.asc::after{content:" ▲"}table.sortable th.desc::after{conten
 .card img{max-width:320px;max-height:320px;display:block;margin:0 auto .4em}
 .noimg{height:80px;display:flex;align-items:center;justify-content:center;background:#f4f4f4;color:#999}
 .id{color:#555}.cand{font-weight:600;margin:.3em 0}.refs{margin:0;padding-left:1.4em;color:#444}
+table.run{margin:.6em 0}table.run th{text-align:left;font-weight:600}
+td.thumb{padding:.15em;width:64px}td.thumb img{max-width:64px;max-height:64px;display:block}
+.warn{color:#8a5a00;background:#fff6e0;padding:.4em .6em;border-radius:4px;display:inline-block}
 """;
 
     private const string Script = """
