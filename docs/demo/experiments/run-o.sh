@@ -3,11 +3,13 @@
 # and a stage 2 that keeps the first glance and teaches DeepLens to see ("eyes first"), against stage 1
 # continued for as many steps. Starts from a `glance demo` run folder (its world, tiny OPT, CLIP, stage 0).
 #   bash docs/demo/experiments/run-o.sh BASE OUT [SEED]
-# Knobs (environment): S1 (stage-1 steps), S2 (stage-2 steps), FIRST, SINGLE, LMSCALE, LR2, SAMPLES.
+# Knobs (environment): S1 (stage-1 steps), S2 (stage-2 steps), FIRST, SINGLE, LMSCALE, LR2, SAMPLES,
+# KEEP=1 (the second glance also reads the first glance's visual tokens: keep_first_glance), VARIANT (detr|bert).
+# A step whose output exists is skipped, so runs can share stage 1 and the data (symlinks).
 set -euo pipefail
 BASE=$(realpath "$1"); OUT=$(realpath -m "$2"); SEED=${3:-0}
 GLANCE=${GLANCE:-glance}
-S1=${S1:-4000}; S2=${S2:-1500}; FIRST=${FIRST:-0.3}; SINGLE=${SINGLE:-0.3}; LMSCALE=${LMSCALE:-0.2}; LR2=${LR2:-5e-4}; SAMPLES=${SAMPLES:-3}
+S1=${S1:-4000}; S2=${S2:-1500}; FIRST=${FIRST:-0.3}; SINGLE=${SINGLE:-0.3}; LMSCALE=${LMSCALE:-0.2}; LR2=${LR2:-5e-4}; SAMPLES=${SAMPLES:-3}; KEEP=${KEEP:-0}; VARIANT=${VARIANT:-detr}
 W=$BASE/world; CACHE=$BASE/feature-cache
 mkdir -p "$OUT"
 common=(--images "$W/images" --val "$W/val.llava.json" --feature-cache "$CACHE" --closed-vocabulary --batch 32 --epochs 1000 --seed "$SEED" --checkpoint-every 500)
@@ -30,12 +32,13 @@ fi
   --captions "$OUT/data1.jsonl" --include-gt --variants 3 --max-edits 3 --seed "$SEED" --json > "$OUT/pseudo-summary.json"
 
 # Stage 2: DeepLens + LM (+ MLP on the first-glance examples), the LM at a lower rate.
-python3 - "$OUT/stage1/config.json" "$OUT/deeplens.json" <<'PY'
+python3 - "$OUT/stage1/config.json" "$OUT/deeplens.json" "$KEEP" "$VARIANT" <<'PY'
 import json, sys
 c = json.load(open(sys.argv[1])); v = c["vision_config"]; n = v["num_hidden_layers"]
-json.dump({"variant": "detr", "tapped_layers": [n - 1, round(n * 13 / 24), round(n * 18 / 24)], "vision_width": v["hidden_size"],
+json.dump({"variant": sys.argv[4], "tapped_layers": [n - 1, round(n * 13 / 24), round(n * 18 / 24)], "vision_width": v["hidden_size"],
            "d_model": v["hidden_size"], "decoder_layers": 2, "decoder_attention_heads": v["num_attention_heads"],
-           "decoder_ffn_dim": v["intermediate_size"], "num_queries": 32, "lm_hidden": c["hidden_size"]}, open(sys.argv[2], "w"), indent=1)
+           "decoder_ffn_dim": v["intermediate_size"], "num_queries": 32, "lm_hidden": c["hidden_size"],
+           "keep_first_glance": sys.argv[3] == "1"}, open(sys.argv[2], "w"), indent=1)
 PY
 [ -f "$OUT/ser/model.safetensors" ] || $GLANCE train --stage refine --init "$OUT/stage1" --data "$OUT/train-ser.json" --out "$OUT/ser" \
   --deeplens-config "$OUT/deeplens.json" --max-steps "$S2" --lr "$LR2" --first-glance-share "$FIRST" --single-glance-share "$SINGLE" \

@@ -260,6 +260,7 @@ public sealed class Captioner : IDisposable
         random.manual_seed(seed);
         DeepLens?.Dispose();
         DeepLens = Connectors.DeepLens.Create(config, Device);
+        if (config.KeepFirstGlance) DeepLens.ZeroOutput();
         Config = Config with { DeepLens = config };
     }
 
@@ -420,8 +421,9 @@ public sealed class Captioner : IDisposable
     }
 
     /// <summary>
-    /// DeepLens's visual embeddings [B, Q, H] from the tapped levels (patch tokens) and the initial
-    /// captions' ids (BOS + caption, right-padded with mask; SPEC §8). Null captions = no caption input.
+    /// The second glance's visual embeddings: DeepLens's [B, Q, H] from the tapped levels (patch tokens) and
+    /// the initial captions' ids (BOS + caption, right-padded with mask; SPEC §8), after the first glance's
+    /// [B, Nv, H] when <c>keep_first_glance</c> is on. Null captions = no caption input.
     /// </summary>
     public Tensor SecondGlanceEmbeds(VisionFeatures features, Tensor? captionIds, Tensor? captionMask)
     {
@@ -431,7 +433,9 @@ public sealed class Captioner : IDisposable
         var levels = deepLens.Config.UsedLayers.Select(l => features.Layer(Normalize(l, n))[.., 1..]).ToList();
         Tensor? captionEmbeds = captionIds is null ? null : Lm.Embed(captionIds);
         long grid = Vision.Config.GridSize;
-        return deepLens.forward(levels, captionEmbeds, captionMask, (grid, grid)).MoveToOuterDisposeScope();
+        var sharp = deepLens.forward(levels, captionEmbeds, captionMask, (grid, grid));
+        if (deepLens.Config.KeepFirstGlance && Config.FirstGlance != "deeplens") sharp = cat([FirstGlanceEmbeds(features), sharp], 1);
+        return sharp.MoveToOuterDisposeScope();
     }
 
     /// <summary>Initial captions as DeepLens reads them: BOS + tokens (no EOS), right-padded with &lt;pad&gt;, and the mask.</summary>

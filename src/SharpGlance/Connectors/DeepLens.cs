@@ -55,6 +55,13 @@ public sealed record DeepLensConfig
     [JsonPropertyName("caption_input")] public bool CaptionInput { get; init; } = true;
     /// <summary>Ablation ②: use every tapped level. Off: the base level (first tapped layer) only.</summary>
     [JsonPropertyName("multi_level")] public bool MultiLevel { get; init; } = true;
+    /// <summary>
+    /// Ours, off by default (the paper's second glance reads DeepLens's embeddings only): the second glance
+    /// shows the LM the first glance's visual embeddings (the MLP connector's) followed by DeepLens's, so the
+    /// refinement reads everything the first glance read plus what DeepLens adds. A fresh DeepLens's
+    /// <c>llm_proj</c> then starts at zero: the second glance starts out seeing what the first saw.
+    /// </summary>
+    [JsonPropertyName("keep_first_glance")] public bool KeepFirstGlance { get; init; }
 
     public static readonly IReadOnlyList<string> Variants = ["detr", "bert"];
     public static readonly IReadOnlyList<string> Activations = ["relu", "gelu", "gelu_new"];
@@ -420,6 +427,14 @@ public sealed class DeepLens : nn.Module
     /// <param name="captionMask">[B, T], non-zero = token, 0 = padding (masked as keys only); null = all tokens.</param>
     /// <param name="grid">The patch grid (h, w); null = square, h = w = √N.</param>
     /// <returns>[B, Q, H] (detr) or [B, N, H] (bert).</returns>
+    /// <summary>Zeroes <c>llm_proj</c>, so that DeepLens's embeddings start at zero (see <see cref="DeepLensConfig.KeepFirstGlance"/>).</summary>
+    public void ZeroOutput()
+    {
+        using var _ = torch.no_grad();
+        llm_proj.weight.zero_();
+        llm_proj.bias?.zero_();
+    }
+
     public Tensor forward(IReadOnlyList<Tensor> levels, Tensor? captionEmbeds = null, Tensor? captionMask = null,
         (long Height, long Width)? grid = null)
     {

@@ -24,8 +24,10 @@ public static class DemoReport
             total_seconds = r.StepSeconds.Values.Sum(),
             notes = r.Notes,
             losses = r.Losses.ToDictionary(kv => kv.Key, kv => new { first = kv.Value.First, last = kv.Value.Last, steps = kv.Value.Steps }),
+            second_glance = r.SecondGlance,
+            validation_cider = r.Validation.ToDictionary(kv => kv.Key, kv => kv.Value.Select(p => new { step = p.Step, cider = p.Cider })),
             examples = r.Examples.Select(e => new { image_id = e.ImageId, references = e.References, initial = e.Initial, refined = e.Refined, initial_errors = e.InitialErrors.Total, refined_errors = e.RefinedErrors.Total }),
-        }, new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+        }, new JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals });
         AtomicFile.WriteAllText(Path.Combine(folder, "results.json"), json + "\n");
         AtomicFile.WriteAllText(Path.Combine(folder, "results.md"), Markdown(r));
         AtomicFile.WriteAllText(Path.Combine(folder, "results.html"), Html(r));
@@ -42,19 +44,33 @@ public static class DemoReport
         sb.AppendLine($"Test split: {baseline.Images} synthetic scenes, 5 references each; beams {r.Options.EvalBeams}, length penalty 0. " +
                       "Metrics ×100 (coco-caption arithmetic; METEOR without a paraphrase table). Errors: counted against each image's scene graph.");
         sb.AppendLine();
-        sb.Append("| model | ").Append(string.Join(" | ", MetricColumns.Select(c => c.Label))).Append(" | ΔCIDEr | ")
-          .Append(string.Join(" | ", Data.Synthetic.ErrorBreakdown.Kinds)).AppendLine(" | captions with errors |");
-        sb.Append("|---|").Append(string.Concat(Enumerable.Repeat("---:|", MetricColumns.Length + 1 + Data.Synthetic.ErrorBreakdown.Kinds.Length + 1))).AppendLine();
+        // ΔCIDEr against the single pass, and against the single pass trained for stage 2's extra steps.
+        var more = r.Rows.Count > 1 && r.Rows[1].Name.StartsWith("Single pass +", StringComparison.Ordinal) ? r.Rows[1] : null;
+        sb.Append("| model | ").Append(string.Join(" | ", MetricColumns.Select(c => c.Label))).Append(" | ΔCIDEr | ").Append(more is null ? "" : "Δ vs + steps | ")
+          .Append(string.Join(" | ", Data.Synthetic.ErrorBreakdown.Kinds)).AppendLine(" | errors | captions with errors |");
+        sb.Append("|---|").Append(string.Concat(Enumerable.Repeat("---:|", MetricColumns.Length + 1 + (more is null ? 0 : 1) + Data.Synthetic.ErrorBreakdown.Kinds.Length + 2))).AppendLine();
         foreach (var row in r.Rows)
         {
             sb.Append($"| {row.Name} | ");
             sb.Append(string.Join(" | ", MetricColumns.Select(c => row.Metrics.TryGetValue(c.Key, out var v) ? $"{100 * v:0.0}" : "–")));
-            double delta = 100 * (Cider(row) - Cider(baseline));
-            sb.Append($" | {(ReferenceEquals(row, baseline) ? "" : $"{delta:+0.0;-0.0;0.0}")} | ");
+            string Delta(DemoRow against) => ReferenceEquals(row, against) ? "" : $"{100 * (Cider(row) - Cider(against)):+0.0;-0.0;0.0}";
+            sb.Append($" | {Delta(baseline)} | ");
+            if (more is not null) sb.Append($"{Delta(more)} | ");
             sb.Append(string.Join(" | ", Data.Synthetic.ErrorBreakdown.Kinds.Select(k => row.Errors[k].ToString())));
+            sb.Append($" | {row.Errors.Values.Sum()}");
             sb.AppendLine($" | {row.CaptionsWithErrors} ({100.0 * row.CaptionsWithErrors / Math.Max(1, row.Images):0.0}%) |");
         }
         sb.AppendLine();
+        if (r.SecondGlance is { } g)
+        {
+            sb.AppendLine($"The second glance (SeR ①+②, one round) changed {g.Changed} of {g.Images} captions. Of the {g.RightBefore} first glances without an error, " +
+                          $"{g.KeptRight} stayed right ({100 * g.KeptRightShare:0.0}%) and {g.Broken} gained an error; it corrected {g.Fixed} captions completely; " +
+                          $"errors against the scene graphs {g.ErrorsBefore} → {g.ErrorsAfter}.");
+            sb.AppendLine();
+        }
+        foreach (var (key, curve) in r.Validation)
+            sb.AppendLine($"Validation CIDEr of {key} by step: " + string.Join(", ", curve.Select(p => $"{p.Step}: {p.Cider:0.0}")) + ".");
+        if (r.Validation.Count > 0) sb.AppendLine();
         sb.AppendLine("① = the initial caption is given to DeepLens; ② = multi-level ViT features. Rows are described in results.json.");
         sb.AppendLine();
         sb.AppendLine($"Time: {r.StepSeconds.Values.Sum() / 60:0.0} min on this machine — " + string.Join(", ", r.StepSeconds.Select(kv => $"{kv.Key} {kv.Value:0} s")) + ".");

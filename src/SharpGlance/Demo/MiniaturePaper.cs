@@ -14,7 +14,10 @@ using static TorchSharp.torch;
 
 namespace SharpGlance.Demo;
 
-/// <summary>How big the miniature paper is. <see cref="Full"/> fits 15 minutes on 2 cores, <see cref="Quick"/> 3.</summary>
+/// <summary>
+/// How big the miniature paper is and its stage-2 recipe (docs/demo/README.md says why each knob is
+/// where it is). <see cref="Full"/> fits 45 minutes on 2 cores, <see cref="QuickRun"/> 3.
+/// </summary>
 public sealed record DemoOptions
 {
     public required string Out { get; init; }
@@ -30,14 +33,28 @@ public sealed record DemoOptions
     /// <summary>Epochs of text-only language pretraining of the tiny OPT over the training captions.</summary>
     public int LmEpochs { get; init; } = 8;
     public int PretrainSteps { get; init; } = 150;
-    public int FinetuneSteps { get; init; } = 800;
-    public int RefineSteps { get; init; } = 200;
+    /// <summary>Stage 1, trained to a plateau of the validation CIDEr (logged every <see cref="ValidateEvery"/> steps).</summary>
+    public int FinetuneSteps { get; init; } = 4000;
+    /// <summary>Stage 2's steps; the control row trains stage 1 for as many more.</summary>
+    public int RefineSteps { get; init; } = 1500;
     public int Batch { get; init; } = 32;
+    public int ValidateEvery { get; init; } = 400;
+    /// <summary>Validation images captioned for the validation CIDEr.</summary>
+    public int ValidationImages { get; init; } = 200;
     /// <summary>The tiny OPT that plays OPT-125M: width, layers (real OPT vocabulary, 50272 rows).</summary>
     public int LmWidth { get; init; } = 128;
     public int LmLayers { get; init; } = 2;
-    /// <summary>Beams for the evaluation captions (1 = greedy, which keeps the full run within 15 minutes).</summary>
+    /// <summary>Beams for the evaluation captions (1 = greedy).</summary>
     public int EvalBeams { get; init; } = 1;
+    /// <summary>Data1: sampled captions (temperature 0.7) of each training image besides the greedy one.</summary>
+    public int SampledCaptions { get; init; } = 3;
+    /// <summary>Stage 2: DeepLens's learning rate; the LM's is <see cref="LmLearningRateScale"/> of it.</summary>
+    public double RefineLearningRate { get; init; } = 5e-4;
+    public double LmLearningRateScale { get; init; } = 0.2;
+    public double FirstGlanceShare { get; init; } = 0.3;
+    public double SingleGlanceShare { get; init; } = 0.3;
+    /// <summary>Also train Tab. 3's ablations (① only, ② only, DeepLens as the single glance), each with stage 2's budget.</summary>
+    public bool Ablations { get; init; } = true;
 
     public static DemoOptions Full(string output, string tokenizer, long seed) => new() { Out = output, Tokenizer = tokenizer, Seed = seed };
 
@@ -45,6 +62,7 @@ public sealed record DemoOptions
     {
         Out = output, Tokenizer = tokenizer, Seed = seed, Quick = true,
         Train = 600, Val = 50, Test = 100, ClipEpochs = 2, LmEpochs = 4, PretrainSteps = 30, FinetuneSteps = 100, RefineSteps = 50,
+        ValidateEvery = 50, ValidationImages = 50, SampledCaptions = 1,
     };
 }
 
@@ -68,7 +86,14 @@ public sealed record DemoResult(DemoOptions Options, IReadOnlyList<DemoRow> Rows
 {
     /// <summary>Each training step run this time: its first and last logged loss.</summary>
     public IReadOnlyDictionary<string, TrainingLoss> Losses { get; init; } = new Dictionary<string, TrainingLoss>();
+    /// <summary>What SeR's second glance did to its first glance on the test split.</summary>
+    public GlanceChange? SecondGlance { get; init; }
+    /// <summary>Validation CIDEr by step of each training run that logged it (stage 1's shows its plateau).</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<ValidationPoint>> Validation { get; init; } = new Dictionary<string, IReadOnlyList<ValidationPoint>>();
 }
+
+/// <summary>A validation CIDEr (×100, greedy, on the validation images) at an optimizer step.</summary>
+public sealed record ValidationPoint(long Step, double Cider);
 
 public sealed record TrainingLoss(double First, double Last, long Steps);
 
@@ -88,6 +113,7 @@ public static class MiniaturePaper
         var times = new Dictionary<string, double>();
         var notes = new Dictionary<string, string>();
         var losses = new Dictionary<string, TrainingLoss>();
+        var validation = new Dictionary<string, IReadOnlyList<ValidationPoint>>();
         string Dir(string name) => Path.Combine(o.Out, name);
         T Timed<T>(string key, string title, Func<IProgress<ProgressUpdate>, T> work)
         {
@@ -141,85 +167,138 @@ public static class MiniaturePaper
             }, p));
 
         var cache = Path.Combine(o.Out, "feature-cache");
-        CaptionerTrainingRequest Stage(TrainStage stage, string output, string? init, int steps, double lr) => new()
+        CaptionerTrainingRequest Stage(TrainStage stage, string output, string? init, int steps, double lr, int validateEvery = 0) => new()
         {
             Stage = stage, Data = trainJson, Validation = valJson, Images = images, Out = output,
             Init = init, Vision = init is null ? clip : null, Lm = init is null ? lm : null,
-            Trainer = new TrainerOptions { MaxSteps = steps, Epochs = 1000, BatchSize = o.Batch, LearningRate = lr, WarmupRatio = 0.03, Seed = o.Seed, CheckpointEvery = 100, LogEvery = 10 },
-            StageOptions = new CaptionerStageOptions { FeatureCacheRoot = cache, ValidationCaptions = 0, ClosedVocabulary = true },
+            Trainer = new TrainerOptions
+            {
+                MaxSteps = steps, Epochs = 1000, BatchSize = o.Batch, LearningRate = lr, WarmupRatio = 0.03, Seed = o.Seed,
+                CheckpointEvery = 100, LogEvery = 10, EvalEvery = validateEvery,
+            },
+            StageOptions = new CaptionerStageOptions
+            {
+                FeatureCacheRoot = cache, ValidationCaptions = 0, ClosedVocabulary = true,
+                ValidationScoreImages = validateEvery > 0 ? o.ValidationImages : 0,
+            },
         };
 
-        // 4–5. The specialist: stage 0 (projector), stage 1 (projector + LM).
+        // 4–5. The specialist: stage 0 (projector), stage 1 (projector + LM) trained to a plateau of its
+        //      validation CIDEr.
         string stage0 = Dir("stage0-pretrain"), stage1 = Dir("stage1-finetune");
         if (!Done(stage0)) Timed("stage0", "4/9 stage 0: projector pretraining", p => CaptionerTrainer.Run(Stage(TrainStage.Pretrain, stage0, null, o.PretrainSteps, 1e-3), p).Summary);
-        if (!Done(stage1)) Timed("stage1", "5/9 stage 1: finetuning", p => CaptionerTrainer.Run(Stage(TrainStage.Finetune, stage1, stage0, o.FinetuneSteps, 1e-3), p).Summary);
+        if (!Done(stage1)) Timed("stage1", "5/9 stage 1: finetuning", p => CaptionerTrainer.Run(Stage(TrainStage.Finetune, stage1, stage0, o.FinetuneSteps, 1e-3, o.ValidateEvery), p).Summary);
 
-        // 6. Pseudo-initial captions (SPEC §9): the paper's Data1 (the stage-1 model's own captions of the
-        //    training images) mixed with rule edits of the ground truth (its Data3), per variant. The
-        //    refiner then sees, in training, the kind of first glance it will be given at inference.
-        string stage1Captions = Path.Combine(world, "stage1-train-captions.jsonl");
+        // 6. Pseudo-initial captions (SPEC §9): the paper's Data1 — the stage-1 model's own captions of the
+        //    training images, greedy and sampled, each paired with the reference it is a small edit of —
+        //    with the ground truth as one variant (Data4) and rule edits of it (Data3) for the rest.
+        string stage1Captions = Path.Combine(o.Out, "stage1-train-captions.jsonl");
         if (!File.Exists(stage1Captions))
-            Timed("data1", "6/9 stage-1 captions of the training images", p => { CaptionTrainingImages(stage1, images, trainJson, stage1Captions, p); return 0; });
-        string serJson = Path.Combine(world, "train-ser.json");
+            Timed("data1", "6/9 stage-1 captions of the training images", p => { CaptionTrainingImages(stage1, images, trainJson, stage1Captions, o.SampledCaptions, o.Seed, p); return 0; });
+        string serJson = Path.Combine(o.Out, "train-ser.json");
         if (!File.Exists(serJson))
             Timed("pseudo", "6/9 pseudo-initial captions", p => PseudoCaptionGenerator.Run(trainJson, serJson,
-                new PseudoOptions { Variants = 3, MaxEdits = 3, Seed = (int)o.Seed, Strategy = PseudoStrategy.Mixed, CaptionsPath = stage1Captions },
+                new PseudoOptions { Variants = 3, MaxEdits = 3, Seed = (int)o.Seed, Strategy = PseudoStrategy.Model, CaptionsPath = stage1Captions, IncludeGroundTruth = true },
                 Lexicon.ForDataset(trainJson), p));
 
-        // 7. Stage 2 and the ablations, all from stage 1 with the same budget.
-        DeepLensConfig Lens(Captioner c) => CaptionerTrainer.DefaultDeepLens(c) with
-        {
-            DecoderLayers = 2, NumQueries = 32,
-        };
+        // 7. Stage 2 and the ablations, all from stage 1 with the same budget, and the control: stage 1
+        //    trained for as many more steps.
         DeepLensConfig lens;
-        using (var s1 = Captioner.Load(stage1)) lens = Lens(s1);
-        var variants = new (string Key, string Folder, DeepLensConfig Config, bool SingleGlance)[]
+        using (var s1 = Captioner.Load(stage1)) lens = CaptionerTrainer.DefaultDeepLens(s1) with { DecoderLayers = 2, NumQueries = 32 };
+        CaptionerTrainingRequest Refine(string folder, DeepLensConfig config) => Stage(TrainStage.Refine, folder, stage1, o.RefineSteps, o.RefineLearningRate, o.ValidateEvery) with
         {
-            ("both", Dir("stage2-refine"), lens, false),
-            ("caption", Dir("stage2-caption-only"), lens with { MultiLevel = false }, false),
-            ("multi", Dir("stage2-multilevel-only"), lens with { CaptionInput = false }, false),
-            ("single", Dir("single-glance-multilevel"), lens with { CaptionInput = false }, true),
+            Data = serJson, DeepLens = config,
+            StageOptions = Stage(TrainStage.Refine, folder, stage1, 0, 0, o.ValidateEvery).StageOptions with
+            {
+                FirstGlanceShare = o.FirstGlanceShare, SingleGlanceShare = o.SingleGlanceShare,
+                LmLearningRateScale = o.LmLearningRateScale, ProjectorTrainsInRefine = true,
+            },
         };
+        var runs = new List<(string Key, string Folder, Func<CaptionerTrainingRequest> Request)>
+        {
+            ("more", Dir("stage1-more"), () => Stage(TrainStage.Finetune, Dir("stage1-more"), stage1, o.RefineSteps, 1e-3, o.ValidateEvery)),
+            ("both", Dir("stage2-refine"), () => Refine(Dir("stage2-refine"), lens)),
+        };
+        if (o.Ablations)
+            runs.AddRange(
+            [
+                ("caption", Dir("stage2-caption-only"), () => Refine(Dir("stage2-caption-only"), lens with { MultiLevel = false })),
+                ("multi", Dir("stage2-multilevel-only"), () => Refine(Dir("stage2-multilevel-only"), lens with { CaptionInput = false })),
+                ("single", Dir("single-glance-multilevel"), () => Stage(TrainStage.Finetune, Dir("single-glance-multilevel"), stage1, o.RefineSteps, o.RefineLearningRate, o.ValidateEvery)
+                    with { DeepLens = lens with { CaptionInput = false }, SingleGlanceDeepLens = true }),
+            ]);
         int k = 0;
-        foreach (var (key, folder, config, single) in variants)
+        foreach (var (key, folder, request) in runs)
         {
             k++;
             if (Done(folder)) continue;
-            var request = (single ? Stage(TrainStage.Finetune, folder, stage1, o.RefineSteps, 5e-4) with { SingleGlanceDeepLens = true }
-                : Stage(TrainStage.Refine, folder, stage1, o.RefineSteps, 5e-4) with { Data = serJson }) with { DeepLens = config };
-            Timed($"stage2-{key}", $"7/9 stage 2 ({k}/{variants.Length}): {Describe(key)}", p => CaptionerTrainer.Run(request, p).Summary);
+            Timed($"stage2-{key}", $"7/9 stage 2 ({k}/{runs.Count}): {Describe(key)}", p => CaptionerTrainer.Run(request(), p).Summary);
         }
 
         // 8. Evaluation on the held-out test split.
-        var evalResult = Timed("eval", "8/9 evaluation on the test split", p => Evaluate(o, world, stage1, variants.ToDictionary(v => v.Key, v => v.Folder), p));
+        var evalResult = Timed("eval", "8/9 evaluation on the test split", p => Evaluate(o, world, stage1, runs.ToDictionary(v => v.Key, v => v.Folder), p));
+        foreach (var (key, folder) in new[] { ("stage1", stage1) }.Concat(runs.Select(r => (r.Key, r.Folder))))
+            if (ValidationCurve(folder) is { Count: > 0 } curve) validation[key] = curve;
 
         // The embedded default: the full SeR model, stored in float16.
         string export = Dir("default-model");
-        using (var best = Captioner.Load(variants[0].Folder)) best.Save(export, embedVision: true, storeAs: ScalarType.Float16);
+        using (var best = Captioner.Load(Dir("stage2-refine"))) best.Save(export, embedVision: true, storeAs: ScalarType.Float16);
         notes["default_model_bytes"] = Directory.EnumerateFiles(export).Sum(f => new FileInfo(f).Length).ToString();
 
-        var result = new DemoResult(o, evalResult.Rows, evalResult.Examples, times, notes, export) { Losses = losses };
+        var result = new DemoResult(o, evalResult.Rows, evalResult.Examples, times, notes, export)
+        {
+            Losses = losses, SecondGlance = evalResult.Change, Validation = validation,
+        };
         run.Step("9/9 report", _ => { DemoReport.Write(o.Out, result); return 0; });
         return result;
     }
 
-    /// <summary>Greedy first-glance captions of every training image, as JSON lines {"image", "caption"}.</summary>
-    private static void CaptionTrainingImages(string captioner, string imagesRoot, string trainJson, string output, IProgress<ProgressUpdate> progress)
+    /// <summary>The validation CIDEr a run logged, by step (empty when it logged none).</summary>
+    private static List<ValidationPoint> ValidationCurve(string runFolder)
+    {
+        var state = Path.Combine(runFolder, Trainer<int>.CheckpointFolder, "trainer_state.json");
+        if (!File.Exists(state)) return [];
+        using var doc = JsonDocument.Parse(File.ReadAllText(state));
+        return doc.RootElement.GetProperty("validation").EnumerateArray()
+            .Where(v => v.TryGetProperty("score", out var s) && s.ValueKind == JsonValueKind.Number)
+            .Select(v => new ValidationPoint(v.GetProperty("step").GetInt64(), v.GetProperty("score").GetDouble()))
+            .ToList();
+    }
+
+    /// <summary>
+    /// The stage-1 model's captions of every training image, as JSON lines {"image", "caption"}: the greedy
+    /// caption, then <paramref name="sampled"/> sampled ones (temperature 0.7), which show the refiner more of
+    /// the mistakes a first glance makes.
+    /// </summary>
+    private static void CaptionTrainingImages(string captioner, string imagesRoot, string trainJson, string output, int sampled, long seed, IProgress<ProgressUpdate> progress)
     {
         var relative = Data.LlavaDataset.Load(trainJson, imagesRoot).Select(e => e.ImagePath).Distinct().ToList();
         using var c = Captioner.Load(captioner);
-        var options = new CaptionRunOptions { Generation = new GenerationOptions { MaxNewTokens = 40 }, BatchSize = 64 };
-        var lines = CaptionPipeline.Run(c, relative, options, progress)
-            .Select(r => r.Ok
-                ? JsonSerializer.Serialize(new { image = Path.GetRelativePath(imagesRoot, r.Image).Replace('\\', '/'), caption = r.Caption })
-                : throw new GlanceException(r.Error!))
-            .ToList();
+        var lines = new List<string>();
+        for (int pass = 0; pass <= sampled; pass++)
+        {
+            var generation = pass == 0 ? new GenerationOptions { MaxNewTokens = 40 }
+                : new GenerationOptions { MaxNewTokens = 40, DoSample = true, Temperature = 0.7, Seed = seed * 1000 + pass };
+            var options = new CaptionRunOptions { Generation = generation, BatchSize = 64 };
+            var forward = new Progress(progress, pass * relative.Count, (sampled + 1) * relative.Count);
+            lines.AddRange(CaptionPipeline.Run(c, relative, options, forward)
+                .Select(r => r.Ok
+                    ? JsonSerializer.Serialize(new { image = Path.GetRelativePath(imagesRoot, r.Image).Replace('\\', '/'), caption = r.Caption })
+                    : throw new GlanceException(r.Error!)));
+        }
         IO.AtomicFile.WriteAllText(output, string.Join("\n", lines) + "\n");
+    }
+
+    /// <summary>Reports pass-local progress as a share of the whole.</summary>
+    private sealed class Progress(IProgress<ProgressUpdate> inner, long offset, long total) : IProgress<ProgressUpdate>
+    {
+        public void Report(ProgressUpdate value) => inner.Report(value with { Done = offset + value.Done, Total = total });
     }
 
     public static string Describe(string key) => key switch
     {
         "single-pass" => "single pass (the specialist after stage 1)",
+        "more" => "single pass + the same extra steps (stage 1 continued for stage 2's budget)",
         "both" => "SeR with ① caption input and ② multi-level features",
         "caption" => "SeR with ① only (initial caption, base level)",
         "multi" => "SeR with ② only (multi-level, no caption input)",
@@ -227,81 +306,46 @@ public static class MiniaturePaper
         _ => key,
     };
 
-    private sealed record EvalOutput(IReadOnlyList<DemoRow> Rows, IReadOnlyList<DemoExample> Examples);
+    private sealed record EvalOutput(IReadOnlyList<DemoRow> Rows, IReadOnlyList<DemoExample> Examples, GlanceChange Change);
 
-    private static EvalOutput Evaluate(DemoOptions o, string world, string stage1, IReadOnlyDictionary<string, string> variants, IProgress<ProgressUpdate> progress)
+    private static EvalOutput Evaluate(DemoOptions o, string world, string stage1, IReadOnlyDictionary<string, string> runs, IProgress<ProgressUpdate> progress)
     {
-        var references = CaptionData.LoadReferences(Path.Combine(world, "test.coco.json"));
-        var scenes = SceneJson.LoadScenes(Path.Combine(world, "test.scenes.json"));
-        var analyzer = new SceneErrorAnalyzer(WorldLexicon.Load(Path.Combine(world, "lexicon.json")));
-        var ids = references.Captions.Keys.ToList();
-        var files = ids.ToDictionary(id => id, id => Path.Combine(world, "images", references.ImageFiles[id]));
+        var split = WorldSplit.Load(world);
         var generation = GenerationOptions.Paper with { NumBeams = o.EvalBeams, MaxNewTokens = 40 };
-        var rows = new List<DemoRow>();
-        int passes = 1 + 3 + 1 + 1 + 1, done = 0;
-        void Tick(string what) => progress.Report(new ProgressUpdate(++done, passes, what));
-
-        DemoRow Score(string name, string description, IReadOnlyDictionary<string, string> captions)
+        var passes = new List<(string Key, string Folder, int Rounds)> { ("single-pass", stage1, 0), ("more", runs["more"], 0), ("both", runs["both"], 3) };
+        foreach (var key in new[] { "caption", "multi", "single" })
+            if (runs.TryGetValue(key, out var folder)) passes.Add((key, folder, key == "single" ? 0 : 1));
+        var captions = new Dictionary<string, GlanceCaptions>();
+        int done = 0;
+        foreach (var (key, folder, rounds) in passes)
         {
-            var metrics = CocoEvaluator.Evaluate(references.Captions, captions).Corpus;
-            var errors = analyzer.Analyze(captions.Select(kv => (kv.Value, scenes[int.Parse(kv.Key)])));
-            return new DemoRow(name, description, metrics.ToDictionary(kv => kv.Key, kv => kv.Value),
-                ErrorBreakdown.Kinds.ToDictionary(kind => kind, errors.Errors), errors.CaptionsWithAny, captions.Count);
+            captions[key] = DemoEvaluation.Caption(split, folder, rounds, generation);
+            progress.Report(new ProgressUpdate(++done, passes.Count + 1, Describe(key)));
         }
 
-        // Captions for every test image with one captioner: the first glance and `rounds` second glances.
-        (Dictionary<string, string> First, List<Dictionary<string, string>> Rounds) Caption(string folder, int rounds)
+        DemoRow Row(string name, string key, IReadOnlyDictionary<string, string> c) => DemoEvaluation.Score(split, name, Describe(key), c);
+        var rows = new List<DemoRow>
         {
-            using var c = Captioner.Load(folder);
-            var first = new Dictionary<string, string>();
-            var all = Enumerable.Range(0, rounds).Select(_ => new Dictionary<string, string>()).ToList();
-            foreach (var chunk in ids.Chunk(32))
-            {
-                using var scope = NewDisposeScope();
-                var results = CaptionPipeline.CaptionImages(c, chunk.Select(id => RgbImage.FromFile(files[id])).ToList(),
-                    new CaptionRunOptions { Generation = generation, Rounds = rounds });
-                for (int i = 0; i < chunk.Length; i++)
-                {
-                    first[chunk[i]] = results[i].Initial ?? results[i].Caption!;
-                    for (int r = 0; r < rounds; r++) all[r][chunk[i]] = results[i].Rounds[r];
-                }
-            }
-            return (first, all);
-        }
-
-        var single = Caption(stage1, 0).First;
-        Tick("single pass");
-        rows.Add(Score("Single pass", Describe("single-pass"), single));
-
-        var (serFirst, serRounds) = Caption(variants["both"], 3);
-        Tick("SeR ①+②, 3 rounds");
-        var caption = Caption(variants["caption"], 1).Rounds[0];
-        Tick("SeR ①");
-        var multi = Caption(variants["multi"], 1).Rounds[0];
-        Tick("SeR ②");
-        var glance = Caption(variants["single"], 0).First;
-        Tick("single glance ②");
-
-        rows.Add(Score("Single glance w/ ②", Describe("single"), glance));
-        rows.Add(Score("SeR w/ ①", Describe("caption"), caption));
-        rows.Add(Score("SeR w/ ②", Describe("multi"), multi));
-        rows.Add(Score("SeR w/ ①+②", Describe("both"), serRounds[0]));
-        rows.Add(Score("SeR w/ ①+②, 2 rounds", "the second glance applied twice", serRounds[1]));
-        rows.Add(Score("SeR w/ ①+②, 3 rounds", "the second glance applied three times", serRounds[2]));
-        rows.Add(Score("(SeR model's own first glance)", "the first glance of the stage-2 model, before refining", serFirst));
-        Tick("scores");
+            Row("Single pass", "single-pass", captions["single-pass"].First),
+            Row("Single pass + the same extra steps", "more", captions["more"].First),
+        };
+        if (captions.TryGetValue("single", out var glance)) rows.Add(Row("Single glance w/ ②", "single", glance.First));
+        if (captions.TryGetValue("caption", out var caption)) rows.Add(Row("SeR w/ ①", "caption", caption.Rounds[0]));
+        if (captions.TryGetValue("multi", out var multi)) rows.Add(Row("SeR w/ ②", "multi", multi.Rounds[0]));
+        var ser = captions["both"];
+        rows.Add(Row("SeR w/ ①+②", "both", ser.Rounds[0]));
+        rows.Add(DemoEvaluation.Score(split, "SeR w/ ①+②, 2 rounds", "the second glance applied twice", ser.Rounds[1]));
+        rows.Add(DemoEvaluation.Score(split, "SeR w/ ①+②, 3 rounds", "the second glance applied three times", ser.Rounds[2]));
+        rows.Add(DemoEvaluation.Score(split, "(SeR model's own first glance)", "the first glance of the stage-2 model, before refining", ser.First));
+        progress.Report(new ProgressUpdate(++done, passes.Count + 1, "scores"));
 
         // Examples for the report: images whose caption the second glance changed, fixes first.
-        var examples = ids.Where(id => serFirst[id] != serRounds[0][id])
-            .Select(id =>
-            {
-                var scene = scenes[int.Parse(id)];
-                return new DemoExample(id, files[id], references.Captions[id], serFirst[id], serRounds[0][id],
-                    analyzer.Analyze(serFirst[id], scene), analyzer.Analyze(serRounds[0][id], scene));
-            })
+        var examples = split.Ids.Where(id => ser.First[id] != ser.Rounds[0][id])
+            .Select(id => new DemoExample(id, split.Files[id], split.References.Captions[id], ser.First[id], ser.Rounds[0][id],
+                split.Errors(id, ser.First[id]), split.Errors(id, ser.Rounds[0][id])))
             .OrderBy(e => e.RefinedErrors.Total - e.InitialErrors.Total)
             .ToList();
         var chosen = examples.Take(12).Concat(examples.Where(e => e.RefinedErrors.Total > e.InitialErrors.Total).TakeLast(4)).Distinct().ToList();
-        return new EvalOutput(rows, chosen);
+        return new EvalOutput(rows, chosen, DemoEvaluation.Compare(split, ser.First, ser.Rounds[0]));
     }
 }

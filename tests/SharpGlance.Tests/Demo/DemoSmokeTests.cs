@@ -26,16 +26,23 @@ public class DemoSmokeTests
 
         // Every training step ran and its loss went down.
         var losses = root.GetProperty("losses");
-        foreach (var step in new[] { "lm", "clip", "stage0", "stage1", "stage2-both", "stage2-caption", "stage2-multi", "stage2-single" })
+        foreach (var step in new[] { "lm", "clip", "stage0", "stage1", "stage2-more", "stage2-both", "stage2-caption", "stage2-multi", "stage2-single" })
         {
             var l = losses.GetProperty(step);
             Assert.True(l.GetProperty("last").GetDouble() < l.GetProperty("first").GetDouble(), $"{step}: loss did not decrease ({l})");
         }
 
-        // The table: single pass, the ablations, 3 rounds, the SeR model's own first glance; all 100 test images.
+        // The table: single pass, the control with stage 2's extra steps, the ablations, 3 rounds, the SeR
+        // model's own first glance; all 100 test images.
         var rows = root.GetProperty("rows").EnumerateArray().ToList();
-        Assert.Equal(8, rows.Count);
+        Assert.Equal(9, rows.Count);
         Assert.Equal("Single pass", rows[0].GetProperty("name").GetString());
+        Assert.Equal("Single pass + the same extra steps", rows[1].GetProperty("name").GetString());
+        // Stage 1 logged its validation CIDEr (the plateau check), and the second glance's effect is counted.
+        Assert.Equal(2, root.GetProperty("validation_cider").GetProperty("stage1").GetArrayLength());   // 100 steps, every 50
+        var change = root.GetProperty("second_glance");
+        Assert.Equal(100, change.GetProperty("Images").GetInt32());
+        Assert.InRange(change.GetProperty("KeptRight").GetInt32(), 0, change.GetProperty("RightBefore").GetInt32());
         foreach (var row in rows)
         {
             Assert.Equal(100, row.GetProperty("images").GetInt32());
