@@ -26,6 +26,8 @@ public static class FaultSuite
     /// <summary>How long a case that names an outside FIFO may run before the FIFO is checked for a blocked reader.</summary>
     private static readonly TimeSpan OutsideLimit = TimeSpan.FromSeconds(10);
 
+    private static readonly Lock LogLock = new();
+
     private static async Task<bool> Finishes(Task task, TimeSpan limit) =>
         await Task.WhenAny(task, Task.Delay(limit, TestContext.Current.CancellationToken)) == task;
 
@@ -54,6 +56,8 @@ public static class FaultSuite
                 Assert.Fail(string.Join("; ", problems));
         }
         var (code, output, error) = await task;
+        if (Environment.GetEnvironmentVariable("FAULT_SUITE_LOG") is { Length: > 0 } log)   // each case's exit code and error line, for a survey
+            lock (LogLock) File.AppendAllText(log, $"{name}\t{code}\t{error.ReplaceLineEndings(" ").Replace(dir, "DIR")}\n");
 
         if (code != 2) problems.Add($"exit code {code}, expected 2");
         var lines = Lines(error);

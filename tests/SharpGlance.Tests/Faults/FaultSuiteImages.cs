@@ -35,6 +35,42 @@ public class FaultSuiteImages
     [Theory, MemberData(nameof(Images))]
     public Task A_bad_image_gets_one_error_line_naming_it_and_the_good_one_is_captioned(string name) => FaultSuite.Check(All, name);
 
+    /// <summary>The edges the faults are measured against: smallest, most elongated allowed, grey, alpha, palette, 16-bit.</summary>
+    public static TheoryData<string> Edges => new(EdgeImages().Select(e => e.Name));
+
+    [Theory, MemberData(nameof(Edges))]
+    public void An_image_at_an_edge_of_what_is_allowed_is_captioned(string name)
+    {
+        var dir = TempDir.Create("edge");
+        var (_, fileName, bytes) = EdgeImages().Single(e => e.Name == name);
+        var path = Path.Combine(dir, fileName);
+        System.IO.File.WriteAllBytes(path, bytes());
+        var (code, output, error) = GlanceCli.RunReported(Caption(TinyModels.CaptionerFolder, path));
+        Assert.True(code == 0 && error.Length == 0 && FaultSuite.Lines(output) is [var line] && line.StartsWith(path + ": ", StringComparison.Ordinal),
+            $"{name}: exit {code}, stdout: {output}, stderr: {error}");
+    }
+
+    private static IEnumerable<(string Name, string FileName, Func<byte[]> Bytes)> EdgeImages()
+    {
+        foreach (var (ext, encode) in Formats)
+            yield return ($"1x1{ext}", "dot" + ext, () => encode(1, 1, 1));
+        yield return ("50x1.png", "wide.png", () => TestImages.Png(50, 1, new byte[150]));
+        yield return ("1x50.gif", "tall.gif", () => TestImages.Gif(1, 50, new byte[50]));
+        yield return ("grey.png", "grey.png", () => SkiaPng(SKColorType.Gray8, SKAlphaType.Opaque));
+        yield return ("alpha.png", "alpha.png", () => SkiaPng(SKColorType.Rgba8888, SKAlphaType.Unpremul));
+        yield return ("palette.png", "palette.png", () => TestImages.Png(4, 4, Enumerable.Range(0, 16).Select(i => (byte)(i % 2)).ToArray(), colorType: 3,
+            palette: [255, 0, 0, 0, 0, 255], paletteAlpha: [255, 0]));
+        yield return ("16-bit.png", "deep.png", () => TestImages.Png(4, 4, TestImages.RandomBytes(4 * 4 * 6, 2), bitDepth: 16));
+    }
+
+    private static byte[] SkiaPng(SKColorType colorType, SKAlphaType alphaType)
+    {
+        using var bitmap = new SKBitmap(new SKImageInfo(12, 9, colorType, alphaType));
+        bitmap.Erase(new SKColor(90, 90, 90, 128));
+        using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100);
+        return data.ToArray();
+    }
+
     /// <summary>`glance caption`, greedy and short (the captions themselves do not matter).</summary>
     internal static string[] Caption(string model, params string[] images) =>
         ["caption", "--model", model, "--beams", "1", "--max-new-tokens", "2", .. images];
