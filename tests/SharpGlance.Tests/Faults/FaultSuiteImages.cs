@@ -48,6 +48,7 @@ public class FaultSuiteImages
         var (code, output, error) = GlanceCli.RunReported(Caption(TinyModels.CaptionerFolder, path));
         Assert.True(code == 0 && error.Length == 0 && FaultSuite.Lines(output) is [var line] && line.StartsWith(path + ": ", StringComparison.Ordinal),
             $"{name}: exit {code}, stdout: {output}, stderr: {error}");
+        Directory.Delete(dir, recursive: true);
     }
 
     private static IEnumerable<(string Name, string FileName, Func<byte[]> Bytes)> EdgeImages()
