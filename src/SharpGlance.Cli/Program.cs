@@ -69,6 +69,14 @@ public static class Program
     /// <summary>One line on stderr, never a stack trace (set GLANCE_DEBUG=1 to see one).</summary>
     public static int ReportError(Exception e)
     {
+        var (code, line) = Describe(e);
+        Console.Error.WriteLine(line);
+        return code;
+    }
+
+    /// <summary>The exit code and the one error line for an exception: 2 for a <see cref="GlanceException"/> (bad input), 1 for anything else (a bug).</summary>
+    public static (int Code, string Line) Describe(Exception e)
+    {
         var inner = e is AggregateException { InnerExceptions.Count: 1 } agg ? agg.InnerExceptions[0] : e;
         if (inner is System.Reflection.TargetInvocationException { InnerException: { } ti }) inner = ti;
         string message = inner switch
@@ -77,7 +85,6 @@ public static class Program
             OutOfMemoryException => "out of memory: " + inner.Message,
             _ => $"{inner.GetType().Name}: {inner.Message}",
         };
-        Console.Error.WriteLine($"glance: error: {message.ReplaceLineEndings(" ")}");
-        return inner is GlanceException ? 2 : 1;
+        return (inner is GlanceException ? 2 : 1, $"glance: error: {message.ReplaceLineEndings(" ")}");
     }
 }

@@ -87,10 +87,11 @@ public sealed class Captioner : IDisposable
         }
     }
 
-    private static int Normalize(int layer, int n)
+    private static int Normalize(int layer, int n, string? configPath = null)
     {
         int k = layer < 0 ? n + 1 + layer : layer;
-        if (k < 0 || k > n) throw new GlanceException($"vision layer {layer} does not exist in a {n}-layer tower");
+        var problem = $"vision layer {layer} does not exist in a {n}-layer tower";
+        if (k < 0 || k > n) throw configPath is null ? new GlanceException(problem) : GlanceException.ForFile(configPath, problem);
         return k;
     }
 
@@ -150,23 +151,25 @@ public sealed class Captioner : IDisposable
         {
             var vc = config.Vision ?? (towerFolder is not null ? ClipVisionConfig.FromFile(towerFolder)
                 : throw GlanceException.ForFile(folder, $"the tower's weights are here but its config is not: no vision_config, and mm_vision_tower '{config.VisionTower}' is not a local folder (pass --vision DIR)"));
-            int? build = options.TrimVision ? HighestTappedLayer(config, vc.NumHiddenLayers) : null;
+            int highest = HighestTappedLayer(config, vc.NumHiddenLayers, Path.Combine(folder, "config.json"));   // checked even untrimmed: a layer the tower lacks names the file
+            int? build = options.TrimVision ? highest : null;
             return (ClipVisionModel.Load(vc, ck, VisionPrefix, device, options.DType, build), config with { Vision = vc }, null);
         }
         if (towerFolder is null)
             throw GlanceException.ForFile(folder, config.VisionTower is null
                 ? "no vision tower: the folder holds no tower weights and config.json names none (pass --vision DIR)"
                 : $"vision tower '{config.VisionTower}' is not a local folder and no hub download is possible here; pass --vision DIR with a CLIP checkpoint");
-        int? layers = options.TrimVision ? HighestTappedLayer(config, ClipVisionConfig.FromFile(towerFolder).NumHiddenLayers) : null;
+        int highestTapped = HighestTappedLayer(config, ClipVisionConfig.FromFile(towerFolder).NumHiddenLayers, Path.Combine(folder, "config.json"));
+        int? layers = options.TrimVision ? highestTapped : null;
         var tower = ClipVisionModel.FromPretrained(towerFolder, device, options.DType, layers);
         return (tower, config with { Vision = tower.Config }, Path.GetFullPath(towerFolder));
     }
 
     /// <summary>The highest hidden_states index the first glance or DeepLens reads (what a trimmed tower keeps).</summary>
-    internal static int HighestTappedLayer(CaptionerConfig config, int numLayers)
+    internal static int HighestTappedLayer(CaptionerConfig config, int numLayers, string? configPath = null)
     {
-        int highest = Normalize(config.SelectLayer, numLayers);
-        if (config.DeepLens is { } dl) foreach (var l in dl.UsedLayers) highest = Math.Max(highest, Normalize(l, numLayers));
+        int highest = Normalize(config.SelectLayer, numLayers, configPath);
+        if (config.DeepLens is { } dl) foreach (var l in dl.UsedLayers) highest = Math.Max(highest, Normalize(l, numLayers, configPath));
         return highest;
     }
 

@@ -118,7 +118,7 @@ public sealed record CaptionerConfig
         bool paper = type == PaperModelType;
         // The LM's fields sit at the top level, beside ours (LlavaOPTConfig subclasses OPTConfig).
         var text = (ConfigJson.Bind<OptConfig>(root, source) with { ModelType = "opt" }).Validate(source);
-        string Str(string key, string fallback) => root[key] is JsonValue v && v.TryGetValue<string>(out var s) ? s : fallback;
+        string Str(string key, string fallback) => ConfigJson.String(root[key], source, key) ?? fallback;
         var config = new CaptionerConfig
         {
             ModelType = type,

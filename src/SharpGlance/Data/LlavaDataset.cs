@@ -26,7 +26,7 @@ public static class LlavaDataset
         JsonArray entries;
         try
         {
-            using var stream = File.OpenRead(jsonPath);
+            using var stream = new MemoryStream(ConfigJson.ReadUtf8(jsonPath));
             entries = JsonNode.Parse(stream, documentOptions: ConfigJson.Strict) as JsonArray ?? throw GlanceException.ForFile(jsonPath, "not a JSON list of conversations");
         }
         catch (JsonException e) { throw GlanceException.ForFile(jsonPath, $"invalid JSON: {e.Message}"); }
@@ -42,6 +42,7 @@ public static class LlavaDataset
             string? Text(JsonNode? node, string what) => ConfigJson.String(node, jsonPath, $"{Where()}: {what}");
             string image = Text(e["image"], "\"image\"") is { Length: > 0 } s ? s
                 : throw GlanceException.ForFile(jsonPath, $"{Where()} has no \"image\"");
+            if (image.Contains('\0')) throw GlanceException.ForFile(jsonPath, $"{Where()}: the image path holds a NUL character");
             if (!IsInside(Path.GetFullPath(Path.Combine(root, image)), root))
                 throw GlanceException.ForFile(jsonPath, $"{Where()}: image \"{image}\" lies outside the images folder {imagesFolder}");
             if (e["conversations"] is not JsonArray turns) throw GlanceException.ForFile(jsonPath, $"{Where()} has no \"conversations\" list");
@@ -51,8 +52,17 @@ public static class LlavaDataset
             if (string.IsNullOrWhiteSpace(caption)) throw GlanceException.ForFile(jsonPath, $"{Where()} has an empty caption");
             string? question = Turn("human")?.Replace("<image>", "").Trim();
             var pre = new List<string>();
-            if (e["pre_captions"] is JsonArray list) pre.AddRange(list.Select(x => Text(x, "\"pre_captions\"")).OfType<string>());
-            else if (Text(e["pre_caption"], "\"pre_caption\"") is { } one) pre.Add(one);
+            switch (e["pre_captions"])
+            {
+                case JsonArray list:
+                    pre.AddRange(list.Select(x => Text(x, "\"pre_captions\" item") ?? throw GlanceException.ForFile(jsonPath, $"{Where()}: \"pre_captions\" holds null")));
+                    break;
+                case null:
+                    if (Text(e["pre_caption"], "\"pre_caption\"") is { } one) pre.Add(one);
+                    break;
+                case var other:
+                    throw GlanceException.ForFile(jsonPath, $"{Where()}: \"pre_captions\" must be a list of strings, not {other.GetValueKind().ToString().ToLowerInvariant()}");
+            }
             result.Add(new CaptionExample(i, id, Path.Combine(imagesFolder, image), caption.Trim(),
                 string.IsNullOrEmpty(question) ? null : question, pre));
         }

@@ -196,7 +196,8 @@ public static class CaptionData
         // COCO file stems end in the zero-padded id: COCO_val2014_000000391895, 000000391895.
         int digits = stem.Length;
         while (digits > 0 && char.IsAsciiDigit(stem[digits - 1])) digits--;
-        if (digits < stem.Length)
+        // A negative number (-1) is no padded id: its digits would name image 1.
+        if (digits < stem.Length && stem[..digits] != "-")
         {
             var number = stem[digits..].TrimStart('0');
             yield return number.Length == 0 ? "0" : number;

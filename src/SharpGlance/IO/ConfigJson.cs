@@ -36,6 +36,17 @@ public static class ConfigJson
         catch (JsonException e) { throw GlanceException.ForFile(path, $"invalid JSON: {e.Message}"); }
     }
 
+    /// <summary>
+    /// The bytes of <paramref name="path"/>, refused unless they are UTF-8: System.Text.Json parses invalid
+    /// bytes inside a string and fails only when the string is read, with no file named.
+    /// </summary>
+    public static byte[] ReadUtf8(string path)
+    {
+        var bytes = File.ReadAllBytes(path);
+        if (!System.Text.Unicode.Utf8.IsValid(bytes)) throw GlanceException.ForFile(path, "is not valid UTF-8 text");
+        return bytes;
+    }
+
     /// <summary>Binds <paramref name="node"/> to <typeparamref name="T"/>; <paramref name="source"/> names it in errors.</summary>
     public static T Bind<T>(JsonNode node, string source)
     {

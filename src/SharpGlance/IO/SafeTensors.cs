@@ -84,10 +84,10 @@ public sealed class SafeTensorsFile : IDisposable
         {
             if (name == "__metadata__")
             {
-                if (node is JsonObject meta)
-                    foreach (var (k, v) in meta)
-                        metadata[k] = v is JsonValue jv && jv.TryGetValue<string>(out var s) ? s
-                            : throw GlanceException.ForFile(path, $"corrupt safetensors header: __metadata__ value '{k}' is not a string");
+                if (node is not (JsonObject or null)) throw GlanceException.ForFile(path, "corrupt safetensors header: __metadata__ is not an object of strings");
+                foreach (var (k, v) in node?.AsObject() ?? [])
+                    metadata[k] = v is JsonValue jv && jv.TryGetValue<string>(out var s) ? s
+                        : throw GlanceException.ForFile(path, $"corrupt safetensors header: __metadata__ value '{k}' is not a string");
                 continue;
             }
             tensors[name] = ParseEntry(path, name, node);

@@ -86,8 +86,12 @@ public sealed record ImageProcessorConfig
         try
         {
             foreach (var flag in new[] { "do_resize", "do_center_crop", "do_rescale", "do_normalize", "do_convert_rgb" })
-                if (json[flag] is JsonValue v && v.GetValueKind() == JsonValueKind.False)
-                    throw GlanceException.ForFile(path, $"{flag} is false; SharpGlance's CLIP processor always performs that step");
+                switch (json[flag]?.GetValueKind())
+                {
+                    case null or JsonValueKind.True: break;
+                    case JsonValueKind.False: throw GlanceException.ForFile(path, $"{flag} is false; SharpGlance's CLIP processor always performs that step");
+                    case var kind: throw GlanceException.ForFile(path, $"{flag} must be true or false, not {kind.Value.ToString().ToLowerInvariant()}");
+                }
 
             var d = ClipVitL336;
             var config = new ImageProcessorConfig

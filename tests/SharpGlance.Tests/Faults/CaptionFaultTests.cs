@@ -120,7 +120,7 @@ public class CaptionFaultTests
     }
 
     [Fact]
-    public void A_closed_pipe_ends_the_run()
+    public async Task A_closed_pipe_ends_the_run()
     {
         // `glance caption … | head -1` used to caption every image for nobody.
         var dir = TempDir.Create("pipe");
@@ -133,6 +133,6 @@ public class CaptionFaultTests
         Assert.True(p.WaitForExit(TimeSpan.FromMinutes(1)));
         Assert.Equal(141, p.ExitCode);
         // No message, only the progress log lines a redirected run prints.
-        Assert.All(stderr.Result.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => Assert.Matches(@"^\[\d\d:\d\d:\d\d\] caption: ", l));
+        Assert.All((await stderr).Split('\n', StringSplitOptions.RemoveEmptyEntries), l => Assert.Matches(@"^\[\d\d:\d\d:\d\d\] caption: ", l));
     }
 }

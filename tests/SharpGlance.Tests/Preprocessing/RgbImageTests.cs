@@ -8,13 +8,6 @@ public class RgbImageTests
 {
     private static RgbImage Random(int width, int height, int seed) => new(width, height, TestImages.RandomBytes(width * height * 3, seed));
 
-    private static byte[] Encode(RgbImage image, SKEncodedImageFormat format, int quality)
-    {
-        using var bitmap = image.ToBitmap();
-        using var data = bitmap.Encode(format, quality);
-        return data.ToArray();
-    }
-
     [Fact]
     public void Png_decodes_exactly()
     {
@@ -79,7 +72,7 @@ public class RgbImageTests
     public void Lossless_webp_decodes_exactly()
     {
         var image = Random(16, 9, 3);
-        var decoded = RgbImage.FromBytes(Encode(image, SKEncodedImageFormat.Webp, 100), "test.webp");
+        var decoded = RgbImage.FromBytes(TestImages.Encode(image, SKEncodedImageFormat.Webp, 100), "test.webp");
         Assert.Equal(image.Pixels, decoded.Pixels);
     }
 
@@ -87,7 +80,7 @@ public class RgbImageTests
     public void Jpeg_decodes_close_to_the_original()
     {
         var image = RgbImage.Filled(24, 16, 200, 60, 30);
-        var decoded = RgbImage.FromBytes(Encode(image, SKEncodedImageFormat.Jpeg, 95), "test.jpg");
+        var decoded = RgbImage.FromBytes(TestImages.Encode(image, SKEncodedImageFormat.Jpeg, 95), "test.jpg");
         Assert.Equal((24, 16), (decoded.Width, decoded.Height));
         Assert.All(decoded.Pixels.Select((v, i) => Math.Abs(v - image.Pixels[i])), d => Assert.True(d <= 3, $"JPEG error {d}"));
     }
@@ -96,7 +89,7 @@ public class RgbImageTests
     public void Exif_orientation_is_not_applied()
     {
         // PIL's Image.open + convert ignore the EXIF orientation; LLaVA never transposes.
-        var jpeg = TestImages.WithExifOrientation(Encode(Random(40, 20, 4), SKEncodedImageFormat.Jpeg, 90), 6);
+        var jpeg = TestImages.WithExifOrientation(TestImages.Encode(Random(40, 20, 4), SKEncodedImageFormat.Jpeg, 90), 6);
         using (var codec = SKCodec.Create(new MemoryStream(jpeg)))
             Assert.Equal(SKEncodedOrigin.RightTop, codec.EncodedOrigin); // the tag is really there
         var decoded = RgbImage.FromBytes(jpeg, "rotated.jpg");
@@ -164,7 +157,7 @@ public class RgbImageTests
     [Fact]
     public void Truncated_jpeg_is_refused()
     {
-        var jpeg = Encode(Random(64, 64, 7), SKEncodedImageFormat.Jpeg, 90);
+        var jpeg = TestImages.Encode(Random(64, 64, 7), SKEncodedImageFormat.Jpeg, 90);
         Assert.Contains("truncated", ErrorFor(jpeg[..(jpeg.Length / 2)], ".jpg"));
     }
 

@@ -1,6 +1,8 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Text;
+using SharpGlance.Preprocessing;
+using SkiaSharp;
 
 namespace SharpGlance.Tests.Preprocessing;
 
@@ -65,7 +67,7 @@ internal static class TestImages
         s.Write(crc);
     }
 
-    private static uint Crc32(byte[] data)
+    public static uint Crc32(byte[] data)
     {
         uint crc = 0xFFFFFFFF;
         foreach (byte b in data)
@@ -97,6 +99,45 @@ internal static class TestImages
                 bmp[dst] = rgb[src + 2]; bmp[dst + 1] = rgb[src + 1]; bmp[dst + 2] = rgb[src];
             }
         return bmp;
+    }
+
+    /// <summary><paramref name="image"/> encoded by Skia (PNG, JPEG or WebP; it encodes no GIF or BMP).</summary>
+    public static byte[] Encode(RgbImage image, SKEncodedImageFormat format, int quality)
+    {
+        using var bitmap = image.ToBitmap();
+        using var data = bitmap.Encode(format, quality);
+        return data.ToArray();
+    }
+
+    /// <summary>
+    /// A GIF89a of 128 grey levels, each pixel the high 7 bits of <paramref name="grey"/>. The LZW stream
+    /// is "uncompressed": 8-bit codes, a clear code every 100 pixels so the code size never grows.
+    /// </summary>
+    public static byte[] Gif(int width, int height, byte[] grey, int? declaredWidth = null, int? declaredHeight = null)
+    {
+        using var ms = new MemoryStream();
+        ms.Write("GIF89a"u8);
+        void Short(int v) { ms.WriteByte((byte)v); ms.WriteByte((byte)(v >> 8)); }
+        Short(declaredWidth ?? width); Short(declaredHeight ?? height);
+        ms.Write([0xF6, 0, 0]);   // a global table of 2^(6+1) entries
+        for (int i = 0; i < 128; i++) ms.Write([(byte)(2 * i), (byte)(2 * i), (byte)(2 * i)]);
+        ms.WriteByte(0x2C);
+        Short(0); Short(0); Short(declaredWidth ?? width); Short(declaredHeight ?? height);
+        ms.Write([0, 7]);   // no local table; LZW minimum code size 7: clear 128, end 129
+        var codes = new List<byte>();
+        for (int i = 0; i < width * height; i++)
+        {
+            if (i % 100 == 0) codes.Add(128);
+            codes.Add((byte)(grey[i] >> 1));
+        }
+        codes.Add(129);
+        foreach (var block in codes.Chunk(255))
+        {
+            ms.WriteByte((byte)block.Length);
+            ms.Write(block);
+        }
+        ms.Write([0, 0x3B]);
+        return ms.ToArray();
     }
 
     /// <summary>The classic 1×1 GIF89a whose single pixel is palette entry 0, white.</summary>

@@ -197,7 +197,7 @@ public class TrainerTests
         var task = new ToyTask(1);
         int steps = 0;
         var reporter = new ActionProgress(u => { if (++steps == 5) cancel.Cancel(); });
-        var summary = new Trainer<(float[], float)>(task, Data(), Options with { CheckpointEvery = 100, Cancel = cancel.Token }, dir, "toy").Run(reporter);
+        var summary = new Trainer<(float[], float)>(task, Data(), Options with { CheckpointEvery = 100, Cancel = cancel.Token }, dir, "toy").Run(reporter, cancel: TestContext.Current.CancellationToken);
         Assert.Equal(5, summary.Steps);
         Assert.Contains("\"step\": 5", File.ReadAllText(Path.Combine(dir, "checkpoint", "trainer_state.json")));
         Assert.False(File.Exists(Path.Combine(dir, "done.txt")));
