@@ -3,7 +3,8 @@
 // Experiment harness (docs/demo/README.md, runs O onward): evaluates captioners on a world's test split —
 // the first glance, the second glance, the error breakdown and what the second glance did to the first.
 //   dotnet run docs/demo/experiments/evaluate.cs -- WORLD NAME=MODEL[:refine] ...  [--images N]
-// NAME=MODEL scores the model's first glance; NAME=MODEL:refine also its refined caption (one round).
+// NAME=MODEL scores the model's first glance; NAME=MODEL:refine also its refined caption (one round);
+// NAME=MODEL:notext refines with the initial caption given to DeepLens only, not written in the LM's prompt.
 using System.Text.Json;
 using SharpGlance.Demo;
 using SharpGlance.Generation;
@@ -19,10 +20,11 @@ var rows = new List<object>();
 foreach (var spec in args.Skip(1).TakeWhile(a => a != "--images"))
 {
     var (name, rest) = (spec[..spec.IndexOf('=')], spec[(spec.IndexOf('=') + 1)..]);
-    bool refine = rest.EndsWith(":refine", StringComparison.Ordinal);
-    var model = refine ? rest[..^":refine".Length] : rest;
+    bool notext = rest.EndsWith(":notext", StringComparison.Ordinal);
+    bool refine = notext || rest.EndsWith(":refine", StringComparison.Ordinal);
+    var model = refine ? rest[..rest.LastIndexOf(':')] : rest;
     var clock = System.Diagnostics.Stopwatch.StartNew();
-    var captions = DemoEvaluation.Caption(split, model, refine ? 1 : 0, generation);
+    var captions = notext ? WithoutText(split, model, generation) : DemoEvaluation.Caption(split, model, refine ? 1 : 0, generation);
     void Report(string row, IReadOnlyDictionary<string, string> c)
     {
         var r = DemoEvaluation.Score(split, row, model, c);
@@ -42,3 +44,20 @@ foreach (var spec in args.Skip(1).TakeWhile(a => a != "--images"))
     Console.Error.WriteLine($"  ({clock.Elapsed.TotalSeconds:0} s)");
 }
 Console.WriteLine(JsonSerializer.Serialize(rows));
+
+static GlanceCaptions WithoutText(WorldSplit split, string model, GenerationOptions generation)
+{
+    using var c = SharpGlance.Captioning.Captioner.Load(model);
+    var first = new Dictionary<string, string>();
+    var refined = new Dictionary<string, string>();
+    foreach (var chunk in split.Ids.Chunk(32))
+    {
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        using var pixels = c.Pixels(chunk.Select(id => SharpGlance.Preprocessing.RgbImage.FromFile(split.Files[id])).ToList());
+        using var features = c.Encode(pixels);
+        var initial = SharpGlance.Captioning.FirstGlance.Caption(c, features, generation);
+        var second = SharpGlance.Captioning.Refinement.Refine(c, features, initial, generation, captionInPrompt: false);
+        for (int i = 0; i < chunk.Length; i++) { first[chunk[i]] = initial[i]; refined[chunk[i]] = second[i]; }
+    }
+    return new GlanceCaptions(first, [refined]);
+}

@@ -50,9 +50,11 @@ public sealed record DemoOptions
     public int SampledCaptions { get; init; } = 3;
     /// <summary>Stage 2: DeepLens's learning rate; the LM's is <see cref="LmLearningRateScale"/> of it.</summary>
     public double RefineLearningRate { get; init; } = 5e-4;
-    public double LmLearningRateScale { get; init; } = 0.2;
+    public double LmLearningRateScale { get; init; } = 1.0;
     public double FirstGlanceShare { get; init; } = 0.3;
     public double SingleGlanceShare { get; init; } = 0.3;
+    /// <summary>The second glance also reads the first glance's visual tokens (<see cref="DeepLensConfig.KeepFirstGlance"/>).</summary>
+    public bool KeepFirstGlance { get; init; } = true;
     /// <summary>Also train Tab. 3's ablations (① only, ② only, DeepLens as the single glance), each with stage 2's budget.</summary>
     public bool Ablations { get; init; } = true;
 
@@ -204,7 +206,7 @@ public static class MiniaturePaper
         // 7. Stage 2 and the ablations, all from stage 1 with the same budget, and the control: stage 1
         //    trained for as many more steps.
         DeepLensConfig lens;
-        using (var s1 = Captioner.Load(stage1)) lens = CaptionerTrainer.DefaultDeepLens(s1) with { DecoderLayers = 2, NumQueries = 32 };
+        using (var s1 = Captioner.Load(stage1)) lens = CaptionerTrainer.DefaultDeepLens(s1) with { DecoderLayers = 2, NumQueries = 32, KeepFirstGlance = o.KeepFirstGlance };
         CaptionerTrainingRequest Refine(string folder, DeepLensConfig config) => Stage(TrainStage.Refine, folder, stage1, o.RefineSteps, o.RefineLearningRate, o.ValidateEvery) with
         {
             Data = serJson, DeepLens = config,
@@ -225,7 +227,7 @@ public static class MiniaturePaper
                 ("caption", Dir("stage2-caption-only"), () => Refine(Dir("stage2-caption-only"), lens with { MultiLevel = false })),
                 ("multi", Dir("stage2-multilevel-only"), () => Refine(Dir("stage2-multilevel-only"), lens with { CaptionInput = false })),
                 ("single", Dir("single-glance-multilevel"), () => Stage(TrainStage.Finetune, Dir("single-glance-multilevel"), stage1, o.RefineSteps, o.RefineLearningRate, o.ValidateEvery)
-                    with { DeepLens = lens with { CaptionInput = false }, SingleGlanceDeepLens = true }),
+                    with { DeepLens = lens with { CaptionInput = false, KeepFirstGlance = false }, SingleGlanceDeepLens = true }),
             ]);
         int k = 0;
         foreach (var (key, folder, request) in runs)
