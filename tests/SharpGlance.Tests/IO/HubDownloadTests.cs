@@ -107,6 +107,29 @@ public class HubDownloadTests
     }
 
     [Fact]
+    public void Train_assembles_a_captioner_from_hub_names()
+    {
+        var cache = TempDir.Create("hub-train");
+        foreach (var (repo, folder) in new[] { ("openai/tiny-clip", TinyModels.ClipFolder), ("facebook/tiny-opt", TinyModels.OptFolder) })
+        {
+            using var hub = FakeHub.ForFolder(repo, folder);
+            HubDownload.Run(HubModelId.TryParse(repo)!, Options(hub, cache), cancel: TestContext.Current.CancellationToken);
+        }
+        var dir = TempDir.Create("hub-train-run");
+        var images = Directory.CreateDirectory(Path.Combine(dir, "images")).FullName;
+        CaptionFaultTests.Png(images, "good.png", 8, 8);
+        var data = Path.Combine(dir, "train.json");
+        File.WriteAllText(data, """[{"id": "0", "image": "good.png", "conversations": [{"from": "human", "value": "<image>\nWhat?"}, {"from": "gpt", "value": "a grey square"}]}]""");
+
+        var (code, _, error) = WithEnvironment(new Dictionary<string, string?> { ["HF_HUB_CACHE"] = cache }, () => GlanceCli.RunReported(
+            "train", "--stage", "pretrain", "--vision", "openai/tiny-clip", "--lm", "facebook/tiny-opt", "--data", data, "--images", images,
+            "--out", Path.Combine(dir, "run"), "--max-steps", "1", "--feature-cache", Path.Combine(dir, "features")));
+
+        Assert.True(code == 0, error);
+        Assert.True(File.Exists(Path.Combine(dir, "run", "config.json")));
+    }
+
+    [Fact]
     public void A_wrong_or_missing_token_is_reported_with_HF_TOKEN()
     {
         using var hub = FakeHub.ForFolder(Repo, TinyModels.CaptionerFolder, token: "hf_secret");
