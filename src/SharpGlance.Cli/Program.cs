@@ -60,6 +60,7 @@ public static class Program
             EvalCommand.Create(),
             DemoCommand.Create(),
             BenchCommand.Create(),
+            DownloadCommand.Create(),
             AnalyzeCommand.Create(),
         })
             root.Subcommands.Add(command);

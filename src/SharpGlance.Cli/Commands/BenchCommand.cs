@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using SharpGlance.Benchmarking;
+using SharpGlance.IO;
 using SharpGlance.Runtime;
 using SharpGlance.Tokenization;
 using Spectre.Console;
@@ -19,7 +20,7 @@ public static class BenchCommand
 {
     public static Command Create()
     {
-        var model = new Option<string?>("--model") { Description = "Captioner folder to time (default: the full-size architecture with random weights)" };
+        var model = new Option<string?>("--model") { Description = "Captioner folder or hub name org/name to time (default: the full-size architecture with random weights)" };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "vocab.json + merges.txt for the random model's prompt (default: the embedded model's, else the repository's tests/fixtures/tokenizers/opt)" };
         var iterations = new Option<int>("--iterations") { Description = "Timed single-image captions", DefaultValueFactory = _ => 5 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed captions first", DefaultValueFactory = _ => 1 };
@@ -73,8 +74,8 @@ public static class BenchCommand
             }
             var options = new CaptionBenchmarkOptions
             {
-                ModelFolder = parse.GetValue(model),
-                TokenizerFolder = parse.GetValue(model) is null ? parse.GetValue(tokenizer) ?? DefaultTokenizer() : null,
+                ModelFolder = HubCache.ResolveOptional(parse.GetValue(model)),
+                TokenizerFolder = parse.GetValue(model) is null ? parse.GetValue(tokenizer) ?? DefaultModel.TokenizerFolder() : null,
                 Iterations = parse.GetValue(iterations),
                 Warmup = parse.GetValue(warmup),
                 NewTokens = parse.GetValue(newTokens),
@@ -104,17 +105,6 @@ public static class BenchCommand
     {
         var l = ProcessStats.LoadAverage;
         return [l.One, l.Five, l.Fifteen];
-    }
-
-    /// <summary>The embedded model's tokenizer, else the repository's test copy of the OPT vocabulary
-    /// (<c>tests/fixtures/tokenizers/opt</c>) in the first checkout above the current folder or the executable.</summary>
-    private static string? DefaultTokenizer()
-    {
-        if (OptTokenizer.Exists(DefaultModel.Folder)) return DefaultModel.Folder;
-        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
-            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
-                if (Path.Combine(dir.FullName, "tests", "fixtures", "tokenizers", "opt") is var candidate && OptTokenizer.Exists(candidate)) return candidate;
-        return null;
     }
 
     private static string Ms(TimingStats s) => s.Count == 0 || double.IsNaN(s.Mean) ? "–"

@@ -3,8 +3,10 @@ using System.Text.Encodings.Web;
 using System.Text.Json;
 using SharpGlance.Captioning;
 using SharpGlance.Generation;
+using SharpGlance.IO;
 using SharpGlance.Preprocessing;
 using SharpGlance.Runtime;
+using SharpGlance.Tokenization;
 
 namespace SharpGlance.Cli.Commands;
 
@@ -16,8 +18,8 @@ public static class CaptionCommand
 {
     public static Command Create()
     {
-        var model = new Option<string?>("--model") { Description = "Captioner folder (default: the embedded model, trained on the synthetic world)" };
-        var vision = new Option<string?>("--vision") { Description = "CLIP folder to use as the vision tower (overrides the config's mm_vision_tower)" };
+        var model = new Option<string?>("--model") { Description = "Captioner folder or Hugging Face name org/name[@revision] in the hub cache (`glance download`; default: the embedded model, trained on the synthetic world)" };
+        var vision = new Option<string?>("--vision") { Description = "CLIP folder or hub name to use as the vision tower (overrides the config's mm_vision_tower)" };
         var beams = new Option<int>("--beams") { Description = $"Beam width (1 = greedy; at most {GenerationOptions.MaxBeams})", DefaultValueFactory = _ => 3 };
         var maxNew = new Option<int>("--max-new-tokens") { Description = $"New tokens at most (1 to {GenerationOptions.MaxTokens})", DefaultValueFactory = _ => 77 };
         var lengthPenalty = new Option<double>("--length-penalty") { Description = "Beam score = sum log p / length^lp (paper: 0)", DefaultValueFactory = _ => 0.0 };
@@ -74,12 +76,12 @@ public static class CaptionCommand
             generation.Validate(int.MaxValue);
             // The shipped samples live in the build folder: show their names, not the long absolute path.
             Func<string, string> shown = given.Length == 0 ? Path.GetFileName : p => p;
-            var folder = parseResult.GetValue(model) ?? DefaultModel.Folder;
+            var folder = HubCache.ResolveOptional(parseResult.GetValue(model)) ?? DefaultModel.Folder;
             if (parseResult.GetValue(model) is null && !File.Exists(Path.Combine(folder, "config.json")))
                 throw GlanceException.ForFile(folder, "the embedded default model is missing from this build; pass --model DIR, or train one with `glance demo --export models/default` and rebuild");
             using var captioner = Captioner.Load(folder, new CaptionerLoadOptions
             {
-                VisionFolder = parseResult.GetValue(vision),
+                VisionFolder = HubCache.ResolveOptional(parseResult.GetValue(vision)),
                 Device = Devices.Parse(parseResult.GetValue(device)),
                 TrimVision = true,   // inference only: the tower stops at the highest tapped layer
             });
@@ -180,4 +182,15 @@ public static class DefaultModel
 {
     public static string Folder => Path.Combine(AppContext.BaseDirectory, "models", "default");
     public static string SamplesFolder => Path.Combine(AppContext.BaseDirectory, "samples");
+
+    /// <summary>The embedded model's tokenizer, else the repository's test copy of the OPT vocabulary
+    /// (<c>tests/fixtures/tokenizers/opt</c>) in the first checkout above the current folder or the executable.</summary>
+    public static string? TokenizerFolder()
+    {
+        if (OptTokenizer.Exists(Folder)) return Folder;
+        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+                if (Path.Combine(dir.FullName, "tests", "fixtures", "tokenizers", "opt") is var candidate && OptTokenizer.Exists(candidate)) return candidate;
+        return null;
+    }
 }

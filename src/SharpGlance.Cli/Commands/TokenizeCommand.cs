@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using SharpGlance.IO;
 using SharpGlance.Tokenization;
 
 namespace SharpGlance.Cli.Commands;
@@ -14,7 +15,7 @@ public static class TokenizeCommand
 {
     public static Command Create()
     {
-        var model = new Option<string?>("--model") { Description = "Folder with vocab.json + merges.txt (a captioner or OPT folder; default: the embedded model's, the real OPT vocabulary)" };
+        var model = new Option<string?>("--model") { Description = "Folder with vocab.json + merges.txt (a captioner or OPT folder, or its hub name org/name; default: the embedded model's, the real OPT vocabulary)" };
         var json = new Option<bool>("--json") { Description = "Print {\"ids\": [...], \"tokens\": [...]} as JSON" };
         var noBos = new Option<bool>("--no-bos") { Description = "Do not prepend the BOS token </s> (id 2)" };
         var image = new Option<bool>("--image") { Description = "Treat <image> as the image placeholder (id -200), as captioning prompts do" };
@@ -24,7 +25,7 @@ public static class TokenizeCommand
         command.SetAction(parseResult =>
         {
             var output = parseResult.InvocationConfiguration.Output;
-            var tokenizer = OptTokenizer.FromFolder(parseResult.GetValue(model) ?? DefaultModel.Folder);
+            var tokenizer = OptTokenizer.FromFolder(HubCache.ResolveOptional(parseResult.GetValue(model)) ?? DefaultModel.Folder);
             string input = parseResult.GetValue(text) ?? "";
             bool addBos = !parseResult.GetValue(noBos);
             int[] ids = parseResult.GetValue(image) ? tokenizer.EncodeWithImage(input, addBos) : tokenizer.Encode(input, addBos);

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using SharpGlance.Connectors;
+using SharpGlance.IO;
 using SharpGlance.Runtime;
 using SharpGlance.Training;
 
@@ -19,10 +20,12 @@ public static class TrainCommand
         var data = new Option<string>("--data") { Description = "LLaVA conversation JSON (refine: with pre_captions from `glance pseudo`)", Required = true };
         var images = new Option<string?>("--images") { Description = "Folder the JSON's image paths are relative to (every stage but lm)" };
         var output = new Option<string>("--out") { Description = "Run folder: checkpoint, loss.png, and the trained model when done", Required = true };
-        var init = new Option<string?>("--init") { Description = "Model folder to start from (a captioner; or a CLIP folder for --stage clip)" };
-        var vision = new Option<string?>("--vision") { Description = "CLIP folder: the frozen tower, when assembling a fresh captioner with --lm" };
-        var lm = new Option<string?>("--lm") { Description = "OPT folder, when assembling a fresh captioner with --vision" };
-        var tokenizer = new Option<string?>("--tokenizer") { Description = "Folder with vocab.json + merges.txt (default: the LM folder; for clip: required)" };
+        var init = new Option<string?>("--init") { Description = "Model folder or hub name org/name to start from (a captioner; or a CLIP folder for --stage clip)" };
+        var vision = new Option<string?>("--vision") { Description = "CLIP folder or hub name (e.g. openai/clip-vit-large-patch14-336): the frozen tower, when assembling a fresh captioner with --lm" };
+        var lm = new Option<string?>("--lm") { Description = "OPT folder or hub name (e.g. facebook/opt-125m), when assembling a fresh captioner with --vision; for --stage lm, without it a fresh OPT of --lm-width and --lm-layers" };
+        var lmWidth = new Option<int>("--lm-width") { Description = "lm without --lm: the fresh OPT's width (heads of 32 dimensions; the demo's LM is 128 wide)", DefaultValueFactory = _ => 128 };
+        var lmLayers = new Option<int>("--lm-layers") { Description = "lm without --lm: the fresh OPT's layers", DefaultValueFactory = _ => 2 };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "Folder with vocab.json + merges.txt (default: the LM folder, for a fresh lm the embedded model's OPT vocabulary; for clip: required)" };
         var val = new Option<string?>("--val") { Description = "Validation LLaVA JSON (same --images folder), used every --eval-every steps" };
         var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 1 };
         var lr = new Option<double?>("--lr") { Description = "Peak learning rate (defaults per stage: clip and lm 1e-3, pretrain 1e-4, finetune 2e-5, refine 2e-5)" };
@@ -52,7 +55,7 @@ public static class TrainCommand
 
         var command = new Command("train", "Train a stage: clip, lm, pretrain (stage 0), finetune (stage 1) or refine (stage 2, Sharp-Eyed Refinement).")
         {
-            stage, data, images, output, init, vision, lm, tokenizer, val, epochs, lr, batch, accum, maxSteps, seed, evalEvery, checkpointEvery,
+            stage, data, images, output, init, vision, lm, lmWidth, lmLayers, tokenizer, val, epochs, lr, batch, accum, maxSteps, seed, evalEvery, checkpointEvery,
             warmup, weightDecay, projector, deeplens, noCaption, singleLevel, singleGlance, featureCache, closed, imageSize, device, json,
             firstShare, singleShare, lmScale, trainProjector, valScore,
         };
@@ -61,9 +64,12 @@ public static class TrainCommand
             string stageName = parseResult.GetValue(stage)!;
             string outDir = parseResult.GetValue(output)!;
             if (File.Exists(outDir)) throw GlanceException.ForFile(outDir, "is a file; --out must be a run folder");
+            // Folders or hub names (org/name[@revision], found in the hub cache).
+            var folders = new[] { init, vision, lm, tokenizer }.ToDictionary(o => o, o => HubCache.ResolveOptional(parseResult.GetValue(o)));
             foreach (var source in new[] { init, vision, lm })
-                if (parseResult.GetValue(source) is { } folder && SameFolder(folder, outDir))
+                if (folders[source] is { } folder && SameFolder(folder, outDir))
                     throw GlanceException.ForFile(outDir, $"--out is the {source.Name} folder; the trained model would overwrite the one it starts from; choose another --out");
+            bool freshLm = stageName == "lm" && folders[lm] is null && folders[init] is null;
             using var interrupts = Interrupts.Listen();
             string? Digest(string? file) => file is not null && File.Exists(file) ? FeatureCache.DigestFile(file) : null;
             string? Full(string? folder) => folder is null ? null : Path.GetFullPath(folder);
@@ -72,14 +78,16 @@ public static class TrainCommand
             var settings = new Dictionary<string, string?>
             {
                 ["stage"] = stageName, ["data"] = Digest(parseResult.GetValue(data)), ["val"] = Digest(parseResult.GetValue(val)),
-                ["init"] = Full(parseResult.GetValue(init)), ["vision"] = Full(parseResult.GetValue(vision)), ["lm"] = Full(parseResult.GetValue(lm)),
-                ["tokenizer"] = Full(parseResult.GetValue(tokenizer)), ["projector"] = parseResult.GetValue(projector),
+                ["init"] = Full(folders[init]), ["vision"] = Full(folders[vision]), ["lm"] = Full(folders[lm]),
+                ["tokenizer"] = Full(folders[tokenizer]), ["projector"] = parseResult.GetValue(projector),
                 ["deeplens-config"] = Digest(parseResult.GetValue(deeplens)), ["no-caption-input"] = Text(parseResult.GetValue(noCaption)),
                 ["single-level"] = Text(parseResult.GetValue(singleLevel)), ["single-glance-deeplens"] = Text(parseResult.GetValue(singleGlance)),
                 ["closed-vocabulary"] = Text(parseResult.GetValue(closed)), ["image-size"] = Text(parseResult.GetValue(imageSize)),
                 ["first-glance-share"] = Text(parseResult.GetValue(firstShare)), ["single-glance-share"] = Text(parseResult.GetValue(singleShare)),
                 ["lm-lr-scale"] = Text(parseResult.GetValue(lmScale)), ["train-projector"] = Text(parseResult.GetValue(trainProjector)),
             };
+            if (freshLm)
+                (settings["lm-width"], settings["lm-layers"]) = (Text(parseResult.GetValue(lmWidth)), Text(parseResult.GetValue(lmLayers)));
             var trainer = new TrainerOptions
             {
                 Epochs = parseResult.GetValue(epochs),
@@ -104,18 +112,19 @@ public static class TrainCommand
                 var request = new LanguagePretrainingRequest
                 {
                     Data = parseResult.GetValue(data)!, Validation = parseResult.GetValue(val), Out = outDir,
-                    Lm = parseResult.GetValue(lm) ?? parseResult.GetValue(init) ?? throw new GlanceException("--stage lm needs --lm OPT_FOLDER"),
-                    Tokenizer = parseResult.GetValue(tokenizer), ClosedVocabulary = parseResult.GetValue(closed), Device = dev, Trainer = trainer,
+                    Lm = folders[lm] ?? folders[init],
+                    FreshLm = freshLm ? LanguagePretrainer.FreshConfig(parseResult.GetValue(lmWidth), parseResult.GetValue(lmLayers)) : null,
+                    Tokenizer = folders[tokenizer] ?? (freshLm ? DefaultModel.TokenizerFolder() ?? throw new GlanceException("a fresh --stage lm needs the OPT vocabulary (vocab.json + merges.txt), and this build has no embedded model to take it from; pass --tokenizer DIR") : null), ClosedVocabulary = parseResult.GetValue(closed), Device = dev, Trainer = trainer,
                 };
                 summary = CliProgress.Run("train lm", p => LanguagePretrainer.Run(request, p));
             }
             else if (stageName == "clip")
             {
-                var tok = parseResult.GetValue(tokenizer) ?? throw new GlanceException("--stage clip needs --tokenizer DIR (vocab.json + merges.txt)");
+                var tok = folders[tokenizer] ?? throw new GlanceException("--stage clip needs --tokenizer DIR (vocab.json + merges.txt)");
                 var request = new ClipTrainingRequest
                 {
                     Data = parseResult.GetValue(data)!, Images = Images(), Out = outDir,
-                    Tokenizer = tok, Validation = parseResult.GetValue(val), Init = parseResult.GetValue(init),
+                    Tokenizer = tok, Validation = parseResult.GetValue(val), Init = folders[init],
                     Config = SyntheticClip.Config(parseResult.GetValue(imageSize)), Device = dev, Trainer = trainer,
                 };
                 summary = CliProgress.Run("train clip", p => ClipTrainer.Run(request, p));
@@ -130,8 +139,8 @@ public static class TrainCommand
                 {
                     Stage = stageKind,
                     Data = parseResult.GetValue(data)!, Images = Images(), Out = outDir,
-                    Init = parseResult.GetValue(init), Vision = parseResult.GetValue(vision), Lm = parseResult.GetValue(lm),
-                    Tokenizer = parseResult.GetValue(tokenizer), Validation = parseResult.GetValue(val),
+                    Init = folders[init], Vision = folders[vision], Lm = folders[lm],
+                    Tokenizer = folders[tokenizer], Validation = parseResult.GetValue(val),
                     ProjectorType = parseResult.GetValue(projector)!,
                     DeepLens = lens,
                     DeepLensAblation = (parseResult.GetValue(noCaption), parseResult.GetValue(singleLevel)),

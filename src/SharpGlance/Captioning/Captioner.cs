@@ -158,7 +158,9 @@ public sealed class Captioner : IDisposable
         if (towerFolder is null)
             throw GlanceException.ForFile(folder, config.VisionTower is null
                 ? "no vision tower: the folder holds no tower weights and config.json names none (pass --vision DIR)"
-                : $"vision tower '{config.VisionTower}' is not a local folder and no hub download is possible here; pass --vision DIR with a CLIP checkpoint");
+                : HubModelId.TryParse(config.VisionTower) is { } hubId
+                    ? $"vision tower '{config.VisionTower}' is not a local folder nor in the Hugging Face cache; fetch it with `glance download {hubId}`, or pass --vision DIR with a CLIP checkpoint"
+                    : $"vision tower '{config.VisionTower}' is not a local folder; pass --vision DIR with a CLIP checkpoint");
         int highestTapped = HighestTappedLayer(config, ClipVisionConfig.FromFile(towerFolder).NumHiddenLayers, Path.Combine(folder, "config.json"));
         int? layers = options.TrimVision ? highestTapped : null;
         var tower = ClipVisionModel.FromPretrained(towerFolder, device, options.DType, layers);
@@ -179,13 +181,8 @@ public sealed class Captioner : IDisposable
         if (string.IsNullOrWhiteSpace(tower)) return null;
         foreach (var candidate in new[] { tower, Path.Combine(folder, tower) })
             if (Directory.Exists(candidate) && File.Exists(Path.Combine(candidate, "config.json"))) return candidate;
-        // A hub id such as "openai/clip-vit-large-patch14-336", already downloaded by transformers.
-        var hub = Environment.GetEnvironmentVariable("HF_HUB_CACHE")
-            ?? Path.Combine(Environment.GetEnvironmentVariable("HF_HOME") ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "huggingface"), "hub");
-        var snapshots = Path.Combine(hub, "models--" + tower.Replace("/", "--"), "snapshots");
-        if (Directory.Exists(snapshots))
-            return Directory.EnumerateDirectories(snapshots).FirstOrDefault(d => File.Exists(Path.Combine(d, "config.json")) && Checkpoint.HasWeights(d));
-        return null;
+        // A hub id such as "openai/clip-vit-large-patch14-336", downloaded by transformers or `glance download`.
+        return HubModelId.TryParse(tower) is { } id ? HubCache.TryResolve(id) : null;
     }
 
     /// <summary>

@@ -64,7 +64,7 @@ public static class DemoReport
         if (r.SecondGlance is { } g)
         {
             sb.AppendLine($"The second glance (SeR ①+②, one round) changed {g.Changed} of {g.Images} captions. Of the {g.RightBefore} first glances without an error, " +
-                          $"{g.KeptRight} stayed right ({100 * g.KeptRightShare:0.0}%) and {g.Broken} gained an error; it corrected {g.Fixed} captions completely; " +
+                          $"{g.KeptRight} stayed right ({100 * g.KeptRightShare:0.0}%) and {g.Broken} gained an error; it corrected {Plural(g.Fixed, "caption")} completely; " +
                           $"errors against the scene graphs {g.ErrorsBefore} → {g.ErrorsAfter}.");
             sb.AppendLine();
         }
@@ -85,7 +85,7 @@ public static class DemoReport
         sb.AppendLine("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}table{border-collapse:collapse;margin:1em 0}" +
                       "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:left}" +
                       ".ex{display:flex;gap:1em;margin:1em 0;padding:.8em;border:1px solid #ddd;border-radius:6px}.ex img{width:192px;height:192px;image-rendering:pixelated}" +
-                      ".bad{color:#b00}.good{color:#070}.refs{color:#666;font-size:90%}");
+                      ".regression{color:#b00}.fix{color:#070}.changed{color:#555}.refs{color:#666;font-size:90%}");
         sb.AppendLine("</style></head><body>");
         sb.AppendLine($"<h1>SharpGlance in miniature</h1><p>Seed {r.Options.Seed}{(r.Options.Quick ? " (quick run)" : "")}. " +
                       $"The paper's Tab. 3 on the synthetic world: a tiny CLIP + tiny OPT specialist, then Sharp-Eyed Refinement. Test split: {r.Rows[0].Images} images.</p>");
@@ -99,17 +99,28 @@ public static class DemoReport
             sb.Append("<tr>").Append(string.Concat(cells.Select(c => $"<{tag}>{c}</{tag}>"))).AppendLine("</tr>");
         }
         sb.AppendLine("</table><p>① = initial caption given to DeepLens; ② = multi-level ViT features.</p>");
-        sb.AppendLine("<h2>What the second glance changed</h2><p>Test images whose caption changed in the first refinement round: fixes first, then the cases it made worse. Error counts are against the scene graph.</p>");
+        sb.AppendLine("<h2>What the second glance changed</h2><p>Test images whose caption changed in the first refinement round, ordered by the change in errors: " +
+                      "<span class=\"fix\">fixes</span> (fewer errors), <span class=\"changed\">changes</span> (as many) and " +
+                      "<span class=\"regression\">regressions</span> (more). Error counts are against the scene graph.</p>");
         foreach (var e in r.Examples)
         {
             string img = File.Exists(e.ImageFile) ? "data:image/png;base64," + Convert.ToBase64String(File.ReadAllBytes(e.ImageFile)) : "";
-            string Cls(int before, int after) => after < before ? "good" : after > before ? "bad" : "";
-            sb.AppendLine($"<div class=\"ex\"><img src=\"{img}\" alt=\"test image {E(e.ImageId)}\"><div>" +
-                          $"<p><b>initial</b> ({e.InitialErrors.Total} errors): {E(e.Initial)}</p>" +
-                          $"<p class=\"{Cls(e.InitialErrors.Total, e.RefinedErrors.Total)}\"><b>refined</b> ({e.RefinedErrors.Total} errors): {E(e.Refined)}</p>" +
+            string kind = ChangeKind(e.InitialErrors.Total, e.RefinedErrors.Total);
+            sb.AppendLine($"<div class=\"ex {kind}-example\"><img src=\"{img}\" alt=\"test image {E(e.ImageId)}\"><div>" +
+                          $"<p><b>initial</b> ({Errors(e.InitialErrors.Total)}): {E(e.Initial)}</p>" +
+                          $"<p class=\"{kind}\"><b>refined</b> ({Errors(e.RefinedErrors.Total)}, {kind}): {E(e.Refined)}</p>" +
                           $"<p class=\"refs\">references: {string.Join(" · ", e.References.Select(E))}</p></div></div>");
         }
         sb.AppendLine("</body></html>");
         return sb.ToString();
     }
+
+    /// <summary>What a refinement did to a caption, by its error counts: <c>fix</c> (fewer), <c>regression</c> (more), <c>changed</c> (as many).</summary>
+    public static string ChangeKind(int before, int after) => after < before ? "fix" : after > before ? "regression" : "changed";
+
+    /// <summary>"1 error", "2 errors".</summary>
+    public static string Errors(int count) => Plural(count, "error");
+
+    /// <summary>"1 caption", "0 captions": the count and the word, in the plural unless the count is one.</summary>
+    public static string Plural(long count, string word) => count == 1 ? $"1 {word}" : $"{count} {word}s";
 }

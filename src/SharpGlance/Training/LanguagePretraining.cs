@@ -127,8 +127,13 @@ public sealed class LanguagePretrainingTask : ITrainingTask<TextDocument>
 public sealed record LanguagePretrainingRequest
 {
     public required string Data { get; init; }
-    /// <summary>The OPT folder to start from (with vocab.json + merges.txt, or give <see cref="Tokenizer"/>).</summary>
-    public required string Lm { get; init; }
+    /// <summary>
+    /// The OPT folder to start from (with vocab.json + merges.txt, or give <see cref="Tokenizer"/>); null starts
+    /// from a fresh OPT of <see cref="FreshLm"/>'s shape, so the chain runs with no checkpoint from outside.
+    /// </summary>
+    public string? Lm { get; init; }
+    /// <summary>The fresh OPT's config when <see cref="Lm"/> is null (<see cref="LanguagePretrainer.FreshConfig"/>); its weights come from the trainer's seed.</summary>
+    public OptConfig? FreshLm { get; init; }
     public required string Out { get; init; }
     public string? Tokenizer { get; init; }
     public string? Validation { get; init; }
@@ -139,6 +144,16 @@ public sealed record LanguagePretrainingRequest
 
 public static class LanguagePretrainer
 {
+    /// <summary>
+    /// A fresh OPT of <paramref name="width"/> and <paramref name="layers"/> over the real OPT vocabulary, shaped
+    /// as the demo's tiny LM (heads of 32, FFN 4× the width, 256 positions, dropout 0.1); 128 and 2 are the demo's.
+    /// </summary>
+    public static OptConfig FreshConfig(int width = 128, int layers = 2) => OptConfig.Tiny with
+    {
+        VocabSize = 50272, HiddenSize = width, WordEmbedProjDim = width, FfnDim = 4 * width,
+        NumHiddenLayers = layers, NumAttentionHeads = Math.Max(1, width / 32), MaxPositionEmbeddings = 256, Dropout = 0.1,
+    };
+
     public static TrainingSummary Run(LanguagePretrainingRequest r, IProgress<ProgressUpdate>? progress = null)
     {
         r.Trainer.Validate();
@@ -146,8 +161,9 @@ public static class LanguagePretrainer
         string images = Path.GetDirectoryName(Path.GetFullPath(r.Data))!;
         var train = LanguagePretrainingTask.Documents(LlavaDataset.Load(r.Data, images));
         var validation = r.Validation is null ? [] : LanguagePretrainingTask.Documents(LlavaDataset.Load(r.Validation, images));
-        var tokenizer = OptTokenizer.FromFolder(r.Tokenizer ?? r.Lm);
-        using var lm = OptForCausalLM.FromPretrained(r.Lm, r.Device);
+        var tokenizer = OptTokenizer.FromFolder(r.Tokenizer ?? r.Lm ?? throw new GlanceException("a fresh language model needs a tokenizer folder (vocab.json + merges.txt)"));
+        using var lm = r.Lm is not null ? OptForCausalLM.FromPretrained(r.Lm, r.Device)
+            : new OptForCausalLM(r.FreshLm ?? FreshConfig(), r.Device, generator: new Generator((ulong)r.Trainer.Seed + 1));
         IReadOnlyList<int>? subset = null;
         if (r.ClosedVocabulary)
         {

@@ -34,26 +34,26 @@ public static class LossCurve
             Save(surface, path);
             return;
         }
+        // The loss and learning-rate axes run from 0 (or below, for a negative loss) to their first round tick
+        // above the data; the step axis spans the steps logged, with round ticks inside it.
         double x0 = all.Min(p => p.Step), x1 = Math.Max(all.Max(p => p.Step), x0 + 1);
-        double y0 = Math.Min(0, all.Min(p => p.Loss)), y1 = all.Max(p => p.Loss) * 1.05 + 1e-9;
-        double lrMax = Math.Max(train.Select(p => p.LearningRate).DefaultIfEmpty(0).Max(), 1e-12);
+        var lossTicks = NiceTicks(Math.Min(0, all.Min(p => p.Loss)), all.Max(p => p.Loss));
+        var lrTicks = NiceTicks(0, Math.Max(train.Select(p => p.LearningRate).DefaultIfEmpty(0).Max(), 1e-12));
+        var stepTicks = NiceTicks(x0, x1, inside: true, minStep: 1);
+        double y0 = lossTicks[0], y1 = lossTicks[^1], lrMax = lrTicks[^1];
         float X(double s) => (float)(L + (s - x0) / (x1 - x0) * (W - L - R));
         float Y(double v) => (float)(H - B - (v - y0) / (y1 - y0) * (H - T - B));
         float Ylr(double v) => (float)(H - B - v / lrMax * (H - T - B));
 
-        for (int i = 0; i <= 5; i++)
+        foreach (var v in lossTicks)
         {
-            double v = y0 + (y1 - y0) * i / 5;
             c.DrawLine(L, Y(v), W - R, Y(v), grid);
-            c.DrawText($"{v:0.###}", 8, Y(v) + 4, SKTextAlign.Left, small, ink);
-            double lr = lrMax * i / 5;
-            c.DrawText($"{lr:0.0e0}", W - R + 6, Ylr(lr) + 4, SKTextAlign.Left, small, ink);
+            c.DrawText(TickLabel(v, lossTicks), L - 8, Y(v) + 4, SKTextAlign.Right, small, ink);
         }
-        for (int i = 0; i <= 5; i++)
-        {
-            double s = x0 + (x1 - x0) * i / 5;
-            c.DrawText($"{s:0}", X(s) - 10, H - B + 18, SKTextAlign.Left, small, ink);
-        }
+        foreach (var lr in lrTicks)
+            c.DrawText(TickLabel(lr, lrTicks, scientific: true), W - R + 6, Ylr(lr) + 4, SKTextAlign.Left, small, ink);
+        foreach (var s in stepTicks)
+            c.DrawText(TickLabel(s, stepTicks), X(s), H - B + 18, SKTextAlign.Center, small, ink);
         c.DrawText("step", W / 2 - 14, H - 12, SKTextAlign.Left, small, ink);
 
         DrawSeries(c, train.Select(p => (X(p.Step), Ylr(p.LearningRate))).ToList(), new SKColor(150, 150, 150), 1.2f, dashed: true);
@@ -79,6 +79,40 @@ public static class LossCurve
         if (validation.Any(p => double.IsFinite(p.Loss))) Legend(c, lx + 130, 20, new SKColor(220, 90, 30), "validation", small, ink);
         Legend(c, lx + 230, 20, new SKColor(150, 150, 150), "lr", small, ink);
         Save(surface, path);
+    }
+
+    /// <summary>
+    /// Round axis ticks ("nice numbers", Heckbert 1990): about <paramref name="target"/> ticks a step of 1, 2 or 5
+    /// times a power of ten apart, from the last tick at or below <paramref name="min"/> to the first at or above
+    /// <paramref name="max"/> — or, with <paramref name="inside"/>, only the ticks within [min, max].
+    /// </summary>
+    public static double[] NiceTicks(double min, double max, int target = 6, bool inside = false, double minStep = 0)
+    {
+        if (!(max > min)) max = min + (min == 0 ? 1 : Math.Abs(min));
+        double step = Math.Max(NiceStep((max - min) / Math.Max(1, target - 1)), minStep);
+        double first = inside ? Math.Ceiling(min / step - 1e-9) : Math.Floor(min / step + 1e-9);
+        double last = inside ? Math.Floor(max / step + 1e-9) : Math.Ceiling(max / step - 1e-9);
+        // k × step, not a running sum, so that 0.1 + 0.2 never shows up as 0.30000000000000004.
+        return Enumerable.Range(0, (int)(last - first) + 1).Select(i => Math.Round((first + i) * step, 12)).ToArray();
+    }
+
+    /// <summary>The 1, 2 or 5 (× 10^k) nearest <paramref name="raw"/> (Heckbert's rounding: 2.17 → 2, not up to 5, which would leave a third of the plot empty).</summary>
+    private static double NiceStep(double raw)
+    {
+        double power = Math.Pow(10, Math.Floor(Math.Log10(raw)));
+        double fraction = raw / power;
+        return (fraction < 1.5 ? 1 : fraction < 3 ? 2 : fraction < 7 ? 5 : 10) * power;
+    }
+
+    /// <summary>A tick's label with as many decimals as its step needs (2.5, not 2.500); learning rates as 2e-4.</summary>
+    public static string TickLabel(double value, IReadOnlyList<double> ticks, bool scientific = false)
+    {
+        var invariant = System.Globalization.CultureInfo.InvariantCulture;
+        if (value == 0) return "0";
+        if (scientific) return value.ToString("0.#e0", invariant);
+        double step = ticks.Count > 1 ? ticks[1] - ticks[0] : Math.Abs(value);
+        int decimals = Math.Max(0, -(int)Math.Floor(Math.Log10(step) + 1e-9));
+        return value.ToString("F" + decimals, invariant);
     }
 
     private static void DrawSeries(SKCanvas c, List<(float X, float Y)> pts, SKColor color, float width, bool dashed = false)
