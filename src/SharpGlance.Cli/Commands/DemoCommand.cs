@@ -15,11 +15,12 @@ public static class DemoCommand
         var output = new Option<string?>("--out") { Description = "Run folder (default runs/demo or runs/demo-quick)" };
         var seed = new Option<long>("--seed") { DefaultValueFactory = _ => 0 };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "Folder with the OPT vocab.json + merges.txt (default: the embedded model's)" };
+        var ablations = new Option<bool>("--ablations") { Description = "Also train Tab. 3's ablations (① only, ② only, DeepLens as the single glance; about 25 more minutes; the quick run always does)" };
         var export = new Option<string?>("--export") { Description = "Also copy the trained SeR captioner (float16) to this folder, e.g. models/default" };
 
         var command = new Command("demo", "Reproduce the paper in miniature on the synthetic world and write results.{json,md,html}.")
         {
-            quick, output, seed, tokenizer, export,
+            quick, output, seed, tokenizer, export, ablations,
         };
         command.SetAction(parseResult =>
         {
@@ -29,7 +30,7 @@ public static class DemoCommand
             if (!Tokenization.OptTokenizer.Exists(tok))
                 throw GlanceException.ForFile(tok, "no vocab.json + merges.txt here; pass --tokenizer DIR with the OPT vocabulary");
             long s = parseResult.GetValue(seed);
-            var options = isQuick ? DemoOptions.QuickRun(outDir, tok, s) : DemoOptions.Full(outDir, tok, s);
+            var options = isQuick ? DemoOptions.QuickRun(outDir, tok, s) : DemoOptions.Full(outDir, tok, s) with { Ablations = parseResult.GetValue(ablations) };
             var result = MiniaturePaper.Run(options, new CliSteps());
             var stdout = parseResult.InvocationConfiguration.Output;
             stdout.WriteLine(DemoReport.Markdown(result));

@@ -67,6 +67,7 @@ public static class CliProgress
             if (u.Total > 0) task.MaxValue = u.Total;
             task.Value = Math.Min(u.Done, task.MaxValue);
             task.Description = Markup.Escape(u.Detail is null ? title : $"{title} {u.Detail}");
+            if (u.Milestone) AnsiConsole.WriteLine($"{title}: {u.Done}/{u.Total} {u.Detail}");
         }
     }
 
@@ -79,7 +80,7 @@ public static class CliProgress
         public void Report(ProgressUpdate u)
         {
             _unwritten = u;
-            if (_clock.Elapsed - _last < TimeSpan.FromSeconds(5) && u.Done < u.Total) return;
+            if (!u.Milestone && _clock.Elapsed - _last < TimeSpan.FromSeconds(5) && u.Done < u.Total) return;
             _last = _clock.Elapsed;
             Write(u);
         }

@@ -250,7 +250,7 @@ public sealed class Trainer<TExample>
         if (double.IsFinite(loss) || score is not null)
             state.Validation.Add(new LossPoint(state.Step, loss, 0, score?.Score));
         progress?.Report(new ProgressUpdate(state.Step, state.TotalSteps,
-            $"validation loss {loss:0.0000}{(score is { } s ? " | " + s.Summary : "")}{(samples is null ? "" : " | " + samples)}"));
+            $"validation loss {loss:0.0000}{(score is { } s ? " | " + s.Summary : "")}{(samples is null ? "" : " | " + samples)}", Milestone: true));
         return loss;
     }
 
