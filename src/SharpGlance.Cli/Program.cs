@@ -61,6 +61,7 @@ public static class Program
             DemoCommand.Create(),
             BenchCommand.Create(),
             AnalyzeCommand.Create(),
+            ServeCommand.Create(),
         })
             root.Subcommands.Add(command);
         return root;

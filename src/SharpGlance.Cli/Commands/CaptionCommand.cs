@@ -74,9 +74,7 @@ public static class CaptionCommand
             generation.Validate(int.MaxValue);
             // The shipped samples live in the build folder: show their names, not the long absolute path.
             Func<string, string> shown = given.Length == 0 ? Path.GetFileName : p => p;
-            var folder = parseResult.GetValue(model) ?? DefaultModel.Folder;
-            if (parseResult.GetValue(model) is null && !File.Exists(Path.Combine(folder, "config.json")))
-                throw GlanceException.ForFile(folder, "the embedded default model is missing from this build; pass --model DIR, or train one with `glance demo --export models/default` and rebuild");
+            var folder = DefaultModel.Resolve(parseResult.GetValue(model));
             using var captioner = Captioner.Load(folder, new CaptionerLoadOptions
             {
                 VisionFolder = parseResult.GetValue(vision),
@@ -180,4 +178,13 @@ public static class DefaultModel
 {
     public static string Folder => Path.Combine(AppContext.BaseDirectory, "models", "default");
     public static string SamplesFolder => Path.Combine(AppContext.BaseDirectory, "samples");
+
+    /// <summary><c>--model</c>'s folder, or the embedded model's when none was given (which must be in this build).</summary>
+    public static string Resolve(string? model)
+    {
+        if (model is not null) return model;
+        if (!File.Exists(Path.Combine(Folder, "config.json")))
+            throw GlanceException.ForFile(Folder, "the embedded default model is missing from this build; pass --model DIR, or train one with `glance demo --export models/default` and rebuild");
+        return Folder;
+    }
 }
