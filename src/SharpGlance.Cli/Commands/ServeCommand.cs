@@ -21,7 +21,9 @@ public static class ServeCommand
         {
             model, host, port, maxBatch, maxWait, queue, maxMb, maxPixels,
         };
-        command.SetAction(async (parseResult, cancel) =>
+        // A synchronous action: System.CommandLine ends an async action's process 2 s after SIGTERM, before the
+        // queue has drained; the server's host listens for SIGTERM itself.
+        command.SetAction(parseResult =>
         {
             var options = new ServeOptions
             {
@@ -35,9 +37,10 @@ public static class ServeCommand
                 MaxImageBytes = (long)(parseResult.GetValue(maxMb) * 1048576),
                 MaxPixels = parseResult.GetValue(maxPixels),
             };
-            await using var server = await GlanceServer.StartAsync(options);
+            var server = GlanceServer.StartAsync(options).GetAwaiter().GetResult();
             parseResult.InvocationConfiguration.Output.WriteLine($"glance serve: {options.ModelId} on {server.Address} (web page at /, API at /v1/captions, OpenAPI at /openapi/v1.json)");
-            await server.WaitForShutdownAsync();
+            server.WaitForShutdownAsync().GetAwaiter().GetResult();
+            server.DisposeAsync().AsTask().GetAwaiter().GetResult();
             return 0;
         });
         return command;
