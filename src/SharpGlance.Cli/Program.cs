@@ -62,6 +62,8 @@ public static class Program
             BenchCommand.Create(),
             AnalyzeCommand.Create(),
             ServeCommand.Create(),
+            QueueCommand.Create(),
+            QueueCommand.Worker(),
         })
             root.Subcommands.Add(command);
         return root;
