@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using System.Net;
-using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
 using SharpGlance.Cli.Commands;
 
@@ -9,19 +7,10 @@ namespace SharpGlance.Tests.Serve;
 /// <summary><c>glance serve</c> as its own process: SIGTERM answers every queued request, then exits 0.</summary>
 public partial class ServeProcessTests
 {
-    [DllImport("libc", SetLastError = true)]
-    private static extern int kill(int pid, int sig);
-    private const int SIGTERM = 15;
-
     [Fact]
     public async Task Sigterm_drains_the_queue_then_exits()
     {
-        var glance = Path.Combine(AppContext.BaseDirectory, "glance.dll");
-        var start = new ProcessStartInfo("dotnet", [glance, "serve", "--port", "0", "--model", DefaultModel.Folder, "--max-batch", "2", "--max-wait-ms", "0"])
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true,
-        };
-        using var process = Process.Start(start)!;
+        using var process = GlanceProcess.Start("serve", "--port", "0", "--model", DefaultModel.Folder, "--max-batch", "2", "--max-wait-ms", "0");
         var stderr = process.StandardError.ReadToEndAsync();
         try
         {
@@ -41,7 +30,7 @@ public partial class ServeProcessTests
                 Assert.True(DateTime.UtcNow < deadline, "the requests never queued");
                 await Task.Delay(20);
             }
-            Assert.Equal(0, kill(process.Id, SIGTERM));
+            GlanceProcess.Terminate(process.Id);
             var answers = await Task.WhenAll(sent);
             Assert.All(answers, a => Assert.Equal(HttpStatusCode.OK, a.StatusCode));
             Assert.True(process.WaitForExit(TimeSpan.FromMinutes(1)), "the server did not exit within a minute of SIGTERM");
