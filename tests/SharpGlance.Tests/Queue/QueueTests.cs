@@ -166,7 +166,7 @@ public class QueueTests(RabbitBroker broker) : IClassFixture<RabbitBroker>
             Assert.Contains("1 images have no result yet", error);
             Assert.Equal(3, lines.Count);
             Assert.Contains("not a recognised image", lines.Single(l => l.GetProperty("image").GetString() == bad).GetProperty("error").GetString());
-            Assert.All(lines.Where(l => good.Contains(l.GetProperty("image").GetString())), l => Assert.NotNull(l.GetProperty("caption").GetString()));
+            Assert.All(lines.Where(l => good.Contains(l.GetProperty("image").GetString()!)), l => Assert.NotNull(l.GetProperty("caption").GetString()));
         }
         finally
         {
