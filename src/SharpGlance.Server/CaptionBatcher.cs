@@ -63,7 +63,7 @@ internal sealed class CaptionBatcher : IDisposable
     private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private bool _draining, _held;
     private long _passes, _images;
-    private double _lastPassSeconds = 1;
+    private volatile float _lastPassSeconds = 1;
 
     public CaptionBatcher(Captioner captioner, ServeOptions options, ServerMetrics metrics)
     {
@@ -225,7 +225,7 @@ internal sealed class CaptionBatcher : IDisposable
             var stages = new CaptionStageTimes();
             var captions = CaptionPipeline.CaptionImages(_captioner, batch.Select(j => j.Image).ToList(), batch[0].Settings.ToRunOptions(), stages);
             var elapsed = Stopwatch.GetElapsedTime(start);
-            _lastPassSeconds = elapsed.TotalSeconds;
+            _lastPassSeconds = (float)elapsed.TotalSeconds;
             Interlocked.Add(ref _images, batch.Count);
             _metrics.Pass(batch.Count, elapsed);
             for (int i = 0; i < batch.Count; i++)
@@ -242,7 +242,11 @@ internal sealed class CaptionBatcher : IDisposable
         catch (Exception e)
         {
             // One pass failing answers its requests with the error; the loop and the other requests go on.
-            foreach (var job in batch) job.Done.TrySetException(e);
+            foreach (var job in batch)
+            {
+                job.Cancel.Dispose();
+                job.Done.TrySetException(e);
+            }
         }
     }
 

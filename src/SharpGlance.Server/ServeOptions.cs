@@ -26,6 +26,8 @@ public sealed record ServeOptions
     /// <summary>Throws a <see cref="GlanceException"/> naming the bad option.</summary>
     public void Validate()
     {
+        if (Host != "localhost" && !System.Net.IPAddress.TryParse(Host, out _))
+            throw new GlanceException($"--host must be an IP address such as 127.0.0.1 or 0.0.0.0, or localhost (got \"{Host}\")");
         if (Port is < 0 or > 65535) throw new GlanceException($"--port must be 0 to 65535 (got {Port})");
         if (MaxBatch is < 1 or > 256) throw new GlanceException($"--max-batch must be 1 to 256 (got {MaxBatch})");
         if (MaxWaitMs is < 0 or > 60_000) throw new GlanceException($"--max-wait-ms must be 0 to 60000 (got {MaxWaitMs})");

@@ -76,6 +76,11 @@ public class ServeApiTests
         var big = new byte[10_000];
         await AssertError(await host.PostFormAsync(big), HttpStatusCode.RequestEntityTooLarge, "above the limit of 4,096");
         await AssertError(await host.Client.PostAsync("/v1/captions", new ByteArrayContent(big)), HttpStatusCode.RequestEntityTooLarge, "above the limit of 4,096");
+        // In a chat request, as base64: refused before it is decoded.
+        var chat = new StringContent("""{"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,"""
+            + Convert.ToBase64String(big) + "\"}}]}]}",
+            System.Text.Encoding.UTF8, "application/json");
+        await AssertError(await host.Client.PostAsync("/v1/chat/completions", chat), HttpStatusCode.RequestEntityTooLarge, "above the limit of 4,096");
         // Sent chunked (no Content-Length): refused once the limit is passed.
         var chunked = new StreamContent(new MemoryStream(new byte[1 << 20]));
         var request = new HttpRequestMessage(HttpMethod.Post, "/v1/captions") { Content = chunked };
