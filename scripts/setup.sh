@@ -6,10 +6,20 @@
 #       unicode-cldr-core       their English names (CLDR annotations)
 #       wordnet-base            WordNet 3.0, METEOR's synonym module (SPEC §12)
 #       libopenblas0-openmp     the fast fp32 GEMM of the CPU inference path
+#   - with --test, what the test suite needs besides (a user who only captions does not get a browser):
+#       chromium chromium-driver  the web page of `glance serve`, driven through Selenium (ServeBrowserTests)
+#       rabbitmq-server           a broker the queue tests start on their own ports (QueueTests); its
+#                                 Debian service is not needed (in a container without systemd it does not start)
 #   - a check that the .NET 10 SDK is on PATH.
 set -euo pipefail
 
 packages=(fonts-dejavu-core fonts-noto-color-emoji unicode-cldr-core wordnet-base libopenblas0-openmp)
+for arg in "$@"; do
+  case "$arg" in
+    --test) packages+=(chromium chromium-driver rabbitmq-server) ;;
+    *) echo "setup: unknown option $arg (usage: bash scripts/setup.sh [--test])" >&2; exit 2 ;;
+  esac
+done
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -62,6 +62,9 @@ public static class Program
             BenchCommand.Create(),
             DownloadCommand.Create(),
             AnalyzeCommand.Create(),
+            ServeCommand.Create(),
+            QueueCommand.Create(),
+            QueueCommand.Worker(),
         })
             root.Subcommands.Add(command);
         return root;

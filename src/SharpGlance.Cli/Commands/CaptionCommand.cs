@@ -76,9 +76,7 @@ public static class CaptionCommand
             generation.Validate(int.MaxValue);
             // The shipped samples live in the build folder: show their names, not the long absolute path.
             Func<string, string> shown = given.Length == 0 ? Path.GetFileName : p => p;
-            var folder = HubCache.ResolveOptional(parseResult.GetValue(model)) ?? DefaultModel.Folder;
-            if (parseResult.GetValue(model) is null && !File.Exists(Path.Combine(folder, "config.json")))
-                throw GlanceException.ForFile(folder, "the embedded default model is missing from this build; pass --model DIR, or train one with `glance demo --export models/default` and rebuild");
+            var folder = DefaultModel.Resolve(parseResult.GetValue(model));
             using var captioner = Captioner.Load(folder, new CaptionerLoadOptions
             {
                 VisionFolder = HubCache.ResolveOptional(parseResult.GetValue(vision)),
@@ -192,5 +190,17 @@ public static class DefaultModel
             for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
                 if (Path.Combine(dir.FullName, "tests", "fixtures", "tokenizers", "opt") is var candidate && OptTokenizer.Exists(candidate)) return candidate;
         return null;
+    }
+
+    /// <summary>
+    /// <c>--model</c>'s folder (a Hugging Face name resolved from the cache), or the embedded model's when
+    /// none was given (which must be in this build).
+    /// </summary>
+    public static string Resolve(string? model)
+    {
+        if (model is not null) return HubCache.ResolveOptional(model)!;
+        if (!File.Exists(Path.Combine(Folder, "config.json")))
+            throw GlanceException.ForFile(Folder, "the embedded default model is missing from this build; pass --model DIR, or train one with `glance demo --export models/default` and rebuild");
+        return Folder;
     }
 }

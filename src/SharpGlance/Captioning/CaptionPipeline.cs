@@ -25,6 +25,14 @@ public sealed record ImageCaption(string Image, string? Caption, string? Initial
     public bool Ok => Error is null;
 }
 
+/// <summary>Wall time of one batch's stages: preprocessing and the tower, the first glance, every second glance together.</summary>
+public sealed class CaptionStageTimes
+{
+    public TimeSpan Tower { get; set; }
+    public TimeSpan FirstGlance { get; set; }
+    public TimeSpan SecondGlance { get; set; }
+}
+
 /// <summary>
 /// Captions image files in batches: decode and preprocess (a bad file becomes that image's error, the
 /// others go on), run the tower once per batch, first glance, then the requested second glances.
@@ -70,16 +78,20 @@ public static class CaptionPipeline
         }
     }
 
-    /// <summary>Captions decoded images (one batch).</summary>
-    public static IReadOnlyList<ImageCaption> CaptionImages(Captioner captioner, IReadOnlyList<RgbImage> images, CaptionRunOptions options)
+    /// <summary>Captions decoded images (one batch); <paramref name="stages"/>, when given, receives each stage's wall time.</summary>
+    public static IReadOnlyList<ImageCaption> CaptionImages(Captioner captioner, IReadOnlyList<RgbImage> images, CaptionRunOptions options, CaptionStageTimes? stages = null)
     {
         using var _ = no_grad();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         using var pixels = captioner.Pixels(images);
         using var features = captioner.Encode(pixels);
+        if (stages is not null) stages.Tower = clock.Elapsed;
         var initial = FirstGlance.Caption(captioner, features, options.Generation, options.Question);
+        if (stages is not null) stages.FirstGlance = clock.Elapsed - stages.Tower;
         if (options.Rounds == 0)
             return initial.Select(c => new ImageCaption("", c, null, [], null)).ToList();
         var rounds = Refinement.Rounds(captioner, features, initial, options.Rounds, options.Generation);
+        if (stages is not null) stages.SecondGlance = clock.Elapsed - stages.Tower - stages.FirstGlance;
         return Enumerable.Range(0, images.Count)
             .Select(i => new ImageCaption("", rounds[^1][i], initial[i], rounds.Select(r => r[i]).ToList(), null))
             .ToList();

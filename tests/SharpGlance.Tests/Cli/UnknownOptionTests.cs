@@ -16,6 +16,8 @@ public class UnknownOptionTests
     [InlineData("bench --iteration 3", "--iteration", "--iterations")]
     [InlineData("demo --quik", "--quik", "--quick")]
     [InlineData("info --hepl", "--hepl", "--help")]
+    [InlineData("serve --max-batches 4", "--max-batches", "--max-batch")]
+    [InlineData("worker --batchs 2", "--batchs", "--batch")]
     public void Mistyped_option_is_an_error_naming_the_nearest_option(string commandLine, string typo, string nearest)
     {
         var args = commandLine.Split(' ');

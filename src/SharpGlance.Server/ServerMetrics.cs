@@ -1,0 +1,55 @@
+using System.Diagnostics.Metrics;
+
+namespace SharpGlance.Server;
+
+/// <summary>
+/// The server's instruments (meter <c>SharpGlance.Server</c>), exported by OpenTelemetry's Prometheus
+/// exporter at <c>/metrics</c> as <c>glance_requests_total</c>, <c>glance_request_duration_seconds</c>,
+/// <c>glance_batch_size</c>, <c>glance_batches_total</c>, <c>glance_batch_duration_seconds</c>,
+/// <c>glance_abandoned_total</c> and <c>glance_queue_depth</c>.
+/// </summary>
+internal sealed class ServerMetrics : IDisposable
+{
+    public const string MeterName = "SharpGlance.Server";
+
+    private static readonly double[] SecondsBuckets = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+    private readonly Meter _meter = new(MeterName);
+    private readonly Counter<long> _requests;
+    private readonly Histogram<double> _latency;
+    private readonly Histogram<int> _batchSize;
+    private readonly Counter<long> _batches;
+    private readonly Histogram<double> _batchSeconds;
+    private readonly Counter<long> _abandoned;
+
+    public ServerMetrics(Func<int> queueDepth)
+    {
+        _requests = _meter.CreateCounter<long>("glance.requests", description: "HTTP requests to the API, by route and status");
+        _latency = _meter.CreateHistogram("glance.request.duration", "s", "Time from request to answer, by route",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = SecondsBuckets });
+        _batchSize = _meter.CreateHistogram("glance.batch.size", "{image}", "Images captioned in one batched pass",
+            advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = [1, 2, 4, 8, 16, 32, 64, 128, 256] });
+        _batches = _meter.CreateCounter<long>("glance.batches", description: "Batched passes (the tower runs once per pass)");
+        _batchSeconds = _meter.CreateHistogram("glance.batch.duration", "s", "Wall time of one batched pass",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = SecondsBuckets });
+        _abandoned = _meter.CreateCounter<long>("glance.abandoned", description: "Requests whose client left while they waited in the queue");
+        _meter.CreateObservableGauge("glance.queue.depth", queueDepth, "{request}", "Requests waiting for a pass");
+    }
+
+    public void Request(string route, int status, TimeSpan elapsed)
+    {
+        var tags = new KeyValuePair<string, object?>[] { new("route", route), new("status", status) };
+        _requests.Add(1, tags);
+        _latency.Record(elapsed.TotalSeconds, new KeyValuePair<string, object?>("route", route));
+    }
+
+    public void Pass(int size, TimeSpan elapsed)
+    {
+        _batches.Add(1);
+        _batchSize.Record(size);
+        _batchSeconds.Record(elapsed.TotalSeconds);
+    }
+
+    public void Abandoned() => _abandoned.Add(1);
+
+    public void Dispose() => _meter.Dispose();
+}

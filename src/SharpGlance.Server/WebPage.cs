@@ -1,0 +1,19 @@
+using System.Net;
+using System.Text.Json;
+
+namespace SharpGlance.Server;
+
+/// <summary>The page at <c>/</c>: <c>index.html</c> (embedded, self-contained) with the model's id and whether it can refine filled in.</summary>
+internal static class WebPage
+{
+    private static readonly Lazy<string> Template = new(() =>
+    {
+        using var stream = typeof(WebPage).Assembly.GetManifestResourceStream("SharpGlance.Server.index.html")
+            ?? throw new InvalidOperationException("index.html is not embedded in the server assembly");
+        return new StreamReader(stream).ReadToEnd();
+    });
+
+    public static string Html(string modelId, bool canRefine) => Template.Value
+        .Replace("{{MODEL}}", WebUtility.HtmlEncode(modelId), StringComparison.Ordinal)
+        .Replace("{{CONFIG}}", JsonSerializer.Serialize(new { model = modelId, refine = canRefine }).Replace("<", "\\u003c", StringComparison.Ordinal), StringComparison.Ordinal);
+}
