@@ -78,7 +78,7 @@ public class QueueTests(RabbitBroker broker) : IClassFixture<RabbitBroker>
         {
             await WaitForResultsAsync("killed", 4);
             doomed.Kill();   // SIGKILL: its unacked batch goes back to the queue
-            await doomed.WaitForExitAsync();
+            await doomed.WaitForExitAsync(TestContext.Current.CancellationToken);
             Assert.True(await CountAsync(QueueTopology.Results("killed")) < images.Count, "the job was done before a worker was killed");
             var (code, lines, error) = Collect(broker.Uri, "killed", timeout: 120);
             Assert.True(code == 0, error);
@@ -105,7 +105,7 @@ public class QueueTests(RabbitBroker broker) : IClassFixture<RabbitBroker>
             Broker = broker.Uri, BatchSize = 2,
             Caption = new CaptionRunOptions { Generation = SharpGlance.Generation.GenerationOptions.Paper with { MaxNewTokens = 24 } },
         }, log.Enqueue);
-        var running = Task.Run(() => worker.RunAsync(stop.Token));
+        var running = Task.Run(() => worker.RunAsync(stop.Token), TestContext.Current.CancellationToken);
         try
         {
             await WaitForResultsAsync("restart", 4);
@@ -135,9 +135,9 @@ public class QueueTests(RabbitBroker broker) : IClassFixture<RabbitBroker>
         File.WriteAllBytes(poison, TestImages.Png(40, 40, new byte[40 * 40 * 3]));
         Submit(broker.Uri, "poison", [.. good, bad, poison], inline: true);
         // A message that is not a work message at all goes to the dead-letter queue at once.
-        await using (var connection = await new ConnectionFactory { Uri = new Uri(broker.Uri) }.CreateConnectionAsync())
-        await using (var channel = await connection.CreateChannelAsync())
-            await channel.BasicPublishAsync("", QueueTopology.Work, "garbage"u8.ToArray());
+        await using (var connection = await new ConnectionFactory { Uri = new Uri(broker.Uri) }.CreateConnectionAsync(TestContext.Current.CancellationToken))
+        await using (var channel = await connection.CreateChannelAsync(cancellationToken: TestContext.Current.CancellationToken))
+            await channel.BasicPublishAsync("", QueueTopology.Work, "garbage"u8.ToArray(), cancellationToken: TestContext.Current.CancellationToken);
 
         using var captioner = Captioner.Load(TinyModels.CaptionerFolder, new CaptionerLoadOptions { TrimVision = true });
         using var stop = new CancellationTokenSource();
@@ -152,14 +152,14 @@ public class QueueTests(RabbitBroker broker) : IClassFixture<RabbitBroker>
             if (batch.Any(i => i.Width == 40)) { Interlocked.Increment(ref poisonAttempts); throw new InvalidOperationException("poisoned"); }
             return CaptionPipeline.CaptionImages(captioner, batch, new CaptionRunOptions { Generation = SharpGlance.Generation.GenerationOptions.Paper with { MaxNewTokens = 8 } });
         };
-        var running = Task.Run(() => worker.RunAsync(stop.Token));
+        var running = Task.Run(() => worker.RunAsync(stop.Token), TestContext.Current.CancellationToken);
         try
         {
             var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(2);
             while (await CountAsync(QueueTopology.Dead) < 2)
             {
                 Assert.True(DateTime.UtcNow < deadline, "the poison message did not reach the dead-letter queue");
-                await Task.Delay(100);
+                await Task.Delay(100, TestContext.Current.CancellationToken);
             }
             var (code, lines, error) = Collect(broker.Uri, "poison", timeout: 3);
             Assert.Equal(2, code);
@@ -175,10 +175,10 @@ public class QueueTests(RabbitBroker broker) : IClassFixture<RabbitBroker>
         }
         // Alone in its batch on every delivery (after the first, shared one): dead-lettered after the limit.
         Assert.InRange(poisonAttempts, QueueTopology.Attempts, QueueTopology.Attempts + 1);
-        await using var c = await new ConnectionFactory { Uri = new Uri(broker.Uri) }.CreateConnectionAsync();
-        await using var ch = await c.CreateChannelAsync();
+        await using var c = await new ConnectionFactory { Uri = new Uri(broker.Uri) }.CreateConnectionAsync(TestContext.Current.CancellationToken);
+        await using var ch = await c.CreateChannelAsync(cancellationToken: TestContext.Current.CancellationToken);
         var dead = new List<string?>();
-        while (await ch.BasicGetAsync(QueueTopology.Dead, autoAck: true) is { } m) dead.Add(QueueTopology.Header(m.BasicProperties, "glance-image"));
+        while (await ch.BasicGetAsync(QueueTopology.Dead, autoAck: true, TestContext.Current.CancellationToken) is { } m) dead.Add(QueueTopology.Header(m.BasicProperties, "glance-image"));
         Assert.Equal([null, "poison.png"], dead.Select(d => d is null ? null : Path.GetFileName(d)).Order());
     }
 }

@@ -32,7 +32,7 @@ public class ServeApiTests
             // The raw body with the options in the query: greedy, 12 new tokens, first glance only.
             var raw = new ByteArrayContent(bytes);
             raw.Headers.ContentType = new MediaTypeHeaderValue("image/png");
-            var response = await host.Client.PostAsync("/v1/captions?beams=1&max_new_tokens=12", raw);
+            var response = await host.Client.PostAsync("/v1/captions?beams=1&max_new_tokens=12", raw, TestContext.Current.CancellationToken);
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             var first = await ServeHost.JsonAsync(response);
             Assert.Equal(greedy[i].GetProperty("caption").GetString(), first.GetProperty("caption").GetString());
@@ -53,7 +53,7 @@ public class ServeApiTests
         // Truncated, an empty body, a bad option, a second glance the model lacks: each one line naming the problem.
         var png = ServeHost.SmallPng();
         await AssertError(await host.PostFormAsync(png[..50]), HttpStatusCode.BadRequest, "image: ");
-        await AssertError(await host.Client.PostAsync("/v1/captions", new ByteArrayContent([])), HttpStatusCode.BadRequest, "no image");
+        await AssertError(await host.Client.PostAsync("/v1/captions", new ByteArrayContent([]), TestContext.Current.CancellationToken), HttpStatusCode.BadRequest, "no image");
         await AssertError(await host.PostFormAsync(png, ("beams", "0")), HttpStatusCode.BadRequest, "beams must be 1 to 32, got 0");
         await AssertError(await host.PostFormAsync(png, ("refine", "true")), HttpStatusCode.BadRequest, "refinement needs a captioner with DeepLens");
         Assert.Equal(0, host.Server.Batcher.Images);
@@ -75,17 +75,17 @@ public class ServeApiTests
         await using var host = await ServeHost.TinyAsync(o => o with { MaxImageBytes = 4096 });
         var big = new byte[10_000];
         await AssertError(await host.PostFormAsync(big), HttpStatusCode.RequestEntityTooLarge, "above the limit of 4,096");
-        await AssertError(await host.Client.PostAsync("/v1/captions", new ByteArrayContent(big)), HttpStatusCode.RequestEntityTooLarge, "above the limit of 4,096");
+        await AssertError(await host.Client.PostAsync("/v1/captions", new ByteArrayContent(big), TestContext.Current.CancellationToken), HttpStatusCode.RequestEntityTooLarge, "above the limit of 4,096");
         // In a chat request, as base64: refused before it is decoded.
         var chat = new StringContent("""{"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/png;base64,"""
             + Convert.ToBase64String(big) + "\"}}]}]}",
             System.Text.Encoding.UTF8, "application/json");
-        await AssertError(await host.Client.PostAsync("/v1/chat/completions", chat), HttpStatusCode.RequestEntityTooLarge, "above the limit of 4,096");
+        await AssertError(await host.Client.PostAsync("/v1/chat/completions", chat, TestContext.Current.CancellationToken), HttpStatusCode.RequestEntityTooLarge, "above the limit of 4,096");
         // Sent chunked (no Content-Length): refused once the limit is passed.
         var chunked = new StreamContent(new MemoryStream(new byte[1 << 20]));
         var request = new HttpRequestMessage(HttpMethod.Post, "/v1/captions") { Content = chunked };
         request.Headers.TransferEncodingChunked = true;
-        var response = await host.Client.SendAsync(request);
+        var response = await host.Client.SendAsync(request, TestContext.Current.CancellationToken);
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
     }
 
@@ -103,7 +103,7 @@ public class ServeApiTests
             var refused = await host.PostFormAsync(png, ("max_new_tokens", "3"));
             Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
             Assert.True(refused.Headers.RetryAfter?.Delta >= TimeSpan.FromSeconds(1), $"Retry-After: {refused.Headers.RetryAfter}");
-            Assert.Contains("the queue is full", (await refused.Content.ReadAsStringAsync()));
+            Assert.Contains("the queue is full", (await refused.Content.ReadAsStringAsync(TestContext.Current.CancellationToken)));
         }
         Assert.Equal(HttpStatusCode.OK, (await first).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await second).StatusCode);
@@ -134,7 +134,7 @@ public class ServeApiTests
         Assert.Equal([4, 4, 4, 4, 2, 2], answers.Select(a => a.GetProperty("timings").GetProperty("batch_size").GetInt32()).Order().Reverse());
         Assert.Equal(alone, answers.Select(a => a.GetProperty("caption").GetString()!));
         // The counters are on /metrics too.
-        var metrics = await host.Client.GetStringAsync("/metrics");
+        var metrics = await host.Client.GetStringAsync("/metrics", TestContext.Current.CancellationToken);
         Assert.Contains("glance_batches_total", metrics);
         Assert.Contains("glance_batch_size_bucket", metrics);
     }
@@ -171,7 +171,7 @@ public class ServeApiTests
         var response = await host.PostFormAsync(ServeHost.SmallPng(), ("max_new_tokens", "3"));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal(1, host.Server.Batcher.Images - images);
-        Assert.Contains("glance_abandoned_total", await host.Client.GetStringAsync("/metrics"));
+        Assert.Contains("glance_abandoned_total", await host.Client.GetStringAsync("/metrics", TestContext.Current.CancellationToken));
     }
 
     [Fact]
@@ -185,7 +185,7 @@ public class ServeApiTests
             queued = [.. Enumerable.Range(0, 5).Select(_ => host.PostFormAsync(ServeHost.SmallPng(), ("max_new_tokens", "3")))];
             await host.WaitQueuedAsync(5);
             stopping = host.DisposeAsync().AsTask();
-            await Task.Delay(200);
+            await Task.Delay(200, TestContext.Current.CancellationToken);
             Assert.True(host.Server.Batcher.Draining);
         }
         await stopping;
@@ -196,15 +196,15 @@ public class ServeApiTests
     public async Task Health_readiness_metrics_models_and_the_openapi_document()
     {
         await using var host = await ServeHost.TinyAsync();
-        Assert.Equal(HttpStatusCode.OK, (await host.Client.GetAsync("/healthz")).StatusCode);
-        Assert.Contains("\"ready\"", await host.Client.GetStringAsync("/readyz"));
+        Assert.Equal(HttpStatusCode.OK, (await host.Client.GetAsync("/healthz", TestContext.Current.CancellationToken)).StatusCode);
+        Assert.Contains("\"ready\"", await host.Client.GetStringAsync("/readyz", TestContext.Current.CancellationToken));
         Assert.Equal(HttpStatusCode.OK, (await host.PostFormAsync(ServeHost.SmallPng(), ("max_new_tokens", "3"))).StatusCode);
-        var metrics = await host.Client.GetStringAsync("/metrics");
+        var metrics = await host.Client.GetStringAsync("/metrics", TestContext.Current.CancellationToken);
         foreach (var name in new[] { "glance_requests_total", "glance_request_duration_seconds_bucket", "glance_batch_size_bucket", "glance_batches_total", "glance_queue_depth" })
             Assert.Contains(name, metrics);
-        var models = JsonDocument.Parse(await host.Client.GetStringAsync("/v1/models")).RootElement;
+        var models = JsonDocument.Parse(await host.Client.GetStringAsync("/v1/models", TestContext.Current.CancellationToken)).RootElement;
         Assert.Equal("tiny", models.GetProperty("data")[0].GetProperty("id").GetString());
-        var openapi = JsonDocument.Parse(await host.Client.GetStringAsync("/openapi/v1.json")).RootElement.GetProperty("paths");
+        var openapi = JsonDocument.Parse(await host.Client.GetStringAsync("/openapi/v1.json", TestContext.Current.CancellationToken)).RootElement.GetProperty("paths");
         foreach (var path in new[] { "/v1/captions", "/v1/chat/completions", "/healthz", "/readyz", "/v1/models" })
             Assert.True(openapi.TryGetProperty(path, out _), $"the OpenAPI document lacks {path}");
         Assert.True(openapi.GetProperty("/v1/captions").GetProperty("post").GetProperty("requestBody").GetProperty("content").TryGetProperty("multipart/form-data", out _));

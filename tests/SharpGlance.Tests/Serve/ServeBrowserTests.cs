@@ -36,7 +36,7 @@ public class ServeBrowserTests
             while (driver.FindElement(By.Id("second")).Text.Length == 0)
             {
                 Assert.True(DateTime.UtcNow < deadline, "no caption appeared within 2 minutes; status: " + driver.FindElement(By.Id("status")).Text);
-                await Task.Delay(100);
+                await Task.Delay(100, TestContext.Current.CancellationToken);
             }
             Assert.Equal(expected.GetProperty("initial_caption").GetString(), driver.FindElement(By.Id("first")).Text);
             Assert.Equal(expected.GetProperty("caption").GetString(), driver.FindElement(By.Id("second")).Text);

@@ -23,7 +23,7 @@ public class ServeOpenAiTests
             new UserChatMessage(ChatMessageContentPart.CreateTextPart("Describe the image."),
                 ChatMessageContentPart.CreateImagePart(BinaryData.FromBytes(bytes), "image/png")),
         ];
-        ChatCompletion completion = await client.CompleteChatAsync(messages);
+        ChatCompletion completion = await client.CompleteChatAsync(messages, cancellationToken: TestContext.Current.CancellationToken);
         Assert.Equal(expected, completion.Content[0].Text);
         Assert.Equal(ChatFinishReason.Stop, completion.FinishReason);
         Assert.Equal(ChatMessageRole.Assistant, completion.Role);
@@ -32,12 +32,12 @@ public class ServeOpenAiTests
 
         // Streaming: the same caption, assembled from the chunks.
         var streamed = new StringBuilder();
-        await foreach (var update in client.CompleteChatStreamingAsync(messages))
+        await foreach (var update in client.CompleteChatStreamingAsync(messages, cancellationToken: TestContext.Current.CancellationToken))
             foreach (var part in update.ContentUpdate) streamed.Append(part.Text);
         Assert.Equal(expected, streamed.ToString());
 
         // max_tokens caps the caption.
-        ChatCompletion capped = await client.CompleteChatAsync(messages, new ChatCompletionOptions { MaxOutputTokenCount = 2 });
+        ChatCompletion capped = await client.CompleteChatAsync(messages, new ChatCompletionOptions { MaxOutputTokenCount = 2 }, TestContext.Current.CancellationToken);
         Assert.Equal(ChatFinishReason.Length, capped.FinishReason);
     }
 
