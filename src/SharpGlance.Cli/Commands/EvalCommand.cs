@@ -67,12 +67,12 @@ public static class EvalCommand
                 JudgeInstruction = parse.GetValue(judgeInstruction),
                 Metadata = ParseMeta(parse.GetValue(meta) ?? []),
             };
-            if (request.ReportPath is not null && request.ImagesDir is null)
-                parse.InvocationConfiguration.Error.WriteLine($"glance: note: {HtmlReport.NoImagesNote}");
-
             bool asJson = parse.GetValue(json);
             // With --json, stdout carries only the JSON, so no progress bar there.
             var outcome = asJson ? EvalPipeline.Run(request) : CliProgress.Run("eval", p => EvalPipeline.Run(request, p));
+            // Said once the report exists: a run that fails on its input writes no report, only its error.
+            if (outcome.ReportPath is not null && request.ImagesDir is null)
+                parse.InvocationConfiguration.Error.WriteLine($"glance: note: {HtmlReport.NoImagesNote}");
             if (asJson) Console.Out.WriteLine(EvalPipeline.ToJson(outcome));
             else Print(outcome);
             return 0;
