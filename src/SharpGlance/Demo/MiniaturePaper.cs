@@ -210,15 +210,19 @@ public static class MiniaturePaper
         //    trained for as many more steps.
         DeepLensConfig lens;
         using (var s1 = Captioner.Load(stage1)) lens = CaptionerTrainer.DefaultDeepLens(s1) with { DecoderLayers = 2, NumQueries = 32, KeepFirstGlance = o.KeepFirstGlance };
-        CaptionerTrainingRequest Refine(string folder, DeepLensConfig config) => Stage(TrainStage.Refine, folder, stage1, o.RefineSteps, o.RefineLearningRate, o.ValidateEvery) with
+        CaptionerTrainingRequest Refine(string folder, DeepLensConfig config)
         {
-            Data = serJson, DeepLens = config,
-            StageOptions = Stage(TrainStage.Refine, folder, stage1, 0, 0, o.ValidateEvery).StageOptions with
+            var r = Stage(TrainStage.Refine, folder, stage1, o.RefineSteps, o.RefineLearningRate, o.ValidateEvery);
+            return r with
             {
-                FirstGlanceShare = o.FirstGlanceShare, SingleGlanceShare = o.SingleGlanceShare,
-                LmLearningRateScale = o.LmLearningRateScale, ProjectorTrainsInRefine = true,
-            },
-        };
+                Data = serJson, DeepLens = config,
+                StageOptions = r.StageOptions with
+                {
+                    FirstGlanceShare = o.FirstGlanceShare, SingleGlanceShare = o.SingleGlanceShare,
+                    LmLearningRateScale = o.LmLearningRateScale, ProjectorTrainsInRefine = true,
+                },
+            };
+        }
         var runs = new List<(string Key, string Folder, Func<CaptionerTrainingRequest> Request)>
         {
             ("more", Dir("stage1-more"), () => Stage(TrainStage.Finetune, Dir("stage1-more"), stage1, o.RefineSteps, 1e-3, o.ValidateEvery)),

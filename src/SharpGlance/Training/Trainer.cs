@@ -166,11 +166,13 @@ public sealed class Trainer<TExample>
         double? lastVal = state.Validation.Count > 0 ? state.Validation[^1].Loss : null;
 
         _task.SetTraining(true);
+        int[] order = [];
+        int orderEpoch = -1;
         while (state.Step < state.TotalSteps && !interrupted.IsCancellationRequested)
         {
             if (stopAfterSteps is { } stop && stepsThisCall >= stop) break;
-            var order = EpochOrder(_data.Count, _o.Seed, state.Epoch);
             if (state.MicroBatch >= MicroBatchesPerEpoch) { state.Epoch++; state.MicroBatch = 0; continue; }
+            if (orderEpoch != state.Epoch) (order, orderEpoch) = (EpochOrder(_data.Count, _o.Seed, state.Epoch), state.Epoch);
 
             double lr = LearningRate.Cosine(state.Step, state.TotalSteps, _o.LearningRate, _o.WarmupRatio);
             int g = 0;
