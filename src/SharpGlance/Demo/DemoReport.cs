@@ -99,6 +99,11 @@ public static class DemoReport
             sb.Append("<tr>").Append(string.Concat(cells.Select(c => $"<{tag}>{c}</{tag}>"))).AppendLine("</tr>");
         }
         sb.AppendLine("</table><p>① = initial caption given to DeepLens; ② = multi-level ViT features.</p>");
+        // The paragraphs of the markdown below its table: what the second glance did, the validation curves.
+        if (r.SecondGlance is not null || r.Validation.Count > 0)
+            foreach (var line in Markdown(r).Split('\n').SkipWhile(l => !l.StartsWith('|')).SkipWhile(l => l.StartsWith('|'))
+                         .Where(l => l.StartsWith("The second glance", StringComparison.Ordinal) || l.StartsWith("Validation CIDEr", StringComparison.Ordinal)))
+                sb.AppendLine($"<p>{E(line)}</p>");
         sb.AppendLine("<h2>What the second glance changed</h2><p>Test images whose caption changed in the first refinement round, ordered by the change in errors: " +
                       "<span class=\"fix\">fixes</span> (fewer errors), <span class=\"changed\">changes</span> (as many) and " +
                       "<span class=\"regression\">regressions</span> (more). Error counts are against the scene graph.</p>");

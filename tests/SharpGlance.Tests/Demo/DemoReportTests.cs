@@ -52,6 +52,15 @@ public partial class DemoReportTests
         Assert.Contains("it corrected 1 caption completely", md);
     }
 
+    [Fact]
+    public void The_page_says_what_the_second_glance_did_and_shows_the_validation_curves()
+    {
+        var result = Result() with { Validation = new Dictionary<string, IReadOnlyList<ValidationPoint>> { ["stage1"] = [new(400, 52.9), new(800, 98.3)] } };
+        string html = DemoReport.Html(result);
+        Assert.Contains("<p>The second glance (SeR ①+②, one round) changed 3 of 3 captions.", html);
+        Assert.Contains("<p>Validation CIDEr of stage1 by step: 400: 52.9, 800: 98.3.</p>", html);
+    }
+
     [GeneratedRegex("""<p class="(?<class>\w+)"><b>refined</b> \((?<errors>[^)]*)\): refined (?<id>\w+)</p>""")]
     private static partial Regex RefinedLine();
 }
