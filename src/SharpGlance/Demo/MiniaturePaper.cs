@@ -145,12 +145,7 @@ public static class MiniaturePaper
         string lmInit = Dir("opt-init"), lm = Dir("opt-pretrained");
         if (!Done(lmInit))
         {
-            var config = OptConfig.Tiny with
-            {
-                VocabSize = 50272, HiddenSize = o.LmWidth, WordEmbedProjDim = o.LmWidth, FfnDim = 4 * o.LmWidth,
-                NumHiddenLayers = o.LmLayers, NumAttentionHeads = Math.Max(1, o.LmWidth / 32), MaxPositionEmbeddings = 256, Dropout = 0.1,
-            };
-            using var model = new OptForCausalLM(config, generator: new Generator((ulong)(o.Seed + 1)));
+            using var model = new OptForCausalLM(LanguagePretrainer.FreshConfig(o.LmWidth, o.LmLayers), generator: new Generator((ulong)(o.Seed + 1)));
             model.Save(lmInit);
             foreach (var f in new[] { "vocab.json", "merges.txt" }) File.Copy(Path.Combine(o.Tokenizer, f), Path.Combine(lmInit, f), true);
         }
