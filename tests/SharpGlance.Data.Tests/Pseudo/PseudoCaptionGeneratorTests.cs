@@ -262,21 +262,4 @@ public sealed class PseudoCaptionGeneratorTests : IDisposable
     [InlineData(3, -1, "--max-edits must be 0 or more (got -1)")]
     public void BadOptionsAreNamed(int variants, int maxEdits, string message) =>
         Assert.Equal(message, Assert.Throws<GlanceException>(() => new PseudoOptions { Variants = variants, MaxEdits = maxEdits }.Validate()).Message);
-
-    [Fact]
-    public void CliReportsOneLineErrors()
-    {
-        var missing = Path.Combine(_dir, "nope.json");
-        var err = new StringWriter();
-        var previous = Console.Error;
-        Console.SetError(err);
-        try
-        {
-            Assert.Equal(2, SharpGlance.Cli.Program.Main(["pseudo", "--in", missing, "--out", Path.Combine(_dir, "o.json")]));
-            Assert.Equal(2, SharpGlance.Cli.Program.Main(["pseudo", "--in", Input(), "--out", Path.Combine(_dir, "o.json"), "--max-edits", "-2"]));
-        }
-        finally { Console.SetError(previous); }
-        Assert.Equal([$"glance: error: {missing}: input file not found", "glance: error: --max-edits must be 0 or more (got -2)"],
-            err.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries));
-    }
 }

@@ -142,21 +142,6 @@ public sealed class ReportTests : IDisposable
     }
 
     [Fact]
-    public void Eval_without_images_notes_the_missing_gallery_on_stderr()
-    {
-        var refs = Path.Combine(_dir, "refs.jsonl");
-        File.WriteAllText(refs, "{\"image\": \"a.png\", \"caption\": \"a dog\"}\n");
-        var res = Path.Combine(_dir, "res.jsonl");
-        File.WriteAllText(res, "{\"image\": \"a.png\", \"caption\": \"a dog\"}\n");
-
-        var (code, _, error) = GlanceCli.Run("eval", "--refs", refs, "--results", res, "--metrics", "bleu", "--json", "--report", Path.Combine(_dir, "r.html"), "--meta", "model=x");
-
-        Assert.Equal(0, code);
-        Assert.Equal($"glance: note: {HtmlReport.NoImagesNote}", error.Trim());
-        Assert.Throws<GlanceException>(() => GlanceCli.Run("eval", "--refs", refs, "--results", res, "--meta", "model"));
-    }
-
-    [Fact]
     public void Pipeline_runs_files_to_json()
     {
         var refs = Path.Combine(_dir, "refs.json");
