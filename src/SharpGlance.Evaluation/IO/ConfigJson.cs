@@ -47,9 +47,19 @@ public static class ConfigJson
         return bytes;
     }
 
-    /// <summary>Binds <paramref name="node"/> to <typeparamref name="T"/>; <paramref name="source"/> names it in errors.</summary>
-    public static T Bind<T>(JsonNode node, string source)
+    /// <summary>
+    /// Binds <paramref name="node"/> to <typeparamref name="T"/>; <paramref name="source"/> names it in errors.
+    /// <paramref name="strict"/> refuses keys <typeparamref name="T"/> does not have (for our own configs, where
+    /// an unknown key is a typo; HF's configs carry keys we do not read, so theirs are bound leniently).
+    /// </summary>
+    public static T Bind<T>(JsonNode node, string source, bool strict = false)
     {
+        if (strict && node is JsonObject fields)
+        {
+            var known = Options.GetTypeInfo(typeof(T)).Properties.Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
+            foreach (var (key, _) in fields)
+                if (!known.Contains(key)) throw GlanceException.ForFile(source, $"unknown field '{key}' for {typeof(T).Name}");
+        }
         try
         {
             return node.Deserialize<T>(Options) ?? throw GlanceException.ForFile(source, $"empty {typeof(T).Name}");

@@ -138,7 +138,7 @@ public sealed record CaptionerConfig
                 var other => throw GlanceException.ForFile(source, $"image_aspect_ratio '{other}' is not 'pad' or 'square'"),
             },
             FirstGlance = Str("first_glance", "mlp"),
-            DeepLens = root["deeplens"] is JsonObject dl ? DeepLensConfig.FromJson(dl.ToJsonString(), source + " (deeplens)") : null,
+            DeepLens = root["deeplens"] is JsonObject dl ? DeepLensConfig.FromJson(dl, source + " (deeplens)") : null,
             VocabularySubset = root["vocabulary_subset"] is JsonArray vs ? ReadIds(vs, source, text.VocabSize) : null,
         };
         return config.Validate(source);
@@ -159,7 +159,7 @@ public sealed record CaptionerConfig
         root["template"] = Template;
         root["image_aspect_ratio"] = Aspect == AspectMode.Pad ? "pad" : "square";
         root["first_glance"] = FirstGlance;
-        if (DeepLens is not null) root["deeplens"] = JsonNode.Parse(DeepLens.ToJson());
+        if (DeepLens is not null) root["deeplens"] = DeepLens.ToJsonObject();
         if (VocabularySubset is not null) root["vocabulary_subset"] = new JsonArray(VocabularySubset.Select(i => (JsonNode)i).ToArray());
         return root;
     }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using SharpGlance.IO;
 using TorchSharp;
@@ -6,6 +7,9 @@ using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace SharpGlance.Connectors;
+
+// Field names are the released checkpoint's keys (self_attn, encoder_attn, llm_proj): snake_case is deliberate.
+#pragma warning disable IDE1006, CA1707
 
 // DeepLens, the second-glance connector (SPEC §8). Reading order: config → sine positions → attention →
 // decoder layer → decoder → the released DETR-style DeepLens → the paper-text BERT-style variant's encoder.
@@ -24,7 +28,6 @@ namespace SharpGlance.Connectors;
 /// Defaults are the paper's: ViT-L/14-336 layers [23, 13, 18] (base level first), D = 1024, 4 layers,
 /// 16 heads, FFN 4096, 100 queries, OPT-125M's H = 768.
 /// </summary>
-[JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
 public sealed record DeepLensConfig
 {
     /// <summary>"detr" (the released code, default) or "bert" (the paper text's variant).</summary>
@@ -98,17 +101,24 @@ public sealed record DeepLensConfig
         return this;
     }
 
-    private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
+    /// <summary>The <c>deeplens</c> block of a captioner's config.json (snake_case keys, as <see cref="ConfigJson"/> writes every config).</summary>
+    public JsonObject ToJsonObject() => ConfigJson.ToObject(this);
 
-    public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
+    public string ToJson() => ToJsonObject().ToJsonString(ConfigJson.Options);
 
     /// <summary>Parses and validates; unknown keys and wrong types are errors naming <paramref name="source"/>.</summary>
     public static DeepLensConfig FromJson(string json, string source = "deeplens config")
     {
-        DeepLensConfig? config;
-        try { config = JsonSerializer.Deserialize<DeepLensConfig>(json, JsonOptions); }
+        JsonNode? node;
+        try { node = JsonNode.Parse(json, documentOptions: ConfigJson.Strict); }
         catch (JsonException e) { throw GlanceException.ForFile(source, $"bad DeepLens config: {e.Message}"); }
-        if (config is null) throw GlanceException.ForFile(source, "bad DeepLens config: null");
+        return FromJson(node ?? throw GlanceException.ForFile(source, "bad DeepLens config: null"), source);
+    }
+
+    /// <summary>Binds (strictly: an unknown key is a typo) and validates.</summary>
+    public static DeepLensConfig FromJson(JsonNode node, string source)
+    {
+        var config = ConfigJson.Bind<DeepLensConfig>(node, source, strict: true);
         try { return config.Validate(); }
         catch (GlanceException e) { throw GlanceException.ForFile(source, e.Message); }
     }

@@ -9,6 +9,9 @@ using static TorchSharp.torch;
 
 namespace SharpGlance.Language;
 
+// Field names are Hugging Face checkpoint keys (self_attn, embed_tokens, final_layer_norm): snake_case is deliberate.
+#pragma warning disable IDE1006, CA1707
+
 // OPT decoder-only LM (HF transformers `modeling_opt.py`), SPEC §5. Reading order: config → attention →
 // decoder layer → decoder → OptModel → OptForCausalLM. Field paths are the checkpoint keys
 // (`model.decoder.layers.0.self_attn.q_proj.weight`, ...).

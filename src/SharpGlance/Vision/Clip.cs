@@ -9,6 +9,9 @@ using static TorchSharp.torch;
 
 namespace SharpGlance.Vision;
 
+// Field names are Hugging Face checkpoint keys (text_projection, logit_scale): snake_case is deliberate.
+#pragma warning disable IDE1006, CA1707
+
 // The full CLIPModel (HF transformers 4.36 layout: `text_model.*`, `vision_model.*`, `visual_projection`,
 // `text_projection`, `logit_scale`). SharpGlance pretrains a tiny one on its synthetic world (SPEC §11)
 // with the contrastive loss below, freezes it, and uses its vision tower as the paper uses ViT-L.

@@ -8,6 +8,9 @@ using static TorchSharp.torch;
 
 namespace SharpGlance.Vision;
 
+// Field names are Hugging Face checkpoint keys (token_embedding, final_layer_norm): snake_case is deliberate.
+#pragma warning disable IDE1006, CA1707
+
 // CLIP text transformer (HF transformers 4.36 `CLIPTextTransformer`): token + position embeddings → causal
 // pre-LN encoder (the same layers as the vision tower, ClipVision.cs) → final_layer_norm → pooled at the
 // end-of-text token. Fields are the checkpoint keys under `text_model.`.

@@ -9,6 +9,9 @@ using static TorchSharp.torch;
 
 namespace SharpGlance.Vision;
 
+// Field names are Hugging Face checkpoint keys (self_attn, pre_layrnorm): snake_case is deliberate.
+#pragma warning disable IDE1006, CA1707
+
 // CLIP vision transformer (HF transformers `modeling_clip.py`: CLIPVisionEmbeddings → pre_layrnorm →
 // CLIPEncoder → post_layernorm on the pooled CLS token), SPEC §2. Module fields are the checkpoint keys
 // without the `vision_model.` prefix. The encoder pieces (attention, MLP, layer, encoder) are shared with
