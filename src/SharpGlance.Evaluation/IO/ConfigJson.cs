@@ -16,6 +16,7 @@ public static class ConfigJson
         WriteIndented = true,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+        Converters = { new SnakeCaseEnums() },
     };
 
     /// <summary>
@@ -64,6 +65,7 @@ public static class ConfigJson
         {
             return node.Deserialize<T>(Options) ?? throw GlanceException.ForFile(source, $"empty {typeof(T).Name}");
         }
+        catch (ConfigValueException e) { throw GlanceException.ForFile(source, $"{e.Path?.TrimStart('$', '.')} {e.Message}"); }
         catch (JsonException e)
         {
             throw GlanceException.ForFile(source, $"field '{e.Path?.TrimStart('$', '.')}' has the wrong type for {typeof(T).Name}: {e.Message}");
@@ -88,4 +90,43 @@ public static class ConfigJson
     /// <summary>The <c>model_type</c> of a config object ("" when absent).</summary>
     public static string ModelType(JsonObject config) =>
         config["model_type"] is JsonValue v && v.TryGetValue<string>(out var s) ? s : "";
+}
+
+/// <summary>A value of the right JSON type that a config field does not accept (an unknown enum name).</summary>
+public sealed class ConfigValueException(string message) : JsonException(message);
+
+/// <summary>
+/// Every enum in a config is a snake_case string on disk (<c>cls_patch</c>, <c>pad</c>), or the name its
+/// <see cref="JsonStringEnumMemberNameAttribute"/> gives (<c>deeplens</c>). Reading is exact: another
+/// string, or a number, is refused with the names it could have been.
+/// </summary>
+public sealed class SnakeCaseEnums : JsonConverterFactory
+{
+    public override bool CanConvert(Type type) => type.IsEnum;
+
+    public override JsonConverter CreateConverter(Type type, JsonSerializerOptions options) =>
+        (JsonConverter)Activator.CreateInstance(typeof(Converter<>).MakeGenericType(type))!;
+
+    /// <summary>The on-disk name of <paramref name="value"/>.</summary>
+    public static string NameOf<T>(T value) where T : struct, Enum => Converter<T>.Names[value];
+
+    private sealed class Converter<T> : JsonConverter<T> where T : struct, Enum
+    {
+        internal static readonly Dictionary<T, string> Names = typeof(T).GetFields(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static)
+            .ToDictionary(f => (T)f.GetValue(null)!, f => f.GetCustomAttributes(typeof(JsonStringEnumMemberNameAttribute), false) is [JsonStringEnumMemberNameAttribute a, ..]
+                ? a.Name : JsonNamingPolicy.SnakeCaseLower.ConvertName(f.Name));
+
+        private static readonly Dictionary<string, T> Values = Names.ToDictionary(kv => kv.Value, kv => kv.Key, StringComparer.Ordinal);
+
+        public override T Read(ref Utf8JsonReader reader, Type type, JsonSerializerOptions options)
+        {
+            string? name = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+            if (name is not null && Values.TryGetValue(name, out var value)) return value;
+            var shown = name is null ? $"a {reader.TokenType.ToString().ToLowerInvariant()}" : $"'{name}'";
+            throw new ConfigValueException($"{shown} is not one of {string.Join(", ", Values.Keys)}");
+        }
+
+        public override void Write(Utf8JsonWriter writer, T value, JsonSerializerOptions options) =>
+            writer.WriteStringValue(Names.TryGetValue(value, out var name) ? name : throw new JsonException($"{value} is not a {typeof(T).Name}"));
+    }
 }

@@ -196,7 +196,7 @@ public static class CaptionBenchmark
             Model = options.ModelFolder is null ? "LLaVA-OPT-125M full size, random weights (CLIP ViT-L/14-336 → mlp2x_gelu → OPT-125M)" : Path.GetFullPath(options.ModelFolder),
             Parameters = parameters,
             VisionLayersBuilt = captioner.Vision.BuiltLayers,
-            VisualTokens = (int)(captioner.Vision.Config.NumPatches + (captioner.Config.SelectFeature == "patch" ? 0 : 1)),
+            VisualTokens = (int)(captioner.Vision.Config.NumPatches + (captioner.Config.SelectFeature == VisionFeatureSelection.Patch ? 0 : 1)),
             PromptTokens = prompt.Length - 1,
             NewTokens = options.NewTokens,
             Device = device.ToString(),

@@ -324,7 +324,7 @@ public sealed class Captioner : IDisposable
     public void UseDeepLensForFirstGlance(bool on)
     {
         if (on && DeepLens is null) throw new GlanceException("single-glance DeepLens needs a DeepLens");
-        Config = Config with { FirstGlance = on ? "deeplens" : "mlp" };
+        Config = Config with { FirstGlance = on ? FirstGlanceConnector.DeepLens : FirstGlanceConnector.Mlp };
     }
 
     public void SetTemplate(string name) => Config = Config with { Template = PromptTemplate.Get(name).Name };
@@ -413,10 +413,10 @@ public sealed class Captioner : IDisposable
     /// <summary>The first glance's visual embeddings [B, Nv, H]: the MLP connector on the selected layer.</summary>
     public Tensor FirstGlanceEmbeds(VisionFeatures features)
     {
-        if (Config.FirstGlance == "deeplens") return SecondGlanceEmbeds(features, null, null);
+        if (Config.FirstGlance == FirstGlanceConnector.DeepLens) return SecondGlanceEmbeds(features, null, null);
         using var scope = NewDisposeScope();
         var h = features.Layer(Normalize(Config.SelectLayer, Vision.Config.NumHiddenLayers));
-        if (Config.SelectFeature == "patch") h = h[.., 1..];
+        if (Config.SelectFeature == VisionFeatureSelection.Patch) h = h[.., 1..];
         return Projector.forward(h).MoveToOuterDisposeScope();
     }
 
@@ -434,7 +434,7 @@ public sealed class Captioner : IDisposable
         Tensor? captionEmbeds = captionIds is null ? null : Lm.Embed(captionIds);
         long grid = Vision.Config.GridSize;
         var sharp = deepLens.forward(levels, captionEmbeds, captionMask, (grid, grid));
-        if (deepLens.Config.KeepFirstGlance && Config.FirstGlance != "deeplens") sharp = cat([FirstGlanceEmbeds(features), sharp], 1);
+        if (deepLens.Config.KeepFirstGlance && Config.FirstGlance != FirstGlanceConnector.DeepLens) sharp = cat([FirstGlanceEmbeds(features), sharp], 1);
         return sharp.MoveToOuterDisposeScope();
     }
 

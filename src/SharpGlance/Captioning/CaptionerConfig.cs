@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 using SharpGlance.Connectors;
 using SharpGlance.IO;
 using SharpGlance.Language;
@@ -6,6 +7,24 @@ using SharpGlance.Preprocessing;
 using SharpGlance.Vision;
 
 namespace SharpGlance.Captioning;
+
+/// <summary><c>mm_vision_select_feature</c>: which of the tower's tokens the first glance reads.</summary>
+public enum VisionFeatureSelection
+{
+    /// <summary>"patch": the patch tokens, CLS dropped (LLaVA's default).</summary>
+    Patch,
+    /// <summary>"cls_patch": CLS and the patch tokens.</summary>
+    ClsPatch,
+}
+
+/// <summary><c>first_glance</c>: the connector that feeds the first glance.</summary>
+public enum FirstGlanceConnector
+{
+    /// <summary>"mlp": the MLP connector, the specialist.</summary>
+    Mlp,
+    /// <summary>"deeplens": DeepLens alone (Tab. 3's "single glance with ②").</summary>
+    [JsonStringEnumMemberName("deeplens")] DeepLens,
+}
 
 /// <summary>
 /// What a captioner folder's <c>config.json</c> says, for both layouts we read (SPEC §1):
@@ -32,13 +51,13 @@ public sealed record CaptionerConfig
     /// <summary><c>mm_vision_select_layer</c>: hidden_states indices, the first feeds the MLP connector (LLaVA: −2).</summary>
     public IReadOnlyList<int> SelectLayers { get; init; } = [-2];
     /// <summary><c>mm_vision_select_feature</c>: "patch" drops the CLS token, "cls_patch" keeps it.</summary>
-    public string SelectFeature { get; init; } = "patch";
+    public VisionFeatureSelection SelectFeature { get; init; } = VisionFeatureSelection.Patch;
     public string ProjectorType { get; init; } = "mlp2x_gelu";
     /// <summary>The first glance's prompt template (<see cref="PromptTemplate"/>).</summary>
     public string Template { get; init; } = "opt";
     public AspectMode Aspect { get; init; } = AspectMode.Pad;
     /// <summary>"mlp" (the specialist) or "deeplens" (Tab. 3's "single glance with ②": DeepLens as the only connector).</summary>
-    public string FirstGlance { get; init; } = "mlp";
+    public FirstGlanceConnector FirstGlance { get; init; } = FirstGlanceConnector.Mlp;
     /// <summary>The second-glance connector; null for a single-pass captioner.</summary>
     public DeepLensConfig? DeepLens { get; init; }
     /// <summary>
@@ -52,13 +71,12 @@ public sealed record CaptionerConfig
     public CaptionerConfig Validate(string source)
     {
         if (SelectLayers.Count == 0) throw GlanceException.ForFile(source, "mm_vision_select_layer names no layer");
-        if (SelectFeature is not ("patch" or "cls_patch"))
-            throw GlanceException.ForFile(source, $"mm_vision_select_feature '{SelectFeature}' is not 'patch' or 'cls_patch'");
         if (!Connector.IsKnown(ProjectorType))
             throw GlanceException.ForFile(source, $"mm_projector_type '{ProjectorType}' is not one of {string.Join(", ", Connector.KnownTypes)}");
         PromptTemplate.Get(Template, source);
-        if (FirstGlance is not ("mlp" or "deeplens")) throw GlanceException.ForFile(source, $"first_glance '{FirstGlance}' is not 'mlp' or 'deeplens'");
-        if (FirstGlance == "deeplens" && DeepLens is null) throw GlanceException.ForFile(source, "first_glance is 'deeplens' but there is no deeplens block");
+        if (FirstGlance == FirstGlanceConnector.DeepLens && DeepLens is null) throw GlanceException.ForFile(source, "first_glance is 'deeplens' but there is no deeplens block");
+        if (VocabularySubset is { } subset && (subset.Count == 0 || subset.Any(i => i < 0 || i >= Text.VocabSize)))
+            throw GlanceException.ForFile(source, $"vocabulary_subset must list token ids in 0..{Text.VocabSize - 1}");
         if (Vision is null && string.IsNullOrWhiteSpace(VisionTower))
             throw GlanceException.ForFile(source, "neither vision_config nor mm_vision_tower says which vision tower to use");
         if (DeepLens is { } d)
@@ -69,21 +87,6 @@ public sealed record CaptionerConfig
                 throw GlanceException.ForFile(source, $"deeplens.vision_width {d.VisionWidth} differs from the tower's hidden_size {v.HiddenSize}");
         }
         return this;
-    }
-
-    private static IReadOnlyList<int> ReadIds(JsonArray array, string source, int vocabSize)
-    {
-        try
-        {
-            var ids = array.Select(x => x!.GetValue<int>()).ToList();
-            if (ids.Count == 0 || ids.Any(i => i < 0 || i >= vocabSize))
-                throw GlanceException.ForFile(source, $"vocabulary_subset must list token ids in 0..{vocabSize - 1}");
-            return ids;
-        }
-        catch (Exception e) when (e is FormatException or InvalidOperationException or NullReferenceException)
-        {
-            throw GlanceException.ForFile(source, $"vocabulary_subset is not a list of token ids: {e.Message}");
-        }
     }
 
     /// <summary>Parses "-2", "-2,13,18" or a JSON number/array.</summary>
@@ -108,6 +111,29 @@ public sealed record CaptionerConfig
 
     public static CaptionerConfig FromFile(string path) => FromJson(ConfigJson.ReadObject(path), path);
 
+    /// <summary>
+    /// The captioner's own keys of config.json, beside the OPT fields at the top level (LlavaOPTConfig
+    /// subclasses OPTConfig). Absent keys are null here; <see cref="FromJson"/> fills in the defaults of the
+    /// layout (ours or the paper's). Written in this order, after the OPT fields.
+    /// </summary>
+    private sealed record Fields
+    {
+        [JsonPropertyName("model_type")] public string ModelType { get; init; } = "";
+        [JsonPropertyName("architectures")] public IReadOnlyList<string>? Architectures { get; init; }
+        [JsonPropertyName("vision_config"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public JsonObject? VisionConfig { get; init; }
+        [JsonPropertyName("mm_vision_tower")] public string? VisionTower { get; init; }
+        /// <summary>"-2", "-2,13,18", a number or a list (<see cref="ParseLayers"/>); we write the string form.</summary>
+        [JsonPropertyName("mm_vision_select_layer")] public JsonNode? SelectLayer { get; init; }
+        [JsonPropertyName("mm_vision_select_feature")] public VisionFeatureSelection? SelectFeature { get; init; }
+        [JsonPropertyName("mm_projector_type")] public string? ProjectorType { get; init; }
+        [JsonPropertyName("mm_hidden_size"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public long? MmHiddenSize { get; init; }
+        [JsonPropertyName("template")] public string? Template { get; init; }
+        [JsonPropertyName("image_aspect_ratio")] public AspectMode? Aspect { get; init; }
+        [JsonPropertyName("first_glance")] public FirstGlanceConnector? FirstGlance { get; init; }
+        [JsonPropertyName("deeplens"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public JsonObject? DeepLens { get; init; }
+        [JsonPropertyName("vocabulary_subset"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public IReadOnlyList<int>? VocabularySubset { get; init; }
+    }
+
     public static CaptionerConfig FromJson(JsonObject root, string source)
     {
         string type = ConfigJson.ModelType(root);
@@ -118,28 +144,23 @@ public sealed record CaptionerConfig
         bool paper = type == PaperModelType;
         // The LM's fields sit at the top level, beside ours (LlavaOPTConfig subclasses OPTConfig).
         var text = (ConfigJson.Bind<OptConfig>(root, source) with { ModelType = "opt" }).Validate(source);
-        string Str(string key, string fallback) => ConfigJson.String(root[key], source, key) ?? fallback;
+        var f = ConfigJson.Bind<Fields>(root, source);
         var config = new CaptionerConfig
         {
             ModelType = type,
             Text = text,
-            Vision = root["vision_config"] is JsonObject vc ? ClipVisionConfig.FromJson(vc, source + " (vision_config)") : null,
-            VisionTower = root["mm_vision_tower"] is JsonValue tv && tv.TryGetValue<string>(out var tower) ? tower : null,
-            SelectLayers = ParseLayers(root["mm_vision_select_layer"], source),
-            SelectFeature = Str("mm_vision_select_feature", "patch"),
-            ProjectorType = Str("mm_projector_type", paper ? "mlp4x_bott4x_gelu" : "mlp2x_gelu"),
+            Vision = f.VisionConfig is { } vc ? ClipVisionConfig.FromJson(vc, source + " (vision_config)") : null,
+            VisionTower = f.VisionTower,
+            SelectLayers = ParseLayers(f.SelectLayer, source),
+            SelectFeature = f.SelectFeature ?? VisionFeatureSelection.Patch,
+            ProjectorType = f.ProjectorType ?? (paper ? "mlp4x_bott4x_gelu" : "mlp2x_gelu"),
             // The paper's checkpoints were trained with the `opt` template but evaluated with the
             // released prompt that has no "\n" after <image> (SPEC §7).
-            Template = Str("template", paper ? "opt_paper" : "opt"),
-            Aspect = Str("image_aspect_ratio", "pad") switch
-            {
-                "pad" => AspectMode.Pad,
-                "square" => AspectMode.Square,
-                var other => throw GlanceException.ForFile(source, $"image_aspect_ratio '{other}' is not 'pad' or 'square'"),
-            },
-            FirstGlance = Str("first_glance", "mlp"),
-            DeepLens = root["deeplens"] is JsonObject dl ? DeepLensConfig.FromJson(dl, source + " (deeplens)") : null,
-            VocabularySubset = root["vocabulary_subset"] is JsonArray vs ? ReadIds(vs, source, text.VocabSize) : null,
+            Template = f.Template ?? (paper ? "opt_paper" : "opt"),
+            Aspect = f.Aspect ?? AspectMode.Pad,
+            FirstGlance = f.FirstGlance ?? FirstGlanceConnector.Mlp,
+            DeepLens = f.DeepLens is { } dl ? DeepLensConfig.FromJson(dl, source + " (deeplens)") : null,
+            VocabularySubset = f.VocabularySubset,
         };
         return config.Validate(source);
     }
@@ -148,19 +169,27 @@ public sealed record CaptionerConfig
     public JsonObject ToJson()
     {
         var root = ConfigJson.ToObject(Text);
-        root["model_type"] = OurModelType;
-        root["architectures"] = new JsonArray("SharpGlanceCaptioner");
-        if (Vision is not null) root["vision_config"] = ConfigJson.ToObject(Vision);
-        root["mm_vision_tower"] = VisionTower;
-        root["mm_vision_select_layer"] = string.Join(",", SelectLayers);
-        root["mm_vision_select_feature"] = SelectFeature;
-        root["mm_projector_type"] = ProjectorType;
-        if (Vision is not null) root["mm_hidden_size"] = Vision.HiddenSize;
-        root["template"] = Template;
-        root["image_aspect_ratio"] = Aspect == AspectMode.Pad ? "pad" : "square";
-        root["first_glance"] = FirstGlance;
-        if (DeepLens is not null) root["deeplens"] = DeepLens.ToJsonObject();
-        if (VocabularySubset is not null) root["vocabulary_subset"] = new JsonArray(VocabularySubset.Select(i => (JsonNode)i).ToArray());
+        var ours = ConfigJson.ToObject(new Fields
+        {
+            ModelType = OurModelType,
+            Architectures = ["SharpGlanceCaptioner"],
+            VisionConfig = Vision is null ? null : ConfigJson.ToObject(Vision),
+            VisionTower = VisionTower,
+            SelectLayer = string.Join(",", SelectLayers),
+            SelectFeature = SelectFeature,
+            ProjectorType = ProjectorType,
+            MmHiddenSize = Vision?.HiddenSize,
+            Template = Template,
+            Aspect = Aspect,
+            FirstGlance = FirstGlance,
+            DeepLens = DeepLens?.ToJsonObject(),
+            VocabularySubset = VocabularySubset,
+        });
+        foreach (var (key, value) in ours.ToList())
+        {
+            ours.Remove(key);
+            root[key] = value;   // model_type keeps its place among the OPT fields; the rest follow them
+        }
         return root;
     }
 }

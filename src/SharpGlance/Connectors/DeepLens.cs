@@ -23,6 +23,15 @@ namespace SharpGlance.Connectors;
 //    input. The text leaves the details open; our choices are documented at DeepLens.ForwardBert. No
 //    checkpoint of this variant was released, so its names match nothing outside SharpGlance.
 
+/// <summary>Which DeepLens: the released code's (default) or the paper text's.</summary>
+public enum DeepLensVariant
+{
+    /// <summary>"detr": FP_DETRconnector, learned queries over DETR decoder layers (the released code).</summary>
+    Detr,
+    /// <summary>"bert": concatenated levels through BERT-style encoder layers with the caption (the paper's text).</summary>
+    Bert,
+}
+
 /// <summary>
 /// DeepLens sizes and switches, stored under its snake_case names inside the captioner's config.json.
 /// Defaults are the paper's: ViT-L/14-336 layers [23, 13, 18] (base level first), D = 1024, 4 layers,
@@ -31,7 +40,7 @@ namespace SharpGlance.Connectors;
 public sealed record DeepLensConfig
 {
     /// <summary>"detr" (the released code, default) or "bert" (the paper text's variant).</summary>
-    [JsonPropertyName("variant")] public string Variant { get; init; } = "detr";
+    [JsonPropertyName("variant")] public DeepLensVariant Variant { get; init; } = DeepLensVariant.Detr;
     /// <summary>ViT <c>hidden_states</c> indices to tap; the first is the base level (SPEC §2, §8).</summary>
     [JsonPropertyName("tapped_layers")] public IReadOnlyList<int> TappedLayers { get; init; } = [23, 13, 18];
     /// <summary>Dv, the ViT width.</summary>
@@ -66,7 +75,6 @@ public sealed record DeepLensConfig
     /// </summary>
     [JsonPropertyName("keep_first_glance")] public bool KeepFirstGlance { get; init; }
 
-    public static readonly IReadOnlyList<string> Variants = ["detr", "bert"];
     public static readonly IReadOnlyList<string> Activations = ["relu", "gelu", "gelu_new"];
 
     /// <summary>How many levels DeepLens reads: all tapped layers, or 1 with multi_level off.</summary>
@@ -74,13 +82,13 @@ public sealed record DeepLensConfig
     /// <summary>The ViT layers DeepLens reads, base level first.</summary>
     [JsonIgnore] public IReadOnlyList<int> UsedLayers => TappedLayers.Take(NumLevels).ToList();
     [JsonIgnore] public long HeadDim => DModel / DecoderAttentionHeads;
-    [JsonIgnore] public bool IsDetr => Variant == "detr";
+    [JsonIgnore] public bool IsDetr => Variant == DeepLensVariant.Detr;
 
     /// <summary>Throws a <see cref="GlanceException"/> naming the first bad field.</summary>
     public DeepLensConfig Validate()
     {
         static GlanceException Bad(string field, string problem) => new($"deeplens config: {field} {problem}");
-        if (!Variants.Contains(Variant)) throw Bad("variant", $"'{Variant}' is not one of {string.Join(", ", Variants)}");
+        if (!Enum.IsDefined(Variant)) throw Bad("variant", $"{(int)Variant} is not one of detr, bert");
         if (TappedLayers is null || TappedLayers.Count == 0) throw Bad("tapped_layers", "must name at least one ViT layer");
         if (TappedLayers.Any(l => l < 0)) throw Bad("tapped_layers", $"[{string.Join(", ", TappedLayers)}] must be hidden_states indices ≥ 0");
         if (TappedLayers.Distinct().Count() != TappedLayers.Count) throw Bad("tapped_layers", $"[{string.Join(", ", TappedLayers)}] repeats a layer");

@@ -212,7 +212,7 @@ public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
         {
             TrainStage.Pretrain => [captioner.Projector],
             // "Single glance with ②" (Tab. 3): DeepLens replaces the MLP as the one connector.
-            TrainStage.Finetune when captioner.Config.FirstGlance == "deeplens" => [captioner.DeepLens!, captioner.Lm],
+            TrainStage.Finetune when captioner.Config.FirstGlance == FirstGlanceConnector.DeepLens => [captioner.DeepLens!, captioner.Lm],
             TrainStage.Finetune => [captioner.Projector, captioner.Lm],
             _ when options.ProjectorTrainsInRefine => [captioner.DeepLens!, captioner.Lm, captioner.Projector],
             _ => [captioner.DeepLens!, captioner.Lm],

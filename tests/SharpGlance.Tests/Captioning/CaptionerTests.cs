@@ -35,6 +35,16 @@ public class CaptionerTests
         CaptionPipeline.CaptionImages(c, Images(), new CaptionRunOptions { Generation = g, Rounds = rounds });
 
     [Fact]
+    public void The_shipped_config_reads_and_writes_back_byte_for_byte()
+    {
+        // models/default/config.json was written by an earlier Save: the same keys, order and values come back.
+        var path = Path.Combine(Fixtures.RepoRoot, "models", "default", "config.json");
+        var config = CaptionerConfig.FromFile(path);
+        Assert.Equal(File.ReadAllText(path), config.ToJson().ToJsonString(ConfigJson.Options) + "\n");
+        Assert.NotNull(config.DeepLens);
+    }
+
+    [Fact]
     public void Saved_captioner_loads_back_with_identical_captions()
     {
         var dir = TempDir.Create();

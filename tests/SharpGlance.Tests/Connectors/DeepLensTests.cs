@@ -9,7 +9,7 @@ public class DeepLensTests
     // Dv = 16, D = 16, 2 heads, 2 layers, 4 queries, H = 12; three levels of a 3×3 grid.
     private static DeepLensConfig Tiny(string variant = "detr") => new()
     {
-        Variant = variant, TappedLayers = [3, 1, 2], VisionWidth = 16, DModel = 16, DecoderLayers = 2,
+        Variant = Enum.Parse<DeepLensVariant>(variant, ignoreCase: true), TappedLayers = [3, 1, 2], VisionWidth = 16, DModel = 16, DecoderLayers = 2,
         DecoderAttentionHeads = 2, DecoderFfnDim = 32, NumQueries = 4, LmHidden = 12,
     };
 
@@ -290,7 +290,7 @@ public class DeepLensConfigTests
         var c = new DeepLensConfig().Validate();
         Assert.Equal([23, 13, 18], c.TappedLayers);
         Assert.Equal((1024L, 1024L, 4, 16, 4096L, 100, 768L), (c.VisionWidth, c.DModel, c.DecoderLayers, c.DecoderAttentionHeads, c.DecoderFfnDim, c.NumQueries, c.LmHidden));
-        Assert.Equal(("detr", "relu", 0.1, 1e-5, true, true), (c.Variant, c.ActivationFunction, c.Dropout, c.LayerNormEps, c.CaptionInput, c.MultiLevel));
+        Assert.Equal((DeepLensVariant.Detr, "relu", 0.1, 1e-5, true, true), (c.Variant, c.ActivationFunction, c.Dropout, c.LayerNormEps, c.CaptionInput, c.MultiLevel));
         Assert.Equal(3, c.NumLevels);
         Assert.Equal([23], (c with { MultiLevel = false }).UsedLayers);
     }
@@ -298,7 +298,7 @@ public class DeepLensConfigTests
     [Fact]
     public void Json_round_trips_with_snake_case_names()
     {
-        var c = new DeepLensConfig { Variant = "bert", TappedLayers = [23, 18], DModel = 512, MultiLevel = false, ActivationFunction = "gelu" };
+        var c = new DeepLensConfig { Variant = DeepLensVariant.Bert, TappedLayers = [23, 18], DModel = 512, MultiLevel = false, ActivationFunction = "gelu" };
         var json = c.ToJson();
         foreach (var name in new[] { "\"variant\"", "\"tapped_layers\"", "\"vision_width\"", "\"d_model\"", "\"decoder_layers\"",
                      "\"decoder_attention_heads\"", "\"decoder_ffn_dim\"", "\"num_queries\"", "\"lm_hidden\"", "\"dropout\"",
@@ -317,7 +317,7 @@ public class DeepLensConfigTests
         Assert.Contains("d_modle", Assert.Throws<GlanceException>(() => DeepLensConfig.FromJson("{\"d_modle\": 8}", "cfg.json")).Message);
         Assert.Contains("cfg.json", Assert.Throws<GlanceException>(() => DeepLensConfig.FromJson("{\"d_model\": \"big\"}", "cfg.json")).Message);
         Assert.Contains("decoder_attention_heads", Assert.Throws<GlanceException>(() => new DeepLensConfig { DModel = 1000 }.Validate()).Message);
-        Assert.Contains("variant", Assert.Throws<GlanceException>(() => new DeepLensConfig { Variant = "qformer" }.Validate()).Message);
+        Assert.Contains("variant", Assert.Throws<GlanceException>(() => DeepLensConfig.FromJson("{\"variant\": \"qformer\"}", "cfg.json")).Message);
         Assert.Contains("tapped_layers", Assert.Throws<GlanceException>(() => new DeepLensConfig { TappedLayers = [] }.Validate()).Message);
         Assert.Contains("activation_function", Assert.Throws<GlanceException>(() => new DeepLensConfig { ActivationFunction = "swish" }.Validate()).Message);
         Assert.Contains("dropout", Assert.Throws<GlanceException>(() => new DeepLensConfig { Dropout = 1 }.Validate()).Message);

@@ -23,7 +23,7 @@ public static class DeepLensParity
         int levels = j["num_levels"]!.GetValue<int>();
         return new DeepLensConfig
         {
-            Variant = "detr",
+            Variant = DeepLensVariant.Detr,
             TappedLayers = Enumerable.Range(0, levels).ToList(),
             VisionWidth = j["vision_width"]!.GetValue<long>(),
             DModel = j["d_model"]!.GetValue<long>(),
