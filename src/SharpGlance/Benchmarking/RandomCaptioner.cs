@@ -38,12 +38,12 @@ public static class RandomCaptioner
         OptForCausalLM? lm = null;
         try
         {
-            vision = new ClipVisionModel(vc, device, ScalarType.Float32, initialize: false, buildLayers: trimVision ? Captioner.HighestTappedLayer(config, vc.NumHiddenLayers) : null);
+            vision = new ClipVisionModel(vc, device, ScalarType.Float32, initialize: false, buildLayers: trimVision ? CaptionerFolder.HighestTappedLayer(config, vc.NumHiddenLayers) : null);
             lm = new OptForCausalLM(config.Text, device, ScalarType.Float32, initialize: false);
             projector = Connector.Create(config.ProjectorType, vc.HiddenSize, config.Text.EmbeddingDim, device);
             using var generator = new Generator((ulong)seed, device);
             foreach (var module in new nn.Module[] { vision, projector, lm }) FillCheaply(module, generator);
-            var captioner = Captioner.FromParts(config, vision, projector, lm, tokenizer, device);
+            var captioner = CaptionerFolder.FromParts(config, vision, projector, lm, tokenizer, device);
             Runtime.MemoryHygiene.AfterLoad();
             return captioner;
         }

@@ -18,24 +18,6 @@ public static class FirstGlance
         var prompt = template.Encode(captioner.Tokenizer, null, question).Prompt;
         var prompts = Enumerable.Repeat(prompt, (int)features.Batch).ToList();
         using var visual = captioner.FirstGlanceEmbeds(features);
-        return Generate(captioner, template, prompts, visual, generation);
-    }
-
-    /// <summary>Generates from spliced prompts and decodes the first returned sequence of each.</summary>
-    internal static IReadOnlyList<string> Generate(Captioner captioner, PromptTemplate template, IReadOnlyList<int[]> prompts, Tensor visual, GenerationOptions generation)
-    {
-        var tokenizer = captioner.Tokenizer;
-        int stop = template.StopTokenId(tokenizer);
-        var options = generation with
-        {
-            EosTokenId = stop, PadTokenId = tokenizer.PadId, VocabLimit = tokenizer.VocabSize,
-            AllowedTokenIds = captioner.Config.VocabularySubset is { } subset ? subset.Append(stop).Distinct().ToList() : null,
-        };
-        using var batch = PromptBatch.Build(captioner.Lm, prompts, null, visual, padLeft: true);
-        var result = TextGenerator.Run(captioner.Lm, batch.InputsEmbeds, batch.AttentionMask, options);
-        int perPrompt = result.Sequences.Length / prompts.Count;
-        return Enumerable.Range(0, prompts.Count)
-            .Select(i => tokenizer.Decode(result.Tokens(i * perPrompt, stop)).Trim())
-            .ToList();
+        return GlanceDecoding.Decode(captioner, template, prompts, visual, generation);
     }
 }

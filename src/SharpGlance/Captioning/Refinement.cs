@@ -28,7 +28,7 @@ public static class Refinement
         var visual = captioner.SecondGlanceEmbeds(features, ids, mask);
         var template = PromptTemplate.Refine;
         var prompts = initial.Select(c => template.Encode(captioner.Tokenizer, null, null, captionInPrompt ? c : null).Prompt).ToList();
-        return FirstGlance.Generate(captioner, template, prompts, visual, generation);
+        return GlanceDecoding.Decode(captioner, template, prompts, visual, generation);
     }
 
     /// <summary>

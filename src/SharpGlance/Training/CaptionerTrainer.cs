@@ -33,7 +33,7 @@ public sealed record CaptionerTrainingRequest
     public (bool NoCaptionInput, bool SingleLevel) DeepLensAblation { get; init; }
     /// <summary>Train DeepLens as the only connector of a single pass (Tab. 3's "single glance with ②").</summary>
     public bool SingleGlanceDeepLens { get; init; }
-    /// <summary>A freshly attached DeepLens starts its level projections from the trained MLP connector when shapes agree (<see cref="Captioner.InitDeepLensLevelsFromProjector"/>).</summary>
+    /// <summary>A freshly attached DeepLens starts its level projections from the trained MLP connector when shapes agree (<see cref="CaptionerSetup.InitDeepLensLevelsFromProjector"/>).</summary>
     public bool DeepLensLevelsFromProjector { get; init; } = true;
     public Device? Device { get; init; }
     public TrainerOptions Trainer { get; init; } = new();

@@ -6,6 +6,7 @@ using SharpGlance.IO;
 using SharpGlance.Language;
 using SharpGlance.Preprocessing;
 using SharpGlance.Tokenization;
+using SharpGlance.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 

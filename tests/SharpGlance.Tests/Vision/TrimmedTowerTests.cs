@@ -3,6 +3,7 @@ using SharpGlance.Generation;
 using SharpGlance.IO;
 using SharpGlance.Preprocessing;
 using SharpGlance.Vision;
+using SharpGlance.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
