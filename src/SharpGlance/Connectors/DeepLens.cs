@@ -2,8 +2,10 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using SharpGlance.IO;
+using SharpGlance.Nn;
 using TorchSharp;
 using TorchSharp.Modules;
+using Linear = TorchSharp.Modules.Linear;   // libtorch's; DeepLens has not been moved onto Nn.Linear's OpenBLAS path (it would change its fp32 bits)
 using static TorchSharp.torch;
 
 namespace SharpGlance.Connectors;
@@ -12,7 +14,8 @@ namespace SharpGlance.Connectors;
 #pragma warning disable IDE1006, CA1707
 
 // DeepLens, the second-glance connector (SPEC §8). Reading order: config → sine positions → attention →
-// decoder layer → decoder → the released DETR-style DeepLens → the paper-text BERT-style variant's encoder.
+// decoder layer → decoder → the released DETR-style DeepLens; the paper-text BERT-style variant's encoder and
+// forward are in DeepLensBert.cs. Activations and attention masks are the shared ones of Nn/.
 //
 // Two designs exist and both are here:
 //  * "detr" (default): what the paper's released code builds (FP_DETRconnector over transformers 4.36.2
@@ -20,7 +23,7 @@ namespace SharpGlance.Connectors;
 //  * "bert": what the paper's text (Sec. 5, App. C.1, Fig. 11) describes: "The selected features are
 //    concatenated along the channel dimension … These fused inputs are then passed through Transformer
 //    layers following the BERT architecture", taking the initial caption's token embeddings as a second
-//    input. The text leaves the details open; our choices are documented at DeepLens.ForwardBert. No
+//    input. The text leaves the details open; our choices are documented at DeepLens.ForwardBert (DeepLensBert.cs). No
 //    checkpoint of this variant was released, so its names match nothing outside SharpGlance.
 
 /// <summary>Which DeepLens: the released code's (default) or the paper text's.</summary>
@@ -211,18 +214,6 @@ internal sealed class DetrAttention : nn.Module
     }
 }
 
-internal static class Activation
-{
-    public static Tensor Apply(string name, Tensor x) => name switch
-    {
-        "relu" => nn.functional.relu(x),
-        "gelu" => nn.functional.gelu(x),
-        // HF "gelu_new": 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
-        "gelu_new" => 0.5 * x * (1 + torch.tanh(Math.Sqrt(2 / Math.PI) * (x + 0.044715 * x.pow(3)))),
-        _ => throw new GlanceException($"unknown activation '{name}'"),
-    };
-}
-
 /// <summary>
 /// transformers <c>DetrDecoderLayer</c> (post-LN): self-attention over the queries (+caption) → dropout →
 /// add &amp; LN; cross-attention to the memory → dropout → add &amp; LN; fc1 → act → fc2 → dropout → add &amp; LN.
@@ -233,7 +224,7 @@ internal sealed class DeepLensDecoderLayer : nn.Module
     private readonly LayerNorm self_attn_layer_norm, encoder_attn_layer_norm, final_layer_norm;
     private readonly Linear fc1, fc2;
     private readonly double _dropout;
-    private readonly string _activation;
+    private readonly Func<Tensor, Tensor> _act;
 
     public DeepLensDecoderLayer(DeepLensConfig c, Device? device, ScalarType dtype) : base(nameof(DeepLensDecoderLayer))
     {
@@ -245,7 +236,7 @@ internal sealed class DeepLensDecoderLayer : nn.Module
         fc2 = nn.Linear(c.DecoderFfnDim, c.DModel, hasBias: true, device: device, dtype: dtype);
         final_layer_norm = nn.LayerNorm(c.DModel, c.LayerNormEps, device: device, dtype: dtype);
         _dropout = c.Dropout;
-        _activation = c.ActivationFunction;
+        _act = Activations.Resolve(c.ActivationFunction);
         RegisterComponents();
     }
 
@@ -258,7 +249,7 @@ internal sealed class DeepLensDecoderLayer : nn.Module
         x = encoder_attn_layer_norm.call(x + nn.functional.dropout(h, _dropout, training));
 
         // DetrConfig.activation_dropout is 0: no dropout between fc1 and fc2.
-        h = fc2.call(Activation.Apply(_activation, fc1.call(x)));
+        h = fc2.call(_act(fc1.call(x)));
         return final_layer_norm.call(x + nn.functional.dropout(h, _dropout, training));
     }
 }
@@ -286,57 +277,6 @@ internal sealed class DeepLensDecoder : nn.Module
 }
 
 /// <summary>
-/// A BERT layer (post-LN, bidirectional) for the paper-text variant: self-attention → dropout → add &amp; LN;
-/// fc1 → act → fc2 → dropout → add &amp; LN. Names follow the DETR/BART encoder layer, not BERT's checkpoint keys.
-/// </summary>
-internal sealed class DeepLensEncoderLayer : nn.Module
-{
-    private readonly DetrAttention self_attn;
-    private readonly LayerNorm self_attn_layer_norm, final_layer_norm;
-    private readonly Linear fc1, fc2;
-    private readonly double _dropout;
-    private readonly string _activation;
-
-    public DeepLensEncoderLayer(DeepLensConfig c, Device? device, ScalarType dtype) : base(nameof(DeepLensEncoderLayer))
-    {
-        self_attn = new DetrAttention(c.DModel, c.DecoderAttentionHeads, device, dtype);
-        self_attn_layer_norm = nn.LayerNorm(c.DModel, c.LayerNormEps, device: device, dtype: dtype);
-        fc1 = nn.Linear(c.DModel, c.DecoderFfnDim, hasBias: true, device: device, dtype: dtype);
-        fc2 = nn.Linear(c.DecoderFfnDim, c.DModel, hasBias: true, device: device, dtype: dtype);
-        final_layer_norm = nn.LayerNorm(c.DModel, c.LayerNormEps, device: device, dtype: dtype);
-        _dropout = c.Dropout;
-        _activation = c.ActivationFunction;
-        RegisterComponents();
-    }
-
-    public Tensor forward(Tensor x, Tensor? mask)
-    {
-        var h = self_attn.forward(x, null, additiveMask: mask);
-        x = self_attn_layer_norm.call(x + nn.functional.dropout(h, _dropout, training));
-        h = fc2.call(Activation.Apply(_activation, fc1.call(x)));
-        return final_layer_norm.call(x + nn.functional.dropout(h, _dropout, training));
-    }
-}
-
-internal sealed class DeepLensEncoder : nn.Module
-{
-    private readonly ModuleList<DeepLensEncoderLayer> layers;
-
-    public DeepLensEncoder(DeepLensConfig c, Device? device, ScalarType dtype) : base(nameof(DeepLensEncoder))
-    {
-        layers = new ModuleList<DeepLensEncoderLayer>(
-            Enumerable.Range(0, c.DecoderLayers).Select(_ => new DeepLensEncoderLayer(c, device, dtype)).ToArray());
-        RegisterComponents();
-    }
-
-    public Tensor forward(Tensor x, Tensor? mask)
-    {
-        foreach (var layer in layers) x = layer.forward(x, mask);
-        return x;
-    }
-}
-
-/// <summary>
 /// The DeepLens connector (SPEC §8): tapped ViT levels (+ the initial caption's token embeddings) → visual
 /// embeddings for the LM, in place of <c>&lt;image&gt;</c>. The "detr" variant outputs Q embeddings, the
 /// "bert" variant one per patch (see <see cref="OutputTokens"/>).
@@ -347,7 +287,7 @@ internal sealed class DeepLensEncoder : nn.Module
 /// <c>decoder.layers.{n}.…</c>, <c>decoder.layernorm</c>, <c>llm_proj</c>. Dropout acts only in training mode;
 /// <see cref="Create"/> returns the module in eval mode.
 /// </remarks>
-public sealed class DeepLens : nn.Module
+public sealed partial class DeepLens : nn.Module
 {
     // --- detr (released code) ---
     private readonly ModuleList<MlpConnector>? input_projection;
@@ -503,65 +443,11 @@ public sealed class DeepLens : nn.Module
             var caption = pre_caption_proj!.call(captionEmbeds);
             queries = torch.cat([queries, caption], dim: 1);
             queryPos = torch.cat([queryPos, torch.zeros_like(caption)], dim: 1);
-            if (captionMask is not null) selfMask = KeyPaddingMask(c.NumQueries, captionMask, dtype);
+            if (captionMask is not null) selfMask = AttentionMasks.Padding(captionMask, dtype, visiblePrefix: c.NumQueries);
         }
         var hidden = decoder!.forward(queries, queryPos, selfMask, mem, memPos);
         return llm_proj.call(hidden.narrow(1, 0, c.NumQueries));
     }
-
-    /// <summary>
-    /// The paper text's design (App. C.1, Fig. 11). What the text says: the K selected layers' features are
-    /// concatenated along the channel axis, and these fused inputs go, with the projected embeddings of the
-    /// initial caption, through "Transformer layers following the BERT architecture"; the output goes to the LM.
-    /// What we chose where it is silent:
-    ///  * fusion: [B, N, K·Dv] → one Linear to D (<c>visual_proj</c>, as the paper code's BERT connectors name it);
-    ///  * caption: the same Linear(H, D) → GELU → Linear(D, D) projection as the released design, appended
-    ///    after the N visual tokens (one sequence, BERT's sentence pair);
-    ///  * embeddings, BERT-style, added once at the input: the 2-D sine positions on the visual tokens (no
-    ///    table, so any grid works); no positions on the caption, as in the released design; a token-type
-    ///    embedding (0 visual, 1 caption); then LayerNorm and dropout;
-    ///  * L post-LN, bidirectional encoder layers; caption padding is masked as keys only;
-    ///  * output: the N visual tokens' states → <c>llm_proj</c> → [B, N, H] (the caption rows are dropped);
-    ///    no final LayerNorm (BERT has none). activation_function applies (BERT itself uses gelu).
-    /// </summary>
-    private Tensor ForwardBert(List<Tensor> levels, long b, long n, Tensor pos, Tensor? captionEmbeds, Tensor? captionMask)
-    {
-        var c = Config;
-        var fused = levels.Count == 1 ? levels[0] : torch.cat(levels, dim: 2); // channel concat: [B, N, K·Dv]
-        var types = token_type_embeddings!.weight!;
-        var x = visual_proj!.call(fused) + pos.unsqueeze(0) + types[0];
-        Tensor? mask = null;
-        if (captionEmbeds is not null)
-        {
-            var caption = pre_caption_proj!.call(captionEmbeds) + types[1];
-            x = torch.cat([x, caption], dim: 1);
-            if (captionMask is not null) mask = KeyPaddingMask(n, captionMask, x.dtype);
-        }
-        x = nn.functional.dropout(embeddings_layer_norm!.call(x), c.Dropout, training);
-        x = encoder!.forward(x, mask);
-        return llm_proj.call(x.narrow(1, 0, n));
-    }
-
-    /// <summary>
-    /// [B, 1, 1, prefix+T] additive mask: 0 where attended, finfo.min at caption padding, as transformers'
-    /// <c>_prepare_4d_attention_mask</c> builds it (broadcast over heads and query rows: keys only).
-    /// </summary>
-    private static Tensor KeyPaddingMask(long prefix, Tensor captionMask, ScalarType dtype)
-    {
-        long b = captionMask.shape[0];
-        var pad = torch.cat([torch.zeros(b, prefix, dtype: ScalarType.Bool, device: captionMask.device), captionMask.eq(0)], dim: 1);
-        return torch.zeros(pad.shape, dtype: dtype, device: captionMask.device)
-            .masked_fill(pad, MinValue(dtype)).view(b, 1, 1, -1);
-    }
-
-    private static double MinValue(ScalarType dtype) => dtype switch
-    {
-        ScalarType.Float32 => float.MinValue,
-        ScalarType.Float64 => double.MinValue,
-        ScalarType.Float16 => -65504.0,
-        ScalarType.BFloat16 => -3.3895313892515355e38,
-        _ => throw new GlanceException($"DeepLens: unsupported dtype {dtype}"),
-    };
 
     private (long B, long N, long H, long W) CheckLevels(IReadOnlyList<Tensor> levels, (long Height, long Width)? grid)
     {

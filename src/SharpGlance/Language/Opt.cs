@@ -531,7 +531,7 @@ public sealed class OptForCausalLM : nn.Module<OptInputs, OptOutput>
     {
         Directory.CreateDirectory(folder);
         SafeTensorsFile.Save(Path.Combine(folder, "model.safetensors"), state_dict(), new Dictionary<string, string> { ["format"] = "pt" });
-        var config = ConfigJson.ToObject(Config with { TorchDtype = Vision.ClipModel.DtypeName(DType) });
+        var config = ConfigJson.ToObject(Config with { TorchDtype = Dtypes.Name(DType) });
         config.Insert(0, "architectures", new JsonArray("OPTForCausalLM"));
         ConfigJson.Write(Path.Combine(folder, "config.json"), config);
     }

@@ -15,7 +15,10 @@ public static class Activations
         "relu" => x => nn.functional.relu(x),
         "gelu" => x => nn.functional.gelu(x),
         "quick_gelu" => QuickGelu,
-        "gelu_new" or "gelu_pytorch_tanh" or "gelu_fast" => x => nn.functional.gelu(x, TorchSharp.Modules.GELU.Approximate.tanh),
+        // HF's NewGELUActivation, written out as HF writes it: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). The
+        // fused tanh kernel below is the same function but not the same bits.
+        "gelu_new" => x => 0.5 * x * (1 + tanh(Math.Sqrt(2 / Math.PI) * (x + 0.044715 * x.pow(3)))),
+        "gelu_pytorch_tanh" or "gelu_fast" => x => nn.functional.gelu(x, TorchSharp.Modules.GELU.Approximate.tanh),
         "silu" or "swish" => x => nn.functional.silu(x),
         _ => throw new GlanceException($"unknown activation '{name}' (known: {string.Join(", ", Known)})"),
     };

@@ -36,12 +36,19 @@ public static class AttentionMasks
         return mask.expand(batch, 1, queryLength, keys).MoveToOuterDisposeScope();
     }
 
-    /// <summary>[B, 1, 1, L]: padding only (for a single query token, or a non-causal encoder).</summary>
-    public static Tensor Padding(Tensor keyMask, ScalarType dtype)
+    /// <summary>
+    /// [B, 1, 1, <paramref name="visiblePrefix"/>+L]: padding only (for a single query token, or a non-causal
+    /// encoder), as transformers' <c>_prepare_4d_attention_mask</c>; the first <paramref name="visiblePrefix"/>
+    /// keys (DeepLens's visual tokens before the caption's) are always attended.
+    /// </summary>
+    public static Tensor Padding(Tensor keyMask, ScalarType dtype, long visiblePrefix = 0)
     {
         using var scope = NewDisposeScope();
-        var b = keyMask.shape[0]; var l = keyMask.shape[1];
-        var mask = zeros([b, 1, 1, l], dtype, keyMask.device).masked_fill_(keyMask.eq(0).view(b, 1, 1, l), MinValue(dtype));
+        var b = keyMask.shape[0];
+        var blocked = keyMask.eq(0);
+        if (visiblePrefix > 0) blocked = cat([zeros(b, visiblePrefix, ScalarType.Bool, keyMask.device), blocked], 1);
+        var l = blocked.shape[1];
+        var mask = zeros([b, 1, 1, l], dtype, keyMask.device).masked_fill_(blocked.view(b, 1, 1, l), MinValue(dtype));
         return mask.MoveToOuterDisposeScope();
     }
 }

@@ -206,16 +206,8 @@ public sealed class ClipModel : nn.Module<Tensor, Tensor, Tensor?, ClipOutput>
         Directory.CreateDirectory(folder);
         var tensors = state_dict();
         SafeTensorsFile.Save(Path.Combine(folder, "model.safetensors"), tensors, new Dictionary<string, string> { ["format"] = "pt" });
-        var config = ConfigJson.ToObject(Config with { TorchDtype = DtypeName(logit_scale.dtype) });
+        var config = ConfigJson.ToObject(Config with { TorchDtype = Dtypes.Name(logit_scale.dtype) });
         config.Insert(0, "architectures", new JsonArray("CLIPModel"));
         ConfigJson.Write(Path.Combine(folder, "config.json"), config);
     }
-
-    internal static string DtypeName(ScalarType t) => t switch
-    {
-        ScalarType.Float16 => "float16",
-        ScalarType.BFloat16 => "bfloat16",
-        ScalarType.Float64 => "float64",
-        _ => "float32",
-    };
 }
