@@ -46,9 +46,9 @@ public static class EvalPipeline
             throw new GlanceException("--judge needs an endpoint: --judge-url URL (or SHARPGLANCE_LLM_URL)");
         var judges = request.Judges.Select(j => CaptionJudge.Create(j, request.JudgeInstruction)).ToList();
 
-        var references = CaptionData.LoadReferences(request.ReferencesPath, request.Split);
-        var candidates = CaptionData.LoadCandidates(request.ResultsPath);
-        var items = CaptionData.Align(references, candidates);
+        var references = CaptionFiles.LoadReferences(request.ReferencesPath, request.Split);
+        var candidates = CaptionFiles.LoadCandidates(request.ResultsPath);
+        var items = CaptionFiles.Align(references, candidates);
         var metadata = new Dictionary<string, string>(candidates.Metadata, StringComparer.Ordinal);
         foreach (var (key, value) in request.Metadata) metadata[key] = value;
         var options = new EvaluationOptions

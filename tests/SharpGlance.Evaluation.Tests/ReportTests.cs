@@ -125,7 +125,7 @@ public sealed class ReportTests : IDisposable
             "{\"image\": \"x/a.png\", \"caption\": \"a dog\", \"seconds\": 0.1, \"model\": \"m1\", \"decoding\": \"greedy\"}\n" +
             "{\"image\": \"x/b.png\", \"caption\": \"a dog\", \"seconds\": 0.1, \"model\": \"m1\", \"decoding\": \"beam search\"}\n");
 
-        var candidates = CaptionData.LoadCandidates(res);
+        var candidates = CaptionFiles.LoadCandidates(res);
         Assert.Equal("m1", candidates.Metadata["model"]);
         Assert.Equal("greedy | beam search", candidates.Metadata["decoding"]);   // mixed settings are shown, not hidden
 

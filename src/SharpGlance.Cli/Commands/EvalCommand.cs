@@ -18,7 +18,7 @@ public static class EvalCommand
     {
         var refs = new Option<string>("--refs") { Description = "Reference captions: COCO annotations JSON, Karpathy split JSON, or JSONL {\"image\",\"caption\"}", Required = true };
         var results = new Option<string>("--results") { Description = "Candidate captions: COCO results JSON [{\"image_id\",\"caption\"}] or JSONL {\"image\",\"caption\"}; " +
-            $"captions (and references) of at most {SharpGlance.Evaluation.CaptionData.MaxCaptionWords:N0} words", Required = true };
+            $"captions (and references) of at most {SharpGlance.Evaluation.CaptionFiles.MaxCaptionWords:N0} words", Required = true };
         var metrics = new Option<string>("--metrics") { Description = "Comma-separated: bleu, meteor, rouge, cider", DefaultValueFactory = _ => "bleu,meteor,rouge,cider" };
         var json = new Option<bool>("--json") { Description = "Print the scores (corpus and per image) as JSON" };
         var report = new Option<string?>("--report") { Description = "Write a self-contained HTML report to this file" };

@@ -138,7 +138,7 @@ public static class CaptionBenchmark
                 device, options.TrimVision, options.Seed);
         double buildSeconds = clock.Elapsed.TotalSeconds;
         double rssAfterBuild = ProcessStats.RssMiB;
-        long parameters = new nn.Module[] { captioner.Vision, captioner.Projector, captioner.Lm }
+        long parameters = new nn.Module[] { captioner.Vision, captioner.MlpConnector, captioner.Lm }
             .Sum(m => m.parameters().Sum(p => p.numel()));
 
         var generation = new GenerationOptions

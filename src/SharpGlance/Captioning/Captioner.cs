@@ -18,14 +18,15 @@ namespace SharpGlance.Captioning;
 /// </summary>
 public sealed class Captioner : IDisposable
 {
-    public const string ProjectorPrefix = "model.mm_projector.";
+    public const string MlpConnectorPrefix = "model.mm_projector.";
     public const string VisionPrefix = "model.vision_tower.vision_tower.vision_model.";
     public const string DeepLensPrefix = "model.deeplens.";
 
     /// <summary>What the captioner is; changed only by <see cref="Reconfigure"/> (training attaches DeepLens, sets the template).</summary>
     public CaptionerConfig Config { get; private set; }
     public ClipVisionModel Vision { get; }
-    public MlpConnector Projector { get; }
+    /// <summary>The MLP connector (the paper's term; LLaVA's <c>mm_projector</c>, its checkpoint key).</summary>
+    public MlpConnector MlpConnector { get; }
     public OptForCausalLM Lm { get; }
     public DeepLens? DeepLens { get; private set; }
     public OptTokenizer Tokenizer { get; }
@@ -37,7 +38,7 @@ public sealed class Captioner : IDisposable
     internal Captioner(CaptionerConfig config, ClipVisionModel vision, MlpConnector projector, OptForCausalLM lm,
         DeepLens? deepLens, OptTokenizer tokenizer, ClipImageProcessor processor, Device device, string? visionSource)
     {
-        Config = config; Vision = vision; Projector = projector; Lm = lm; DeepLens = deepLens;
+        Config = config; Vision = vision; MlpConnector = projector; Lm = lm; DeepLens = deepLens;
         Tokenizer = tokenizer; ImageProcessor = processor; Device = device; VisionSource = visionSource;
         Vision.eval();
         foreach (var p in Vision.parameters()) p.requires_grad = false;   // frozen in every stage (SPEC §2)
@@ -125,7 +126,7 @@ public sealed class Captioner : IDisposable
         using var scope = NewDisposeScope();
         var h = features.Layer(Normalize(Config.SelectLayer, Vision.Config.NumHiddenLayers));
         if (Config.SelectFeature == VisionFeatureSelection.Patch) h = h[.., 1..];
-        return Projector.forward(h).MoveToOuterDisposeScope();
+        return MlpConnector.forward(h).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -165,33 +166,6 @@ public sealed class Captioner : IDisposable
 
     public void Dispose()
     {
-        Vision.Dispose(); Projector.Dispose(); Lm.Dispose(); DeepLens?.Dispose();
-    }
-}
-
-/// <summary>The tower's hidden states for a batch of images, keyed by hidden_states index (with CLS at row 0).</summary>
-public sealed class VisionFeatures : IDisposable
-{
-    private readonly Dictionary<int, Tensor> _layers;
-
-    public VisionFeatures(Dictionary<int, Tensor> layers) => _layers = layers;
-
-    public IReadOnlyDictionary<int, Tensor> Layers => _layers;
-    public long Batch => _layers.Values.First().shape[0];
-
-    public Tensor Layer(int index) => _layers.TryGetValue(index, out var t) ? t
-        : throw new GlanceException($"vision features: hidden_states[{index}] was not computed (have {string.Join(", ", _layers.Keys)})");
-
-    /// <summary>Rows <paramref name="rows"/> of every layer (a sub-batch).</summary>
-    public VisionFeatures Select(long[] rows)
-    {
-        using var idx = tensor(rows, device: _layers.Values.First().device);
-        return new VisionFeatures(_layers.ToDictionary(kv => kv.Key, kv => kv.Value.index_select(0, idx)));
-    }
-
-    public void Dispose()
-    {
-        foreach (var t in _layers.Values) t.Dispose();
-        _layers.Clear();
+        Vision.Dispose(); MlpConnector.Dispose(); Lm.Dispose(); DeepLens?.Dispose();
     }
 }

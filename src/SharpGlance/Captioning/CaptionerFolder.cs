@@ -66,9 +66,9 @@ public static class CaptionerFolder
         {
             string? visionSource;
             (vision, config, visionSource) = LoadVision(folder, config, ck, options, device);
-            lm = OptForCausalLM.Load(config.Text, ck, device, options.DType, [Captioner.ProjectorPrefix, "model.vision_tower.", Captioner.DeepLensPrefix]);
+            lm = OptForCausalLM.Load(config.Text, ck, device, options.DType, [Captioner.MlpConnectorPrefix, "model.vision_tower.", Captioner.DeepLensPrefix]);
             projector = Connector.Create(config.ProjectorType, vision.Config.HiddenSize, config.Text.EmbeddingDim, device, options.DType);
-            ck.LoadInto(projector, Captioner.ProjectorPrefix);
+            ck.LoadInto(projector, Captioner.MlpConnectorPrefix);
             projector.eval();
             if (config.DeepLens is { } dl)
             {
@@ -215,7 +215,7 @@ public static class CaptionerFolder
             foreach (var (k, v) in m.state_dict()) tensors[prefix + k] = v;
         }
         Add("", c.Lm);
-        Add(Captioner.ProjectorPrefix, c.Projector);
+        Add(Captioner.MlpConnectorPrefix, c.MlpConnector);
         if (c.DeepLens is not null) Add(Captioner.DeepLensPrefix, c.DeepLens);
         if (embedVision || c.VisionSource is null) Add(Captioner.VisionPrefix, c.Vision);
         var converted = storeAs is { } st

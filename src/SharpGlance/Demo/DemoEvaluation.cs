@@ -19,7 +19,7 @@ public sealed class WorldSplit
 
     public static WorldSplit Load(string world, string split = "test")
     {
-        var references = CaptionData.LoadReferences(Path.Combine(world, $"{split}.coco.json"));
+        var references = CaptionFiles.LoadReferences(Path.Combine(world, $"{split}.coco.json"));
         var ids = references.Captions.Keys.ToList();
         return new WorldSplit
         {

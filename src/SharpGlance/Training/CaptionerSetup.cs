@@ -69,7 +69,7 @@ public static class CaptionerSetup
     public static bool InitDeepLensLevelsFromProjector(this Captioner c)
     {
         var lens = c.DeepLens ?? throw new GlanceException("no DeepLens attached");
-        var source = c.Projector.state_dict();
+        var source = c.MlpConnector.state_dict();
         var target = lens.state_dict();
         var pairs = new List<(Tensor From, Tensor To)>();
         for (int level = 0; level < lens.Config.NumLevels; level++)

@@ -57,7 +57,7 @@ public static class CaptionerTrainer
         if (stageOptions.ClosedVocabulary)
             captioner.SetVocabularySubset(CaptionerTrainingTask.TargetTokens(captioner, r.Stage, data.Concat(validation))
                 .Concat(captioner.Config.VocabularySubset ?? []).ToList());
-        var features = new TowerFeatures(captioner, stageOptions.FeatureCacheRoot, stageOptions.HalfPrecisionCache);
+        var features = new CachedTower(captioner, stageOptions.FeatureCacheRoot, stageOptions.HalfPrecisionCache);
         features.Fill(data.Concat(validation).Select(e => e.ImagePath), stageOptions.EncodeBatch, progress);
         var task = new CaptionerTrainingTask(captioner, stageOptions, features, validation, r.Trainer.Seed);
         var trainer = new Trainer<CaptionExample>(task, data, r.Trainer, r.Out, $"SharpGlance {r.Stage.ToString().ToLowerInvariant()}");

@@ -77,7 +77,7 @@ public class CaptionerTests
         c.AttachDeepLens(TinyModels.DeepLens, seed: 4);   // D = 32 = the LM width: every level takes the connector
         Assert.True(c.InitDeepLensLevelsFromProjector());
         var lens = c.DeepLens!.state_dict();
-        foreach (var (name, t) in c.Projector.state_dict())
+        foreach (var (name, t) in c.MlpConnector.state_dict())
             for (int level = 0; level < 3; level++)
                 Assert.True(t.allclose(lens[$"input_projection.{level}.{name}"], rtol: 0, atol: 0), $"level {level} {name}");
 
@@ -156,12 +156,12 @@ public class CaptionerTests
 
         using var c = Captioner.Load(dir);
         Assert.Equal("opt_paper", c.Config.Template);
-        Assert.Equal("mlp4x_bott4x_gelu", c.Projector.ProjectorType);
+        Assert.Equal("mlp4x_bott4x_gelu", c.MlpConnector.ProjectorType);
         Assert.All(Run(c, Greedy), r => Assert.False(string.IsNullOrEmpty(r.Caption)));
         // The projector's weights really came from the file.
         using var ck = Checkpoint.Open(dir);
         using var expected = ck.Load("model.mm_projector.5.weight");
-        Assert.True(expected.eq(c.Projector.state_dict()["5.weight"]).all().item<bool>());
+        Assert.True(expected.eq(c.MlpConnector.state_dict()["5.weight"]).all().item<bool>());
     }
 
     [Fact]

@@ -17,7 +17,7 @@ public class FaultSuiteResults
                          {"image_id": 3, "id": 12, "caption": "two cats"}]}
         """;
 
-    private static readonly string LongCaption = string.Join(' ', Enumerable.Repeat("dog", CaptionData.MaxCaptionWords + 1));
+    private static readonly string LongCaption = string.Join(' ', Enumerable.Repeat("dog", CaptionFiles.MaxCaptionWords + 1));
 
     private static readonly Dictionary<string, FaultCase> All = Cases().ToDictionary(c => c.Name);
 

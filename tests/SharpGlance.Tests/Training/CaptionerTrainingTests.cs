@@ -109,7 +109,7 @@ public class CaptionerTrainingTests
         var start = TempDir.Create("start");
         using (var c = Captioner.Assemble(TinyModels.ClipFolder, TinyModels.OptFolder, new AssembleOptions { Seed = 7, Aspect = AspectMode.Square }))
             c.Save(start);
-        AssertMoved(Weights(start), Weights(pre.Out), k => k.StartsWith(Captioner.ProjectorPrefix));
+        AssertMoved(Weights(start), Weights(pre.Out), k => k.StartsWith(Captioner.MlpConnectorPrefix));
         using (var c = Captioner.Load(pre.Out)) Assert.Equal("plain", c.Config.Template);
 
         // Stage 1: projector and LM move, the tower does not.
@@ -145,7 +145,7 @@ public class CaptionerTrainingTests
         CaptionerTrainer.Run(r);
         var after = Weights(r.Out);
         AssertMoved(Weights(_finetuned.Value), after.Where(kv => !kv.Key.StartsWith(Captioner.DeepLensPrefix)).ToDictionary(),
-            k => k.StartsWith("model.decoder.") || k.StartsWith(Captioner.ProjectorPrefix));
+            k => k.StartsWith("model.decoder.") || k.StartsWith(Captioner.MlpConnectorPrefix));
         var state = JsonNode.Parse(File.ReadAllText(Path.Combine(r.Out, "checkpoint", "trainer_state.json")))!;
         var scores = state["validation"]!.AsArray().Select(v => v!["score"]!.GetValue<double>()).ToList();
         Assert.Equal(2, scores.Count);
@@ -251,7 +251,7 @@ public class CaptionerTrainingTests
         c.AttachDeepLens(r.DeepLens!, r.Trainer.Seed);
         if (r.DeepLensLevelsFromProjector) c.InitDeepLensLevelsFromProjector();   // as CaptionerTrainer starts it
         var options = r.StageOptions with { Stage = r.Stage };
-        var features = new TowerFeatures(c, options.FeatureCacheRoot, options.HalfPrecisionCache);
+        var features = new CachedTower(c, options.FeatureCacheRoot, options.HalfPrecisionCache);
         var task = new CaptionerTrainingTask(c, options, features, examples, r.Trainer.Seed);
         new Trainer<CaptionExample>(task, examples, r.Trainer, r.Out, "t").Run(stopAfterSteps: steps);
     }

@@ -37,7 +37,7 @@ public sealed class CandidateSet
     public required Dictionary<string, string> ImageFiles { get; init; }
     /// <summary>
     /// How the captions were made, when the entries say (<c>glance caption --json</c> writes
-    /// <see cref="CaptionData.MetadataKeys"/> on every line): each key's distinct values, joined by " | ".
+    /// <see cref="CaptionFiles.MetadataKeys"/> on every line): each key's distinct values, joined by " | ".
     /// </summary>
     public IReadOnlyDictionary<string, string> Metadata { get; init; } = new Dictionary<string, string>();
 }
@@ -51,7 +51,7 @@ public sealed record EvaluationItem(string ImageId, string Candidate, IReadOnlyL
 /// reference file's image order, each with all its reference captions in file order. Every problem is a
 /// <see cref="GlanceException"/> naming the file.
 /// </summary>
-public static class CaptionData
+public static class CaptionFiles
 {
     /// <summary>Reads references: COCO annotations, Karpathy split (images of <paramref name="split"/>), COCO-results-shaped JSON, or JSONL.</summary>
     public static ReferenceSet LoadReferences(string path, string split = "test")

@@ -3,7 +3,7 @@ using SharpGlance.Evaluation;
 namespace SharpGlance.Tests.Evaluation;
 
 /// <summary>The four input formats, how they line up, and the errors for bad inputs.</summary>
-public sealed class CaptionDataTests : IDisposable
+public sealed class CaptionFilesTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("glance-eval-data-").FullName;
 
@@ -25,13 +25,13 @@ public sealed class CaptionDataTests : IDisposable
     [Fact]
     public void Coco_annotations_and_results_align_in_annotation_image_order()
     {
-        var refs = CaptionData.LoadReferences(Write("refs.json", Coco));
+        var refs = CaptionFiles.LoadReferences(Write("refs.json", Coco));
         Assert.Equal(CaptionFormat.CocoAnnotations, refs.Format);
         Assert.Equal(["42", "7"], refs.Captions.Keys);                 // the "images" order
         Assert.Equal(["seven a", "seven b"], refs.Captions["7"]);      // annotation order
         Assert.False(refs.Captions.ContainsKey("99"));                  // pycocotools only knows listed images
-        var cands = CaptionData.LoadCandidates(Write("res.json", """[{"image_id": 7, "caption": "c7"}, {"image_id": 42, "caption": "c42"}]"""));
-        var items = CaptionData.Align(refs, cands);
+        var cands = CaptionFiles.LoadCandidates(Write("res.json", """[{"image_id": 7, "caption": "c7"}, {"image_id": 42, "caption": "c42"}]"""));
+        var items = CaptionFiles.Align(refs, cands);
         Assert.Equal(["42", "7"], items.Select(i => i.ImageId));
         Assert.Equal("c7", items[1].Candidate);
         Assert.Equal("COCO_val2014_000000000007.jpg", items[1].ImageFile);
@@ -40,8 +40,8 @@ public sealed class CaptionDataTests : IDisposable
     [Fact]
     public void Only_images_with_a_candidate_are_evaluated()
     {
-        var refs = CaptionData.LoadReferences(Write("refs.json", Coco));
-        var items = CaptionData.Align(refs, CaptionData.LoadCandidates(Write("res.json", """[{"image_id": 7, "caption": "c7"}]""")));
+        var refs = CaptionFiles.LoadReferences(Write("refs.json", Coco));
+        var items = CaptionFiles.Align(refs, CaptionFiles.LoadCandidates(Write("res.json", """[{"image_id": 7, "caption": "c7"}]""")));
         Assert.Equal(["7"], items.Select(i => i.ImageId));
     }
 
@@ -57,13 +57,13 @@ public sealed class CaptionDataTests : IDisposable
               {"filepath": "val2014", "filename": "COCO_val2014_000000000043.jpg", "imgid": 2, "split": "restval", "cocoid": 43,
                "sentences": [{"raw": "Restval image."}]}]}
             """);
-        var refs = CaptionData.LoadReferences(path);
+        var refs = CaptionFiles.LoadReferences(path);
         Assert.Equal(CaptionFormat.Karpathy, refs.Format);
         Assert.Equal(["42"], refs.Captions.Keys);
         Assert.Equal(["A dog.", "A brown dog."], refs.Captions["42"]);
         Assert.Equal("val2014/COCO_val2014_000000000042.jpg", refs.ImageFiles["42"]);
-        Assert.Equal(["5"], CaptionData.LoadReferences(path, "train").Captions.Keys);
-        var e = Assert.Throws<GlanceException>(() => CaptionData.LoadReferences(path, "val"));
+        Assert.Equal(["5"], CaptionFiles.LoadReferences(path, "train").Captions.Keys);
+        var e = Assert.Throws<GlanceException>(() => CaptionFiles.LoadReferences(path, "val"));
         Assert.Contains("no images with split 'val'", e.Message);
         Assert.Contains("'restval'", e.Message);
     }
@@ -71,13 +71,13 @@ public sealed class CaptionDataTests : IDisposable
     [Fact]
     public void Jsonl_references_and_candidates_match_by_file_name()
     {
-        var refs = CaptionData.LoadReferences(Write("refs.jsonl",
+        var refs = CaptionFiles.LoadReferences(Write("refs.jsonl",
             "{\"image\": \"imgs/cat.jpg\", \"caption\": \"a cat\"}\n{\"image\": \"imgs/cat.jpg\", \"caption\": \"a small cat\"}\n\n{\"image\": \"imgs/dog.png\", \"captions\": [\"a dog\", \"one dog\"]}\n"));
         Assert.Equal(CaptionFormat.Jsonl, refs.Format);
         Assert.Equal(["a cat", "a small cat"], refs.Captions["cat"]);
         Assert.Equal(["a dog", "one dog"], refs.Captions["dog"]);
-        var cands = CaptionData.LoadCandidates(Write("out.jsonl", "{\"image\": \"/elsewhere/dog.png\", \"caption\": \"dog\"}\n"));
-        var items = CaptionData.Align(refs, cands);
+        var cands = CaptionFiles.LoadCandidates(Write("out.jsonl", "{\"image\": \"/elsewhere/dog.png\", \"caption\": \"dog\"}\n"));
+        var items = CaptionFiles.Align(refs, cands);
         Assert.Equal("dog", Assert.Single(items).ImageId);
         Assert.Equal("imgs/dog.png", items[0].ImageFile);
     }
@@ -86,17 +86,17 @@ public sealed class CaptionDataTests : IDisposable
     public void Results_named_by_file_match_coco_ids()
     {
         // A captioner writing {"image": "000000000042.jpg"} still lines up with COCO id 42.
-        var refs = CaptionData.LoadReferences(Write("refs.json", Coco));
-        var cands = CaptionData.LoadCandidates(Write("out.jsonl", "{\"image\": \"val2017/000000000042.jpg\", \"caption\": \"x\"}\n"));
-        Assert.Equal("42", Assert.Single(CaptionData.Align(refs, cands)).ImageId);
+        var refs = CaptionFiles.LoadReferences(Write("refs.json", Coco));
+        var cands = CaptionFiles.LoadCandidates(Write("out.jsonl", "{\"image\": \"val2017/000000000042.jpg\", \"caption\": \"x\"}\n"));
+        Assert.Equal("42", Assert.Single(CaptionFiles.Align(refs, cands)).ImageId);
     }
 
     [Fact]
     public void Ids_without_references_are_an_error_naming_them()
     {
-        var refs = CaptionData.LoadReferences(Write("refs.json", Coco));
-        var cands = CaptionData.LoadCandidates(Write("res.json", """[{"image_id": 7, "caption": "ok"}, {"image_id": 1234, "caption": "?"}]"""));
-        var e = Assert.Throws<GlanceException>(() => CaptionData.Align(refs, cands));
+        var refs = CaptionFiles.LoadReferences(Write("refs.json", Coco));
+        var cands = CaptionFiles.LoadCandidates(Write("res.json", """[{"image_id": 7, "caption": "ok"}, {"image_id": 1234, "caption": "?"}]"""));
+        var e = Assert.Throws<GlanceException>(() => CaptionFiles.Align(refs, cands));
         Assert.Contains("res.json: 1 image id without references", e.Message);
         Assert.Contains("1234", e.Message);
     }
@@ -117,7 +117,7 @@ public sealed class CaptionDataTests : IDisposable
     public void Bad_candidate_files_give_clear_errors(string name, string text, string message)
     {
         var path = Write(name, text);
-        var e = Assert.Throws<GlanceException>(() => CaptionData.LoadCandidates(path));
+        var e = Assert.Throws<GlanceException>(() => CaptionFiles.LoadCandidates(path));
         Assert.StartsWith(path + ": ", e.Message);
         Assert.Contains(message, e.Message);
     }
@@ -126,12 +126,12 @@ public sealed class CaptionDataTests : IDisposable
     public void A_caption_longer_than_the_metrics_take_is_refused_naming_the_image()
     {
         // METEOR needed 1.1 GB at 65k words and ran out of memory at 1 MB of text.
-        var refs = CaptionData.LoadReferences(Write("refs.json", Coco));
-        var longest = string.Join(' ', Enumerable.Repeat("dog", CaptionData.MaxCaptionWords));
-        Assert.Single(CaptionData.Align(refs, CaptionData.LoadCandidates(Write("res.json", $$"""[{"image_id": 7, "caption": "{{longest}}"}]"""))));
+        var refs = CaptionFiles.LoadReferences(Write("refs.json", Coco));
+        var longest = string.Join(' ', Enumerable.Repeat("dog", CaptionFiles.MaxCaptionWords));
+        Assert.Single(CaptionFiles.Align(refs, CaptionFiles.LoadCandidates(Write("res.json", $$"""[{"image_id": 7, "caption": "{{longest}}"}]"""))));
         var path = Write("res.json", $$"""[{"image_id": 7, "caption": "{{longest}} cat"}]""");
         Assert.Equal($"{path}: image 7: a caption of more than 2,000 words, above the metrics' limit (METEOR's alignment would need gigabytes)",
-            Assert.Throws<GlanceException>(() => CaptionData.Align(refs, CaptionData.LoadCandidates(path))).Message);
+            Assert.Throws<GlanceException>(() => CaptionFiles.Align(refs, CaptionFiles.LoadCandidates(path))).Message);
     }
 
     [Fact]
@@ -139,7 +139,7 @@ public sealed class CaptionDataTests : IDisposable
     {
         var path = Path.Combine(_dir, "res.json");
         File.WriteAllBytes(path, [.. "[{\"image_id\": 7, \"caption\": \"a "u8, 0xC3, 0x28, .. " dog\"}]"u8]);
-        Assert.Equal(path + ": is not valid UTF-8 text", Assert.Throws<GlanceException>(() => CaptionData.LoadCandidates(path)).Message);
+        Assert.Equal(path + ": is not valid UTF-8 text", Assert.Throws<GlanceException>(() => CaptionFiles.LoadCandidates(path)).Message);
     }
 
     [Theory]
@@ -151,17 +151,17 @@ public sealed class CaptionDataTests : IDisposable
     public void Bad_reference_files_give_clear_errors(string text, string message)
     {
         var path = Write("refs.json", text);
-        var e = Assert.Throws<GlanceException>(() => CaptionData.LoadReferences(path));
+        var e = Assert.Throws<GlanceException>(() => CaptionFiles.LoadReferences(path));
         Assert.Contains(message, e.Message);
     }
 
     [Fact]
     public void Missing_files_and_images_without_references()
     {
-        Assert.Contains("not found", Assert.Throws<GlanceException>(() => CaptionData.LoadReferences(Path.Combine(_dir, "nope.json"))).Message);
+        Assert.Contains("not found", Assert.Throws<GlanceException>(() => CaptionFiles.LoadReferences(Path.Combine(_dir, "nope.json"))).Message);
         // Listed but without any annotation: asking for it is an error.
-        var refs = CaptionData.LoadReferences(Write("refs.json", """{"images": [{"id": 1}, {"id": 2}], "annotations": [{"image_id": 1, "caption": "x"}]}"""));
-        var cands = CaptionData.LoadCandidates(Write("res.json", """[{"image_id": 2, "caption": "y"}]"""));
-        Assert.Contains("image 2 has no reference captions", Assert.Throws<GlanceException>(() => CaptionData.Align(refs, cands)).Message);
+        var refs = CaptionFiles.LoadReferences(Write("refs.json", """{"images": [{"id": 1}, {"id": 2}], "annotations": [{"image_id": 1, "caption": "x"}]}"""));
+        var cands = CaptionFiles.LoadCandidates(Write("res.json", """[{"image_id": 2, "caption": "y"}]"""));
+        Assert.Contains("image 2 has no reference captions", Assert.Throws<GlanceException>(() => CaptionFiles.Align(refs, cands)).Message);
     }
 }

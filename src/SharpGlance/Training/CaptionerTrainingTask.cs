@@ -1,184 +1,12 @@
-using System.Security.Cryptography;
 using SharpGlance.Captioning;
 using SharpGlance.Data;
 using SharpGlance.Generation;
 using SharpGlance.Language;
-using SharpGlance.Preprocessing;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace SharpGlance.Training;
-
-/// <summary>The paper's training stages (SPEC §10).</summary>
-public enum TrainStage
-{
-    /// <summary>Stage 0, projector pretraining: <c>plain</c> template, only the MLP connector trains.</summary>
-    Pretrain,
-    /// <summary>Stage 1, finetuning: <c>opt</c> template, connector + LM train.</summary>
-    Finetune,
-    /// <summary>Stage 2, Sharp-Eyed Refinement: DeepLens + LM train on (image, pseudo-initial, GT) triples.</summary>
-    Refine,
-}
-
-/// <summary>Stage-specific knobs of a captioner run.</summary>
-public sealed record CaptionerStageOptions
-{
-    public TrainStage Stage { get; init; }
-    /// <summary>Where the frozen tower's features are cached (shared across runs and stages).</summary>
-    public string FeatureCacheRoot { get; init; } = DefaultFeatureCache;
-    public bool HalfPrecisionCache { get; init; } = true;
-    /// <summary>How often the initial caption is also written into the refinement prompt (the paper's code: 0.8).</summary>
-    public double InitialCaptionInText { get; init; } = 0.8;
-    /// <summary>
-    /// Stage 2 only: the share of examples trained as first glances (the stage-1 task) instead of
-    /// refinements. One model serves both glances at inference (SPEC §8: "the same LM"), and stage 2 trains
-    /// that LM; without some first-glance examples its first glance drifts. Our decision; the paper is silent.
-    /// </summary>
-    public double FirstGlanceShare { get; init; } = 0.25;
-    /// <summary>
-    /// Stage 2 only: the share of examples trained as DeepLens single glances — the refinement prompt and
-    /// DeepLens with no initial caption (DeepLens sees a bare BOS) — so that DeepLens learns to see rather
-    /// than leave the work to the caption it is given ("eyes first"). Our decision; the paper is silent.
-    /// </summary>
-    public double SingleGlanceShare { get; init; }
-    /// <summary>
-    /// Stage 2 only: the LM's learning rate relative to DeepLens's. The LM serves both glances; a lower
-    /// rate keeps its first glance while the new connector learns.
-    /// </summary>
-    public double LmLearningRateScale { get; init; } = 1.0;
-    /// <summary>
-    /// Stage 2 only: the MLP connector keeps training on the first-glance examples (else it is frozen, as
-    /// in the paper's stage 2).
-    /// </summary>
-    public bool ProjectorTrainsInRefine { get; init; }
-    /// <summary>
-    /// Closed-vocabulary training: the softmax runs over the token ids the targets actually use (plus
-    /// any the starting model already had), which become the model's <c>vocabulary_subset</c>. The loss is
-    /// then the exact likelihood of a model over that vocabulary, and the 50272-wide head, the dominant
-    /// cost of a tiny LM, shrinks to a few hundred rows. Off by default: real captioners keep every token.
-    /// </summary>
-    public bool ClosedVocabulary { get; init; }
-    /// <summary>Images per forward pass of the tower while filling the cache.</summary>
-    public int EncodeBatch { get; init; } = 16;
-    /// <summary>Examples the periodic validation reads (its loss), and captions it writes into the log.</summary>
-    public int ValidationExamples { get; init; } = 64;
-    public int ValidationCaptions { get; init; } = 2;
-    /// <summary>
-    /// Validation images captioned greedily for the validation score: CIDEr ×100 of the first glance
-    /// (stage 0/1) or of the refined caption of the model's own first glance (stage 2, both logged). 0 = off.
-    /// </summary>
-    public int ValidationScoreImages { get; init; }
-
-    public static string DefaultFeatureCache =>
-        Environment.GetEnvironmentVariable("SHARPGLANCE_CACHE") is { Length: > 0 } c ? Path.Combine(c, "features")
-        : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "sharpglance", "features");
-
-    public void Validate()
-    {
-        if (FirstGlanceShare is < 0 or > 1) throw new GlanceException($"--first-glance-share must be in [0, 1] (got {FirstGlanceShare})");
-        if (SingleGlanceShare < 0 || FirstGlanceShare + SingleGlanceShare > 1)
-            throw new GlanceException($"--single-glance-share must be ≥ 0 and, with --first-glance-share, at most 1 (got {SingleGlanceShare} + {FirstGlanceShare})");
-        if (!(LmLearningRateScale > 0)) throw new GlanceException($"--lm-lr-scale must be > 0 (got {LmLearningRateScale})");
-        if (ValidationScoreImages < 0) throw new GlanceException($"--val-score-images must be ≥ 0 (got {ValidationScoreImages})");
-    }
-
-    /// <summary>The stage's template: plain for stage 0, the captioner's own for stage 1, refine for stage 2.</summary>
-    public PromptTemplate TemplateFor(Captioner captioner) => Stage switch
-    {
-        TrainStage.Pretrain => PromptTemplate.Plain,
-        TrainStage.Refine => PromptTemplate.Refine,
-        _ => captioner.Template.Name == "plain" ? PromptTemplate.Opt : captioner.Template,
-    };
-}
-
-/// <summary>
-/// The frozen tower's tapped hidden states for training images, through the on-disk
-/// <see cref="FeatureCache"/>: filled once (batched, with progress), then read back every epoch.
-/// </summary>
-public sealed class TowerFeatures
-{
-    private readonly Captioner _captioner;
-    private readonly FeatureCache _cache;
-    private readonly Dictionary<string, string> _digests = new(StringComparer.Ordinal);
-    private readonly IReadOnlyList<int> _layers;
-
-    public TowerFeatures(Captioner captioner, string cacheRoot, bool half)
-    {
-        _captioner = captioner;
-        _layers = captioner.TappedLayers;
-        // The key covers everything the features depend on: the tower's weights, the layers and the
-        // image processing (size, crop, mean/std, aspect mode).
-        string towerDigest = DigestModule(captioner.Vision);
-        string processing = System.Text.Json.JsonSerializer.Serialize(captioner.ImageProcessor.Config with { Aspect = captioner.Config.Aspect });
-        _cache = new FeatureCache(cacheRoot, FeatureCache.KeyOf(towerDigest, string.Join(",", _layers), processing), half);
-    }
-
-    public FeatureCache Cache => _cache;
-
-    private string DigestOf(string path)
-    {
-        lock (_digests)
-        {
-            if (_digests.TryGetValue(path, out var d)) return d;
-            if (!File.Exists(path)) throw GlanceException.ForFile(path, "image not found");
-            return _digests[path] = FeatureCache.DigestFile(path);
-        }
-    }
-
-    /// <summary>Computes and stores the features of every image not yet cached.</summary>
-    public void Fill(IEnumerable<string> imagePaths, int batchSize, IProgress<ProgressUpdate>? progress = null)
-    {
-        var missing = imagePaths.Distinct().Where(p => !_cache.Contains(DigestOf(p))).ToList();
-        int done = 0;
-        foreach (var chunk in missing.Chunk(Math.Max(1, batchSize)))
-        {
-            using var scope = NewDisposeScope();
-            var images = chunk.Select(p => RgbImage.FromFile(p)).ToList();
-            using var pixels = _captioner.Pixels(images);
-            using var features = _captioner.Encode(pixels);
-            for (int i = 0; i < chunk.Length; i++)
-                _cache.Store(DigestOf(chunk[i]), features.Layers.ToDictionary(kv => $"layer_{kv.Key}", kv => kv.Value[i]));
-            done += chunk.Length;
-            progress?.Report(new ProgressUpdate(done, missing.Count, "encoding images with the frozen tower"));
-        }
-    }
-
-    /// <summary>The features of a batch of images, stacked: hidden_states index → [B, N+1, Dv].</summary>
-    public VisionFeatures Get(IReadOnlyList<string> imagePaths)
-    {
-        var rows = new List<Dictionary<string, Tensor>>(imagePaths.Count);
-        try
-        {
-            foreach (var path in imagePaths)
-                rows.Add(_cache.GetOrCompute(DigestOf(path), () => Compute(path)));
-            return new VisionFeatures(_layers.ToDictionary(l => l, l => stack(rows.Select(r => r[$"layer_{l}"]).ToList()).to(_captioner.Device)));
-        }
-        finally
-        {
-            foreach (var r in rows) foreach (var t in r.Values) t.Dispose();
-        }
-    }
-
-    private Dictionary<string, Tensor> Compute(string path)
-    {
-        using var pixels = _captioner.Pixels([RgbImage.FromFile(path)]);
-        using var features = _captioner.Encode(pixels);
-        return features.Layers.ToDictionary(kv => $"layer_{kv.Key}", kv => kv.Value[0].cpu());
-    }
-
-    private static string DigestModule(nn.Module module)
-    {
-        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        foreach (var (name, t) in module.state_dict().OrderBy(kv => kv.Key, StringComparer.Ordinal))
-        {
-            sha.AppendData(System.Text.Encoding.UTF8.GetBytes(name));
-            using var c = t.detach().cpu().contiguous();
-            sha.AppendData(c.bytes);
-        }
-        return Convert.ToHexStringLower(sha.GetHashAndReset())[..24];
-    }
-}
 
 /// <summary>
 /// One stage of captioner training as an <see cref="ITrainingTask{TExample}"/>: which parameters train,
@@ -188,7 +16,7 @@ public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
 {
     private readonly Captioner _c;
     private readonly CaptionerStageOptions _o;
-    private readonly TowerFeatures _features;
+    private readonly CachedTower _features;
     private readonly IReadOnlyList<CaptionExample> _validation;
     private readonly PromptTemplate _template;
     private readonly long _seed;
@@ -196,7 +24,7 @@ public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
     private readonly List<nn.Module> _trainedModules;
     private readonly ClosedVocabularyIndex? _closed;
 
-    public CaptionerTrainingTask(Captioner captioner, CaptionerStageOptions options, TowerFeatures features,
+    public CaptionerTrainingTask(Captioner captioner, CaptionerStageOptions options, CachedTower features,
         IReadOnlyList<CaptionExample> validation, long seed)
     {
         _c = captioner; _o = options; _features = features; _validation = validation; _seed = seed;
@@ -210,16 +38,16 @@ public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
         // Which modules train in which stage (SPEC §10); everything else is frozen and stays bit-identical.
         _trainedModules = options.Stage switch
         {
-            TrainStage.Pretrain => [captioner.Projector],
+            TrainStage.Pretrain => [captioner.MlpConnector],
             // "Single glance with ②" (Tab. 3): DeepLens replaces the MLP as the one connector.
             TrainStage.Finetune when captioner.Config.FirstGlance == FirstGlanceConnector.DeepLens => [captioner.DeepLens!, captioner.Lm],
-            TrainStage.Finetune => [captioner.Projector, captioner.Lm],
-            _ when options.ProjectorTrainsInRefine => [captioner.DeepLens!, captioner.Lm, captioner.Projector],
+            TrainStage.Finetune => [captioner.MlpConnector, captioner.Lm],
+            _ when options.ProjectorTrainsInRefine => [captioner.DeepLens!, captioner.Lm, captioner.MlpConnector],
             _ => [captioner.DeepLens!, captioner.Lm],
         };
         var all = new (string Prefix, nn.Module Module)[]
         {
-            (Captioner.ProjectorPrefix, captioner.Projector), ("", captioner.Lm), (Captioner.VisionPrefix, captioner.Vision),
+            (Captioner.MlpConnectorPrefix, captioner.MlpConnector), ("", captioner.Lm), (Captioner.VisionPrefix, captioner.Vision),
         }.Concat(captioner.DeepLens is null ? [] : [(Captioner.DeepLensPrefix, (nn.Module)captioner.DeepLens)]);
         if (captioner.Config.VocabularySubset is { } subset) _closed = new ClosedVocabularyIndex(subset, captioner.Lm.Config.VocabSize, captioner.Device);
         _trainable = new();
@@ -238,7 +66,7 @@ public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
 
     public double LearningRateScale(string name) =>
         _o.Stage == TrainStage.Refine && !name.StartsWith(Captioner.DeepLensPrefix, StringComparison.Ordinal)
-            && !name.StartsWith(Captioner.ProjectorPrefix, StringComparison.Ordinal) ? _o.LmLearningRateScale : 1.0;
+            && !name.StartsWith(Captioner.MlpConnectorPrefix, StringComparison.Ordinal) ? _o.LmLearningRateScale : 1.0;
 
     public void SetTraining(bool training)
     {
