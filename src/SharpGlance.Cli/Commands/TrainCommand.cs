@@ -16,7 +16,7 @@ public static class TrainCommand
     public static Command Create()
     {
         var stage = new Option<string>("--stage") { Description = "clip (contrastive tower), lm (text-only LM pretraining), pretrain (stage 0), finetune (stage 1), refine (stage 2: DeepLens)", Required = true };
-        stage.AcceptOnlyFromAmong("clip", "lm", "pretrain", "finetune", "refine");
+        stage.AcceptOnlyFromAmong([.. TrainStages.All.Select(s => s.Name())]);
         var data = new Option<string>("--data") { Description = "LLaVA conversation JSON (refine: with pre_captions from `glance pseudo`)", Required = true };
         var images = new Option<string?>("--images") { Description = "Folder the JSON's image paths are relative to (every stage but lm)" };
         var output = new Option<string>("--out") { Description = "Run folder: checkpoint, loss.png, and the trained model when done", Required = true };
@@ -62,6 +62,7 @@ public static class TrainCommand
         command.SetAction(parseResult =>
         {
             string stageName = parseResult.GetValue(stage)!;
+            var stageKind = TrainStages.Parse(stageName);
             string outDir = parseResult.GetValue(output)!;
             if (File.Exists(outDir)) throw GlanceException.ForFile(outDir, "is a file; --out must be a run folder");
             // Folders or hub names (org/name[@revision], found in the hub cache).
@@ -69,7 +70,7 @@ public static class TrainCommand
             foreach (var source in new[] { init, vision, lm })
                 if (folders[source] is { } folder && SameFolder(folder, outDir))
                     throw GlanceException.ForFile(outDir, $"--out is the {source.Name} folder; the trained model would overwrite the one it starts from; choose another --out");
-            bool freshLm = stageName == "lm" && folders[lm] is null && folders[init] is null;
+            bool freshLm = stageKind == TrainStage.Lm && folders[lm] is null && folders[init] is null;
             using var interrupts = Interrupts.Listen();
             string? Digest(string? file) => file is not null && File.Exists(file) ? FeatureCache.DigestFile(file) : null;
             string? Full(string? folder) => folder is null ? null : Path.GetFullPath(folder);
@@ -92,7 +93,7 @@ public static class TrainCommand
             {
                 Epochs = parseResult.GetValue(epochs),
                 MaxSteps = parseResult.GetValue(maxSteps),
-                LearningRate = parseResult.GetValue(lr) ?? DefaultLearningRate(stageName),
+                LearningRate = parseResult.GetValue(lr) ?? stageKind.LearningRate(),
                 BatchSize = parseResult.GetValue(batch),
                 GradAccum = parseResult.GetValue(accum),
                 Seed = parseResult.GetValue(seed),
@@ -107,7 +108,7 @@ public static class TrainCommand
             var dev = Devices.Parse(parseResult.GetValue(device));
             TrainingSummary summary;
             string Images() => parseResult.GetValue(images) ?? throw new GlanceException($"--stage {stageName} needs --images DIR");
-            if (stageName == "lm")
+            if (stageKind == TrainStage.Lm)
             {
                 var request = new LanguagePretrainingRequest
                 {
@@ -118,7 +119,7 @@ public static class TrainCommand
                 };
                 summary = CliProgress.Run("train lm", p => LanguagePretrainer.Run(request, p));
             }
-            else if (stageName == "clip")
+            else if (stageKind == TrainStage.Clip)
             {
                 var tok = folders[tokenizer] ?? throw new GlanceException("--stage clip needs --tokenizer DIR (vocab.json + merges.txt)");
                 var request = new ClipTrainingRequest
@@ -131,7 +132,6 @@ public static class TrainCommand
             }
             else
             {
-                var stageKind = Enum.Parse<TrainStage>(stageName, ignoreCase: true);
                 DeepLensConfig? lens = parseResult.GetValue(deeplens) is { } path
                     ? DeepLensConfig.FromJson(File.Exists(path) ? File.ReadAllText(path) : throw GlanceException.ForFile(path, "file not found"), path)
                     : null;
@@ -178,12 +178,4 @@ public static class TrainCommand
 
     private static bool SameFolder(string a, string b) =>
         string.Equals(Path.TrimEndingDirectorySeparator(Path.GetFullPath(a)), Path.TrimEndingDirectorySeparator(Path.GetFullPath(b)), StringComparison.Ordinal);
-
-    /// <summary>The paper's learning rates (SPEC §10); the CLIP stage trains from scratch.</summary>
-    public static double DefaultLearningRate(string stage) => stage switch
-    {
-        "clip" or "lm" => 1e-3,
-        "pretrain" => 1e-4,
-        _ => 2e-5,
-    };
 }

@@ -49,7 +49,7 @@ public sealed record DemoOptions
     /// <summary>Data1: sampled captions (temperature 0.7) of each training image besides the greedy one.</summary>
     public int SampledCaptions { get; init; } = 1;
     /// <summary>Stage 2: DeepLens's learning rate; the LM's is <see cref="LmLearningRateScale"/> of it.</summary>
-    public double RefineLearningRate { get; init; } = 5e-4;
+    public double RefineLearningRate { get; init; } = TrainStage.Refine.MiniatureLearningRate();
     public double LmLearningRateScale { get; init; } = 1.0;
     public double FirstGlanceShare { get; init; } = 0.3;
     public double SingleGlanceShare { get; init; } = 0.3;
@@ -153,7 +153,7 @@ public static class MiniaturePaper
             Timed("lm", "2/9 tiny OPT: language pretraining on caption text", p => LanguagePretrainer.Run(new LanguagePretrainingRequest
             {
                 Data = trainJson, Validation = valJson, Lm = lmInit, Out = lm, ClosedVocabulary = true,
-                Trainer = new TrainerOptions { Epochs = o.LmEpochs, BatchSize = 64, LearningRate = 1e-3, WarmupRatio = 0.05, Seed = o.Seed, CheckpointEvery = 100, LogEvery = 10 },
+                Trainer = new TrainerOptions { Epochs = o.LmEpochs, BatchSize = 64, LearningRate = TrainStage.Lm.MiniatureLearningRate(), WarmupRatio = 0.05, Seed = o.Seed, CheckpointEvery = 100, LogEvery = 10 },
             }, p));
 
         // 3. CLIP, contrastive, then frozen.
@@ -163,7 +163,7 @@ public static class MiniaturePaper
             {
                 Data = trainJson, Validation = valJson, Images = images, Out = clip, Tokenizer = o.Tokenizer,
                 Config = SyntheticClip.Config(o.ImageSize),
-                Trainer = new TrainerOptions { Epochs = o.ClipEpochs, BatchSize = 64, LearningRate = 5e-4, WarmupRatio = 0.1, Seed = o.Seed, EvalEvery = 0, CheckpointEvery = 100, LogEvery = 10 },
+                Trainer = new TrainerOptions { Epochs = o.ClipEpochs, BatchSize = 64, LearningRate = TrainStage.Clip.MiniatureLearningRate(), WarmupRatio = 0.1, Seed = o.Seed, EvalEvery = 0, CheckpointEvery = 100, LogEvery = 10 },
             }, p));
 
         var cache = Path.Combine(o.Out, "feature-cache");
@@ -186,8 +186,8 @@ public static class MiniaturePaper
         // 4–5. The specialist: stage 0 (projector), stage 1 (projector + LM) trained to a plateau of its
         //      validation CIDEr.
         string stage0 = Dir("stage0-pretrain"), stage1 = Dir("stage1-finetune");
-        if (!Done(stage0)) Timed("stage0", "4/9 stage 0: projector pretraining", p => CaptionerTrainer.Run(Stage(TrainStage.Pretrain, stage0, null, o.PretrainSteps, 1e-3), p).Summary);
-        if (!Done(stage1)) Timed("stage1", "5/9 stage 1: finetuning", p => CaptionerTrainer.Run(Stage(TrainStage.Finetune, stage1, stage0, o.FinetuneSteps, 1e-3, o.ValidateEvery), p).Summary);
+        if (!Done(stage0)) Timed("stage0", "4/9 stage 0: projector pretraining", p => CaptionerTrainer.Run(Stage(TrainStage.Pretrain, stage0, null, o.PretrainSteps, TrainStage.Pretrain.MiniatureLearningRate()), p).Summary);
+        if (!Done(stage1)) Timed("stage1", "5/9 stage 1: finetuning", p => CaptionerTrainer.Run(Stage(TrainStage.Finetune, stage1, stage0, o.FinetuneSteps, TrainStage.Finetune.MiniatureLearningRate(), o.ValidateEvery), p).Summary);
 
         // 6. Pseudo-initial captions (SPEC §9): the paper's Data1 — the stage-1 model's own captions of the
         //    training images, greedy and sampled, each paired with the reference it is a small edit of —
@@ -220,7 +220,7 @@ public static class MiniaturePaper
         }
         var runs = new List<(string Key, string Folder, Func<CaptionerTrainingRequest> Request)>
         {
-            ("more", Dir("stage1-more"), () => Stage(TrainStage.Finetune, Dir("stage1-more"), stage1, o.RefineSteps, 1e-3, o.ValidateEvery)),
+            ("more", Dir("stage1-more"), () => Stage(TrainStage.Finetune, Dir("stage1-more"), stage1, o.RefineSteps, TrainStage.Finetune.MiniatureLearningRate(), o.ValidateEvery)),
             ("both", Dir("stage2-refine"), () => Refine(Dir("stage2-refine"), lens)),
         };
         if (o.Ablations)

@@ -47,6 +47,7 @@ public static class CaptionerTrainer
     {
         r.Trainer.Validate();
         r.StageOptions.Validate();
+        if (!r.Stage.TrainsCaptioner()) throw new GlanceException($"--stage {r.Stage.Name()} does not train a captioner");
         var data = LlavaDataset.Load(r.Data, r.Images);
         var validation = r.Validation is null ? data.Take(64).ToList() : LlavaDataset.Load(r.Validation, r.Images);
         if (r.Stage == TrainStage.Refine && data.All(e => e.PreCaptions.Count == 0))
@@ -60,7 +61,10 @@ public static class CaptionerTrainer
         var features = new CachedTower(captioner, stageOptions.FeatureCacheRoot, stageOptions.HalfPrecisionCache);
         features.Fill(data.Concat(validation).Select(e => e.ImagePath), stageOptions.EncodeBatch, progress);
         var task = new CaptionerTrainingTask(captioner, stageOptions, features, validation, r.Trainer.Seed);
-        var trainer = new Trainer<CaptionExample>(task, data, r.Trainer, r.Out, $"SharpGlance {r.Stage.ToString().ToLowerInvariant()}");
+        // The checkpoint records the stage and the model as it trains (template and vocabulary set): a resume
+        // of another stage, or from another model, is refused.
+        var options = r.Trainer with { Stage = r.Stage.Name(), ModelConfig = captioner.Config.ToJson() };
+        var trainer = new Trainer<CaptionExample>(task, data, options, r.Out, $"SharpGlance {r.Stage.Name()}");
         var summary = trainer.Run(progress);
         return (summary, features.Cache);
     }

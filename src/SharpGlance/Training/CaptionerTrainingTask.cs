@@ -36,15 +36,7 @@ public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
             throw new GlanceException("the refine stage needs a DeepLens (attach one first)");
 
         // Which modules train in which stage (SPEC §10); everything else is frozen and stays bit-identical.
-        _trainedModules = options.Stage switch
-        {
-            TrainStage.Pretrain => [captioner.MlpConnector],
-            // "Single glance with ②" (Tab. 3): DeepLens replaces the MLP as the one connector.
-            TrainStage.Finetune when captioner.Config.FirstGlance == FirstGlanceConnector.DeepLens => [captioner.DeepLens!, captioner.Lm],
-            TrainStage.Finetune => [captioner.MlpConnector, captioner.Lm],
-            _ when options.ProjectorTrainsInRefine => [captioner.DeepLens!, captioner.Lm, captioner.MlpConnector],
-            _ => [captioner.DeepLens!, captioner.Lm],
-        };
+        _trainedModules = options.Stage.TrainedModules(captioner, options);
         var all = new (string Prefix, nn.Module Module)[]
         {
             (Captioner.MlpConnectorPrefix, captioner.MlpConnector), ("", captioner.Lm), (Captioner.VisionPrefix, captioner.Vision),

@@ -206,7 +206,8 @@ public static class ClipTrainer
             throw new GlanceException($"the CLIP text tower's vocab_size {model.Config.TextConfig.VocabSize} is smaller than the tokenizer's {tokenizer.VocabSize}");
         using var task = new ClipTrainingTask(model, tokenizer, validation, r.TextLength, r.Trainer.Seed);
         task.Preload(train.Concat(validation).Select(e => e.ImagePath), progress);
-        var trainer = new Trainer<ClipExample>(task, train, r.Trainer, r.Out, "SharpGlance CLIP (contrastive)");
+        var options = r.Trainer with { Stage = TrainStage.Clip.Name(), ModelConfig = ConfigJson.ToObject(model.Config) };
+        var trainer = new Trainer<ClipExample>(task, train, options, r.Out, "SharpGlance CLIP (contrastive)");
         return trainer.Run(progress);
     }
 }

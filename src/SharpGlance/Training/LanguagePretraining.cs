@@ -174,6 +174,7 @@ public static class LanguagePretrainer
                 .Append(tokenizer.EosId).Distinct().Order().ToList();
         }
         var task = new LanguagePretrainingTask(lm, tokenizer, validation, r.Trainer.Seed, subset);
-        return new Trainer<TextDocument>(task, train, r.Trainer, r.Out, "SharpGlance language pretraining").Run(progress);
+        var options = r.Trainer with { Stage = TrainStage.Lm.Name(), ModelConfig = ConfigJson.ToObject(lm.Config) };
+        return new Trainer<TextDocument>(task, train, options, r.Out, "SharpGlance language pretraining").Run(progress);
     }
 }

@@ -1,8 +1,14 @@
 using SharpGlance.Captioning;
+using static TorchSharp.torch;
 
 namespace SharpGlance.Training;
 
-/// <summary>The paper's training stages (SPEC §10).</summary>
+/// <summary>
+/// The five training stages (SPEC §10, plus the synthetic world's two): one place for each stage's
+/// <c>--stage</c> name, its learning rates, its template and what it trains, read by <c>glance train</c>, by
+/// the demo (<see cref="Demo.MiniaturePaper"/>) and by the captioner's training task alike (see
+/// <see cref="TrainStages"/>). A checkpoint records its stage; a resume of another stage is refused.
+/// </summary>
 public enum TrainStage
 {
     /// <summary>Stage 0, projector pretraining: <c>plain</c> template, only the MLP connector trains.</summary>
@@ -11,6 +17,83 @@ public enum TrainStage
     Finetune,
     /// <summary>Stage 2, Sharp-Eyed Refinement: DeepLens + LM train on (image, pseudo-initial, GT) triples.</summary>
     Refine,
+    /// <summary>Text-only LM pretraining on captions (the synthetic world's OPT; not in the paper).</summary>
+    Lm,
+    /// <summary>Contrastive CLIP from scratch (the synthetic world's tower; not in the paper).</summary>
+    Clip,
+}
+
+/// <summary>Each <see cref="TrainStage"/>'s defaults.</summary>
+public static class TrainStages
+{
+    /// <summary>The <c>--stage</c> names, in the order <c>glance train --help</c> lists them.</summary>
+    public static IReadOnlyList<TrainStage> All { get; } = [TrainStage.Clip, TrainStage.Lm, TrainStage.Pretrain, TrainStage.Finetune, TrainStage.Refine];
+
+    /// <summary>The <c>--stage</c> name: clip, lm, pretrain, finetune, refine.</summary>
+    public static string Name(this TrainStage stage) => stage.ToString().ToLowerInvariant();
+
+    /// <summary>The stage a <c>--stage</c> name names.</summary>
+    public static TrainStage Parse(string name)
+    {
+        foreach (var stage in All)
+            if (stage.Name() == name) return stage;
+        throw new GlanceException($"--stage '{name}' is not one of {string.Join(", ", All.Select(s => s.Name()))}");
+    }
+
+    /// <summary>Whether the stage trains a captioner (stages 0–2) rather than a tower or an LM alone.</summary>
+    public static bool TrainsCaptioner(this TrainStage stage) => stage is TrainStage.Pretrain or TrainStage.Finetune or TrainStage.Refine;
+
+    /// <summary>
+    /// The peak learning rate <c>glance train</c> uses by default: the paper's for stages 0–2 (SPEC §10);
+    /// 1e-3 for a tower or an LM trained from scratch.
+    /// </summary>
+    public static double LearningRate(this TrainStage stage) => stage switch
+    {
+        TrainStage.Clip or TrainStage.Lm => 1e-3,
+        TrainStage.Pretrain => 1e-4,
+        _ => 2e-5,
+    };
+
+    /// <summary>
+    /// The demo's learning rate: its models are tiny (a 2-layer OPT 128 wide), and they learn at rates the
+    /// paper's 125M-parameter OPT would not survive.
+    /// </summary>
+    public static double MiniatureLearningRate(this TrainStage stage) => stage switch
+    {
+        TrainStage.Clip or TrainStage.Refine => 5e-4,
+        _ => 1e-3,
+    };
+
+    /// <summary>What trains, in words (everything else is frozen and stays bit-identical).</summary>
+    public static string Trains(this TrainStage stage) => stage switch
+    {
+        TrainStage.Clip => "both CLIP towers",
+        TrainStage.Lm => "the whole LM",
+        TrainStage.Pretrain => "the MLP connector",
+        TrainStage.Finetune => "the MLP connector (or a single-glance DeepLens) and the LM",
+        _ => "DeepLens and the LM (and the MLP connector, if asked)",
+    };
+
+    /// <summary>The stage's template: plain for stage 0, the captioner's own for stage 1, refine for stage 2.</summary>
+    public static PromptTemplate TemplateFor(this TrainStage stage, Captioner captioner) => stage switch
+    {
+        TrainStage.Pretrain => PromptTemplate.Plain,
+        TrainStage.Refine => PromptTemplate.Refine,
+        TrainStage.Finetune => captioner.Template.Name == "plain" ? PromptTemplate.Opt : captioner.Template,
+        _ => throw new GlanceException($"--stage {stage.Name()} does not train a captioner"),
+    };
+
+    /// <summary>The captioner's modules that train in a captioner stage (SPEC §10).</summary>
+    public static List<nn.Module> TrainedModules(this TrainStage stage, Captioner captioner, CaptionerStageOptions options) => stage switch
+    {
+        TrainStage.Pretrain => [captioner.MlpConnector],
+        // "Single glance with ②" (Tab. 3): DeepLens replaces the MLP as the one connector.
+        TrainStage.Finetune when captioner.Config.FirstGlance == FirstGlanceConnector.DeepLens => [captioner.DeepLens!, captioner.Lm],
+        TrainStage.Finetune => [captioner.MlpConnector, captioner.Lm],
+        TrainStage.Refine when options.ProjectorTrainsInRefine => [captioner.DeepLens!, captioner.Lm, captioner.MlpConnector],
+        TrainStage.Refine => [captioner.DeepLens!, captioner.Lm],
+        _ => throw new GlanceException($"--stage {stage.Name()} does not train a captioner"),
+    };
 }
 
 /// <summary>Stage-specific knobs of a captioner run.</summary>
@@ -75,11 +158,6 @@ public sealed record CaptionerStageOptions
         if (ValidationScoreImages < 0) throw new GlanceException($"--val-score-images must be ≥ 0 (got {ValidationScoreImages})");
     }
 
-    /// <summary>The stage's template: plain for stage 0, the captioner's own for stage 1, refine for stage 2.</summary>
-    public PromptTemplate TemplateFor(Captioner captioner) => Stage switch
-    {
-        TrainStage.Pretrain => PromptTemplate.Plain,
-        TrainStage.Refine => PromptTemplate.Refine,
-        _ => captioner.Template.Name == "plain" ? PromptTemplate.Opt : captioner.Template,
-    };
+    /// <summary>The stage's template (<see cref="TrainStages.TemplateFor"/>).</summary>
+    public PromptTemplate TemplateFor(Captioner captioner) => Stage.TemplateFor(captioner);
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using SharpGlance.IO;
 using TorchSharp;
@@ -32,6 +33,10 @@ public sealed record TrainerOptions
     /// the options above that do: recorded in the checkpoint, and a resume with other values is refused.
     /// </summary>
     public IReadOnlyDictionary<string, string?> RunSettings { get; init; } = new Dictionary<string, string?>();
+    /// <summary>The stage being trained (<see cref="TrainStages.Name"/>), recorded in the checkpoint; a resume of another stage is refused.</summary>
+    public string? Stage { get; init; }
+    /// <summary>The config of the model being trained (its config.json), recorded in the checkpoint; a resume from another model is refused.</summary>
+    public JsonObject? ModelConfig { get; init; }
     /// <summary>Stops the run between optimizer steps (Ctrl-C); it then writes a checkpoint at the step reached.</summary>
     public CancellationToken Cancel { get; init; }
 
@@ -154,7 +159,7 @@ public sealed class Trainer<TExample>
         using var optimizer = optim.AdamW(scaled.Select(g => new AdamW.ParamGroup(g.Select(p => p.Parameter), lr: _o.LearningRate * g.Key, weight_decay: _o.WeightDecay)),
             lr: _o.LearningRate, weight_decay: _o.WeightDecay);
 
-        var state = new RunState { Seed = _o.Seed, TotalSteps = TotalSteps, Settings = Settings() };
+        var state = new RunState { Seed = _o.Seed, TotalSteps = TotalSteps, Settings = Settings(), Stage = _o.Stage, ModelConfig = _o.ModelConfig };
         bool resumed = TryResume(state, optimizer);
         if (!resumed) random.manual_seed(_o.Seed);
 
@@ -268,6 +273,9 @@ public sealed class Trainer<TExample>
         public long Skipped { get; set; }
         /// <summary>What defines the run besides the seed and the steps; null in older checkpoints.</summary>
         public SortedDictionary<string, string?>? Settings { get; set; }
+        /// <summary>The stage and the model's config (<see cref="TrainerOptions.Stage"/>, <see cref="TrainerOptions.ModelConfig"/>); null in older checkpoints.</summary>
+        public string? Stage { get; set; }
+        public JsonObject? ModelConfig { get; set; }
         public double WindowLoss { get; set; }
         public int WindowCount { get; set; }
         public string? TorchRng { get; set; }
@@ -289,6 +297,19 @@ public sealed class Trainer<TExample>
     }
 
     private static string Invariant(IFormattable value) => value.ToString(null, System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>The first key whose value differs between two configs, as "key old → new" (nested keys dotted).</summary>
+    private static string FirstDifference(JsonObject then, JsonObject now, string prefix = "")
+    {
+        foreach (var key in then.Select(kv => kv.Key).Union(now.Select(kv => kv.Key)).Order(StringComparer.Ordinal))
+        {
+            JsonNode? a = then[key], b = now[key];
+            if (JsonNode.DeepEquals(a, b)) continue;
+            if (a is JsonObject ao && b is JsonObject bo) return FirstDifference(ao, bo, prefix + key + ".");
+            return $"{prefix}{key} {a?.ToJsonString() ?? "unset"} → {b?.ToJsonString() ?? "unset"}";
+        }
+        return "the same keys and values";
+    }
 
     private void SaveCheckpoint(RunState state, AdamW optimizer)
     {
@@ -333,6 +354,10 @@ public sealed class Trainer<TExample>
         catch (JsonException e) { throw GlanceException.ForFile(statePath, $"corrupt trainer state: {e.Message}"); }
         if (saved.Seed != _o.Seed || saved.TotalSteps != TotalSteps)
             throw GlanceException.ForFile(folder, $"a checkpoint of another run is here (seed {saved.Seed}, {saved.TotalSteps} steps; this run: seed {_o.Seed}, {TotalSteps} steps); use another --out or delete it");
+        if (saved.Stage is { } stage && _o.Stage is { } nowStage && stage != nowStage)
+            throw GlanceException.ForFile(folder, $"the checkpoint here is of stage {stage}, not {nowStage}; resume it with --stage {stage}, or use another --out");
+        if (saved.ModelConfig is { } model && _o.ModelConfig is { } nowModel && !JsonNode.DeepEquals(model, nowModel))
+            throw GlanceException.ForFile(folder, $"the checkpoint here was trained from another model ({FirstDifference(model, nowModel)}); resume it from the model it started from, or use another --out");
         if (saved.Settings is { } then)   // older checkpoints did not record them
         {
             var now = state.Settings!;

@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using SharpGlance.Training;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -167,6 +168,40 @@ public class TrainerTests
         Assert.Contains(named, e.Message);
         // The same settings resume.
         Assert.True(new Trainer<(float[], float)>(new ToyTask(1), Data(), first, dir, "toy").Run(cancel: TestContext.Current.CancellationToken).Resumed);
+    }
+
+    [Fact]
+    public void A_resume_of_another_stage_or_from_another_model_is_refused_in_one_line()
+    {
+        var dir = TempDir.Create();
+        var model = new JsonObject { ["hidden_size"] = 32, ["vision_config"] = new JsonObject { ["image_size"] = 96 } };
+        var first = Options with { Stage = "finetune", ModelConfig = model };
+        new Trainer<(float[], float)>(new ToyTask(1), Data(), first, dir, "toy").Run(stopAfterSteps: 4, cancel: TestContext.Current.CancellationToken);
+        string checkpoint = Path.Combine(dir, "checkpoint");
+
+        var e = Assert.Throws<GlanceException>(() =>
+            new Trainer<(float[], float)>(new ToyTask(1), Data(), first with { Stage = "refine" }, dir, "toy").Run(cancel: TestContext.Current.CancellationToken));
+        Assert.Equal($"{checkpoint}: the checkpoint here is of stage finetune, not refine; resume it with --stage finetune, or use another --out", e.Message);
+
+        var other = (JsonObject)model.DeepClone();
+        other["vision_config"]!["image_size"] = 64;
+        e = Assert.Throws<GlanceException>(() =>
+            new Trainer<(float[], float)>(new ToyTask(1), Data(), first with { ModelConfig = other }, dir, "toy").Run(cancel: TestContext.Current.CancellationToken));
+        Assert.Equal($"{checkpoint}: the checkpoint here was trained from another model (vision_config.image_size 96 → 64); resume it from the model it started from, or use another --out", e.Message);
+
+        // The same stage and model resume.
+        Assert.True(new Trainer<(float[], float)>(new ToyTask(1), Data(), first with { ModelConfig = (JsonObject)model.DeepClone() }, dir, "toy")
+            .Run(cancel: TestContext.Current.CancellationToken).Resumed);
+    }
+
+    [Fact]
+    public void Each_stage_has_one_name_and_its_defaults()
+    {
+        Assert.Equal(["clip", "lm", "pretrain", "finetune", "refine"], TrainStages.All.Select(s => s.Name()));
+        Assert.All(TrainStages.All, s => Assert.Equal(s, TrainStages.Parse(s.Name())));
+        Assert.Equal((1e-3, 1e-3, 1e-4, 2e-5, 2e-5), (TrainStage.Clip.LearningRate(), TrainStage.Lm.LearningRate(),
+            TrainStage.Pretrain.LearningRate(), TrainStage.Finetune.LearningRate(), TrainStage.Refine.LearningRate()));   // SPEC §10
+        Assert.Contains("is not one of clip, lm, pretrain, finetune, refine", Assert.Throws<GlanceException>(() => TrainStages.Parse("stage3")).Message);
     }
 
     [Fact]
