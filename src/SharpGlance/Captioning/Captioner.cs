@@ -1,7 +1,6 @@
 using SharpGlance.Connectors;
 using SharpGlance.Language;
 using SharpGlance.Preprocessing;
-using SharpGlance.Runtime;
 using SharpGlance.Tokenization;
 using SharpGlance.Vision;
 using TorchSharp;
@@ -115,7 +114,7 @@ public sealed class Captioner : IDisposable
             features = new VisionFeatures(output.HiddenStates.ToDictionary(kv => kv.Key, kv => kv.Value.alias()));
         // The tower's activations are free now; return them to the OS before the LM allocates its own
         // (otherwise the peak RSS is ViT + LM transients, not the larger of the two).
-        MemoryHygiene.ReleaseFreedNativeMemory();
+        Runtime.MemoryHygiene.ReleaseFreedNativeMemory();
         return features;
     }
 

@@ -1,7 +1,6 @@
-using SharpGlance.Nn;
 using TorchSharp;
 using TorchSharp.Modules;
-using Linear = TorchSharp.Modules.Linear;   // libtorch's; DeepLens has not been moved onto Nn.Linear's OpenBLAS path (it would change its fp32 bits)
+using Linear = TorchSharp.Modules.Linear;   // libtorch's, as in DeepLens.cs
 using static TorchSharp.torch;
 
 namespace SharpGlance.Connectors;
@@ -34,7 +33,7 @@ internal sealed class DeepLensEncoderLayer : nn.Module
         fc2 = nn.Linear(c.DecoderFfnDim, c.DModel, hasBias: true, device: device, dtype: dtype);
         final_layer_norm = nn.LayerNorm(c.DModel, c.LayerNormEps, device: device, dtype: dtype);
         _dropout = c.Dropout;
-        _act = Activations.Resolve(c.ActivationFunction);
+        _act = Nn.Activations.Resolve(c.ActivationFunction);
         RegisterComponents();
     }
 
@@ -93,7 +92,7 @@ public sealed partial class DeepLens
         {
             var caption = pre_caption_proj!.call(captionEmbeds) + types[1];
             x = torch.cat([x, caption], dim: 1);
-            if (captionMask is not null) mask = AttentionMasks.Padding(captionMask, x.dtype, visiblePrefix: n);
+            if (captionMask is not null) mask = Nn.AttentionMasks.Padding(captionMask, x.dtype, visiblePrefix: n);
         }
         x = nn.functional.dropout(embeddings_layer_norm!.call(x), c.Dropout, training);
         x = encoder!.forward(x, mask);
