@@ -1,5 +1,6 @@
 using System.CommandLine;
 using SharpGlance.Demo;
+using SharpGlance.Training;
 
 namespace SharpGlance.Cli.Commands;
 
@@ -23,7 +24,7 @@ public static class DemoCommand
         var clipEpochs = new Option<int?>("--clip-epochs") { Description = "Epochs of the tiny CLIP's contrastive training (default 5)" };
         var finetuneSteps = new Option<int?>("--finetune-steps") { Description = "Stage 1's steps (default 4000)" };
         var refineSteps = new Option<int?>("--refine-steps") { Description = "Stage 2's steps; the control row trains stage 1 as many more (default 1500)" };
-        var refineLr = new Option<double?>("--refine-lr") { Description = "Stage 2's learning rate (default 5e-4)" };
+        var refineLr = new Option<double?>("--refine-lr") { Description = $"Stage 2's learning rate (default {TrainStage.Refine.MiniatureLearningRate():0e0})" };
         var firstShare = new Option<double?>("--first-glance-share") { Description = "Stage 2: share of first-glance examples (default 0.3)" };
         var singleShare = new Option<double?>("--single-glance-share") { Description = "Stage 2: share of DeepLens single-glance examples (default 0.3)" };
 

@@ -28,7 +28,7 @@ public static class TrainCommand
         var tokenizer = new Option<string?>("--tokenizer") { Description = "Folder with vocab.json + merges.txt (default: the LM folder, for a fresh lm the embedded model's OPT vocabulary; for clip: required)" };
         var val = new Option<string?>("--val") { Description = "Validation LLaVA JSON (same --images folder), used every --eval-every steps" };
         var epochs = new Option<int>("--epochs") { DefaultValueFactory = _ => 1 };
-        var lr = new Option<double?>("--lr") { Description = "Peak learning rate (defaults per stage: clip and lm 1e-3, pretrain 1e-4, finetune 2e-5, refine 2e-5)" };
+        var lr = new Option<double?>("--lr") { Description = $"Peak learning rate (defaults per stage: {string.Join(", ", TrainStages.All.Select(s => $"{s.Name()} {s.LearningRate():0e0}"))})" };
         var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 16 };
         var accum = new Option<int>("--accum") { Description = "Micro-batches per optimizer step", DefaultValueFactory = _ => 1 };
         var maxSteps = new Option<long?>("--max-steps");
