@@ -54,13 +54,13 @@ public static class CaptionerTrainer
             throw GlanceException.ForFile(r.Data, "no entry has pre_captions: the refine stage trains on (image, pseudo-initial, GT); run `glance pseudo` first");
 
         using var captioner = Start(r);
-        var stageOptions = r.StageOptions with { Stage = r.Stage };
+        var stageOptions = r.StageOptions;
         if (stageOptions.ClosedVocabulary)
             captioner.SetVocabularySubset(CaptionerTrainingTask.TargetTokens(captioner, r.Stage, data.Concat(validation))
                 .Concat(captioner.Config.VocabularySubset ?? []).ToList());
         var features = new CachedTower(captioner, stageOptions.FeatureCacheRoot, stageOptions.HalfPrecisionCache);
         features.Fill(data.Concat(validation).Select(e => e.ImagePath), stageOptions.EncodeBatch, progress);
-        var task = new CaptionerTrainingTask(captioner, stageOptions, features, validation, r.Trainer.Seed);
+        var task = new CaptionerTrainingTask(captioner, r.Stage, stageOptions, features, validation, r.Trainer.Seed);
         // The checkpoint records the stage and the model as it trains (template and vocabulary set): a resume
         // of another stage, or from another model, is refused.
         var options = r.Trainer with { Stage = r.Stage.Name(), ModelConfig = captioner.Config.ToJson() };

@@ -15,6 +15,7 @@ namespace SharpGlance.Training;
 public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
 {
     private readonly Captioner _c;
+    private readonly TrainStage _stage;
     private readonly CaptionerStageOptions _o;
     private readonly CachedTower _features;
     private readonly IReadOnlyList<CaptionExample> _validation;
@@ -24,19 +25,20 @@ public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
     private readonly List<nn.Module> _trainedModules;
     private readonly ClosedVocabularyIndex? _closed;
 
-    public CaptionerTrainingTask(Captioner captioner, CaptionerStageOptions options, CachedTower features,
+    public CaptionerTrainingTask(Captioner captioner, TrainStage stage, CaptionerStageOptions options, CachedTower features,
         IReadOnlyList<CaptionExample> validation, long seed)
     {
-        _c = captioner; _o = options; _features = features; _validation = validation; _seed = seed;
-        _template = options.TemplateFor(captioner);
+        if (!stage.TrainsCaptioner()) throw new GlanceException($"--stage {stage.Name()} does not train a captioner");
+        _c = captioner; _stage = stage; _o = options; _features = features; _validation = validation; _seed = seed;
+        _template = stage.TemplateFor(captioner);
         // Stages 0 and 1 teach the captioner their template: it speaks it from the first step on, so that
         // validation captions (and the saved model) use the prompt the weights are trained for.
-        if (options.Stage != TrainStage.Refine) captioner.SetTemplate(_template.Name);
-        if (options.Stage == TrainStage.Refine && captioner.DeepLens is null)
+        if (stage != TrainStage.Refine) captioner.SetTemplate(_template.Name);
+        if (stage == TrainStage.Refine && captioner.DeepLens is null)
             throw new GlanceException("the refine stage needs a DeepLens (attach one first)");
 
         // Which modules train in which stage (SPEC §10); everything else is frozen and stays bit-identical.
-        _trainedModules = options.Stage.TrainedModules(captioner, options);
+        _trainedModules = stage.TrainedModules(captioner, options);
         var all = new (string Prefix, nn.Module Module)[]
         {
             (Captioner.MlpConnectorPrefix, captioner.MlpConnector), ("", captioner.Lm), (Captioner.VisionPrefix, captioner.Vision),
@@ -57,7 +59,7 @@ public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
     public IReadOnlyList<(string Name, Parameter Parameter)> TrainableParameters => _trainable;
 
     public double LearningRateScale(string name) =>
-        _o.Stage == TrainStage.Refine && !name.StartsWith(Captioner.DeepLensPrefix, StringComparison.Ordinal)
+        _stage == TrainStage.Refine && !name.StartsWith(Captioner.DeepLensPrefix, StringComparison.Ordinal)
             && !name.StartsWith(Captioner.MlpConnectorPrefix, StringComparison.Ordinal) ? _o.LmLearningRateScale : 1.0;
 
     public void SetTraining(bool training)
@@ -80,7 +82,7 @@ public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
     private (Tensor Sum, long Tokens) SumLoss(IReadOnlyList<CaptionExample> batch, int epoch)
     {
         using var features = _features.Get(batch.Select(e => e.ImagePath).ToList());
-        if (_o.Stage != TrainStage.Refine)
+        if (_stage != TrainStage.Refine)
             return Part(FirstGlanceInputs(batch, features));
         var roles = batch.Select(e => Role(e, epoch)).ToList();
         var refine = Enumerable.Range(0, batch.Count).Where(i => !roles[i].FirstGlance).ToArray();
@@ -129,7 +131,7 @@ public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
     private (List<int[]>, List<int[]>, Tensor) FirstGlanceInputs(IReadOnlyList<CaptionExample> batch, VisionFeatures features)
     {
         // Stage 2's first-glance examples use the captioner's own template (stage 1's task).
-        var template = _o.Stage == TrainStage.Refine ? _c.Template : _template;
+        var template = _stage == TrainStage.Refine ? _c.Template : _template;
         var prompts = new List<int[]>(batch.Count);
         var targets = new List<int[]>(batch.Count);
         foreach (var e in batch)
@@ -214,7 +216,7 @@ public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
         var examples = _validation.Take(_o.ValidationExamples).ToList();
         // Stage 2's loss needs pseudo-initial captions; a validation file without them (the usual held-out
         // split) is still scored by Score(), which refines the model's own first glance.
-        var scored = _o.Stage == TrainStage.Refine ? examples.Where(e => e.PreCaptions.Count > 0).ToList() : examples;
+        var scored = _stage == TrainStage.Refine ? examples.Where(e => e.PreCaptions.Count > 0).ToList() : examples;
         double total = 0; long tokens = 0;
         foreach (var chunk in scored.Chunk(16))
         {
@@ -230,7 +232,7 @@ public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
             using var features = _features.Get(few.Select(e => e.ImagePath).ToList());
             var greedy = new GenerationOptions { MaxNewTokens = 40 };
             IReadOnlyList<string> written = FirstGlance.Caption(_c, features, greedy);
-            if (_o.Stage == TrainStage.Refine)
+            if (_stage == TrainStage.Refine)
                 written = Refinement.Refine(_c, features, few.Select((e, i) => e.PreCaptions.FirstOrDefault() ?? written[i]).ToList(), greedy);
             samples = string.Join(" | ", written.Select(w => $"\"{w}\""));
         }
@@ -251,7 +253,7 @@ public sealed class CaptionerTrainingTask : ITrainingTask<CaptionExample>
             using var scope = NewDisposeScope();
             using var features = _features.Get(chunk);
             var captions = FirstGlance.Caption(_c, features, greedy);
-            var second = _o.Stage == TrainStage.Refine ? Refinement.Refine(_c, features, captions, greedy) : null;
+            var second = _stage == TrainStage.Refine ? Refinement.Refine(_c, features, captions, greedy) : null;
             for (int i = 0; i < chunk.Length; i++)
             {
                 first[chunk[i]] = captions[i];

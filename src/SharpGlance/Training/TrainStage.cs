@@ -96,10 +96,9 @@ public static class TrainStages
     };
 }
 
-/// <summary>Stage-specific knobs of a captioner run.</summary>
+/// <summary>Stage-specific knobs of a captioner run (the stage itself is <see cref="CaptionerTrainingRequest.Stage"/>).</summary>
 public sealed record CaptionerStageOptions
 {
-    public TrainStage Stage { get; init; }
     /// <summary>Where the frozen tower's features are cached (shared across runs and stages).</summary>
     public string FeatureCacheRoot { get; init; } = DefaultFeatureCache;
     public bool HalfPrecisionCache { get; init; } = true;
@@ -157,7 +156,4 @@ public sealed record CaptionerStageOptions
         if (!(LmLearningRateScale > 0)) throw new GlanceException($"--lm-lr-scale must be > 0 (got {LmLearningRateScale})");
         if (ValidationScoreImages < 0) throw new GlanceException($"--val-score-images must be ≥ 0 (got {ValidationScoreImages})");
     }
-
-    /// <summary>The stage's template (<see cref="TrainStages.TemplateFor"/>).</summary>
-    public PromptTemplate TemplateFor(Captioner captioner) => Stage.TemplateFor(captioner);
 }

@@ -250,9 +250,9 @@ public class CaptionerTrainingTests
         using var c = Captioner.Load(r.Init!);
         c.AttachDeepLens(r.DeepLens!, r.Trainer.Seed);
         if (r.DeepLensLevelsFromProjector) c.InitDeepLensLevelsFromProjector();   // as CaptionerTrainer starts it
-        var options = r.StageOptions with { Stage = r.Stage };
+        var options = r.StageOptions;
         var features = new CachedTower(c, options.FeatureCacheRoot, options.HalfPrecisionCache);
-        var task = new CaptionerTrainingTask(c, options, features, examples, r.Trainer.Seed);
+        var task = new CaptionerTrainingTask(c, r.Stage, options, features, examples, r.Trainer.Seed);
         new Trainer<CaptionExample>(task, examples, r.Trainer, r.Out, "t").Run(stopAfterSteps: steps);
     }
 
