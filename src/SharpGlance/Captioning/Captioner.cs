@@ -81,7 +81,7 @@ public sealed class Captioner : IDisposable
 
     /// <summary>
     /// The one way a captioner changes after it is built (training's setup: <see cref="Training.CaptionerSetup"/>):
-    /// a new, validated config and the DeepLens it names. A replaced DeepLens is disposed.
+    /// a new config and the DeepLens it names (the caller validates them). A replaced DeepLens is disposed.
     /// </summary>
     internal void Reconfigure(CaptionerConfig config, DeepLens? deepLens)
     {
