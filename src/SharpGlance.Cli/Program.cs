@@ -55,6 +55,7 @@ public static class Program
             TokenizeCommand.Create(),
             CaptionCommand.Create(),
             VideoCommand.Create(),
+            AskCommand.Create(),
             TrainCommand.Create(),
             SynthCommand.Create(),
             PseudoCommand.Create(),
