@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Threading.Channels;
 using SharpGlance.Captioning;
 
 namespace SharpGlance.Video;
@@ -66,7 +67,8 @@ public static class VideoCaptioning
         long expected = video.Duration is { } d ? Math.Max(1, (long)Math.Round(d / interval, MidpointRounding.AwayFromZero)) : 0;
         string? ended = null;
         var spans = new List<CaptionSpan>();
-        var frames = VideoFile.Frames(video, interval, e => ended = e, cancel);
+        // ffmpeg decodes the next batch while this one is captioned (its pipe alone holds less than one frame).
+        var frames = Prefetch(VideoFile.Frames(video, interval, e => ended = e, cancel), run.BatchSize, cancel);
         foreach (var batch in frames.Chunk(run.BatchSize))
         {
             var captions = CaptionPipeline.CaptionImages(captioner, batch.Select(f => f.Image).ToList(), run);
@@ -92,5 +94,38 @@ public static class VideoCaptioning
                 ended = $"frames stop at {spans[^1].End:0.###} s of {length:0.###} s";
         }
         return new VideoCaptions(video, interval, spans, cancelled ? null : ended, cancelled);
+    }
+
+    /// <summary>
+    /// <paramref name="source"/> enumerated on a worker thread, at most <paramref name="capacity"/> items ahead of
+    /// the caller; its exceptions surface in the caller. Leaving early stops the worker (and so disposes the
+    /// source's enumerator, which ends ffmpeg) before this returns.
+    /// </summary>
+    internal static IEnumerable<T> Prefetch<T>(IEnumerable<T> source, int capacity, CancellationToken cancel)
+    {
+        var channel = Channel.CreateBounded<T>(new BoundedChannelOptions(capacity) { SingleReader = true, SingleWriter = true });
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        var worker = Task.Run(async () =>
+        {
+            try
+            {
+                foreach (var item in source)
+                    await channel.Writer.WriteAsync(item, stop.Token).ConfigureAwait(false);
+                channel.Writer.Complete();
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested) { channel.Writer.TryComplete(); }
+            catch (Exception e) { channel.Writer.TryComplete(e); }
+        });
+        try
+        {
+            while (channel.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
+                while (channel.Reader.TryRead(out var item))
+                    yield return item;
+        }
+        finally
+        {
+            stop.Cancel();
+            worker.GetAwaiter().GetResult();
+        }
     }
 }

@@ -304,4 +304,50 @@ public class VideoCaptionTests(SceneVideoFixture fixture) : IClassFixture<SceneV
         Assert.InRange(kept.Count, 1, whole.Count - 1);
         Assert.Equal(whole.Take(kept.Count), kept);
     }
+
+    [Fact]
+    public void Sigterm_writes_the_captions_made_so_far()
+    {
+        Scenes();
+        string dir = TempDir.Create("video-term"), json = Path.Combine(dir, "captions.json");
+        using var p = GlanceProcess.Start("video", "--fps", "4", "--batch", "1", "--out", json, fixture.Video);
+        var errors = new List<string>();
+        var started = new ManualResetEventSlim();
+        p.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            lock (errors) errors.Add(e.Data);
+            if (e.Data.Contains("video: 1/", StringComparison.Ordinal)) started.Set();
+        };
+        p.BeginErrorReadLine();
+        _ = p.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
+        Assert.True(started.Wait(TimeSpan.FromMinutes(2)), "no progress line within two minutes");
+        GlanceProcess.Terminate(p.Id);
+        Assert.True(p.WaitForExit(TimeSpan.FromMinutes(1)), "no exit within a minute of SIGTERM");
+        p.WaitForExit();
+
+        Assert.Equal(143, p.ExitCode);
+        var spans = Spans(File.ReadAllText(json));
+        Assert.InRange(spans.Count, 1, 31);
+        Assert.Equal(Enumerable.Range(0, spans.Count).Select(i => i * 0.25), spans.Select(s => s.Start));
+        lock (errors)
+            Assert.Equal($"glance: interrupted by SIGTERM: stopped after {spans.Count} frames; the captions up to {spans[^1].End:0.###} s are written", errors[^1]);
+    }
+
+    [Fact]
+    public void Prefetch_keeps_order_passes_errors_on_and_stops_its_source_when_left()
+    {
+        Assert.Equal(Enumerable.Range(0, 100), VideoCaptioning.Prefetch(Enumerable.Range(0, 100), 3, default));
+
+        static IEnumerable<int> Failing() { yield return 1; throw new GlanceException("broken at 2"); }
+        var seen = new List<int>();
+        var e = Assert.Throws<GlanceException>(() => { foreach (var i in VideoCaptioning.Prefetch(Failing(), 2, default)) seen.Add(i); });
+        Assert.Equal("broken at 2", e.Message);
+        Assert.Equal([1], seen);
+
+        bool disposed = false;
+        IEnumerable<int> Endless() { try { for (int i = 0; ; i++) yield return i; } finally { disposed = true; } }
+        Assert.Equal([0, 1, 2], VideoCaptioning.Prefetch(Endless(), 4, default).Take(3));
+        Assert.True(disposed, "the source was not disposed when the caller left");
+    }
 }
