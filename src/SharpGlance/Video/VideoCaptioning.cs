@@ -64,7 +64,7 @@ public static class VideoCaptioning
 
         double interval = options.Interval;
         // The fps filter's ticks up to the end (see VideoFile.Frames); only for the progress bar's total.
-        long expected = video.Duration is { } d ? Math.Max(1, (long)Math.Round(d / interval, MidpointRounding.AwayFromZero)) : 0;
+        long expected = video.Duration is { } d ? Math.Max(1, (long)Math.Ceiling(d / interval - 1e-9)) : 0;
         string? ended = null;
         var spans = new List<CaptionSpan>();
         // ffmpeg decodes the next batch while this one is captioned (its pipe alone holds less than one frame).
@@ -89,8 +89,8 @@ public static class VideoCaptioning
             if (spans.Count == 0)
                 throw GlanceException.ForFile(path, ended is null ? "no frame could be decoded" : $"no frame could be decoded: {ended}");
             // ffmpeg ends a cut-off Matroska or MPEG-TS stream without an error: what was decoded falls short of the
-            // stream's duration. The tick after the last frame sits half an interval past that frame's span.
-            if (ended is null && video.Duration is { } length && (spans.Count + 0.5) * interval < length - 0.25)
+            // stream's duration (the spans of a whole stream reach it: the fps filter's eof_action=pass).
+            if (ended is null && video.Duration is { } length && spans.Count * interval + Math.Max(0.5, interval / 2) < length)
                 ended = $"frames stop at {spans[^1].End:0.###} s of {length:0.###} s";
         }
         return new VideoCaptions(video, interval, spans, cancelled ? null : ended, cancelled);

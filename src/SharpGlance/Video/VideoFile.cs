@@ -58,7 +58,9 @@ public static partial class VideoFile
     /// <summary>
     /// The frames on a grid of <paramref name="interval"/> seconds: ffmpeg's <c>fps</c> filter puts tick k at
     /// k·interval and, rounding source timestamps to the nearest tick (halves up), shows on it the last source
-    /// frame that starts before the middle of [k·interval, (k+1)·interval) — so frame k stands for that span. Enumerate once; <paramref name="ended"/>
+    /// frame that starts before the middle of [k·interval, (k+1)·interval) — so frame k stands for that span.
+    /// With <c>eof_action=pass</c> a tail shorter than half an interval gets a tick too, showing the last frame
+    /// (so a video shorter than half an interval still has one). Enumerate once; <paramref name="ended"/>
     /// receives, when the stream stops, null for a clean end or ffmpeg's complaint (a truncated or corrupt
     /// stream: the frames before it were still yielded).
     /// </summary>
@@ -66,7 +68,7 @@ public static partial class VideoFile
     {
         if (!(interval > 0) || double.IsInfinity(interval)) throw new GlanceException($"the sampling interval must be a positive number of seconds (got {interval})");
         string rate = (1 / interval).ToString("R", CultureInfo.InvariantCulture);
-        using var process = Start(Ffmpeg, ["-nostdin", "-v", "error", "-i", video.Path, "-vf", $"fps={rate}", "-an", "-sn", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]);
+        using var process = Start(Ffmpeg, ["-nostdin", "-v", "error", "-i", video.Path, "-vf", $"fps={rate}:eof_action=pass", "-an", "-sn", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]);
         var stderr = new StringBuilder();
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (stderr) if (stderr.Length < 16_384) stderr.AppendLine(e.Data); };
         process.BeginErrorReadLine();

@@ -109,6 +109,8 @@ public class VideoCaptionTests(SceneVideoFixture fixture) : IClassFixture<SceneV
     [InlineData(1.0, "AABBBBCC")]
     [InlineData(4.0, "AB")]        // ticks 0 and 4 s show the frames on screen just before 2 s and 6 s, the spans' middles
     [InlineData(0.5, "AAAABBBBBBBBCCCC")]
+    [InlineData(6.0, "BC")]        // the tail [6, 8) is shorter than half an interval: it gets the last frame
+    [InlineData(20.0, "C")]        // so does a video shorter than half an interval
     public void Frames_are_the_sources_pixels_just_before_the_middle_of_each_span(double interval, string expected)
     {
         var (a, b, c) = Scenes();
@@ -157,6 +159,25 @@ public class VideoCaptionTests(SceneVideoFixture fixture) : IClassFixture<SceneV
         var (code, output, error) = GlanceCli.Run("video", "--every", "2", "--beams", "1", "--refine", fixture.Video);
         Assert.True(code == 0, error);
         Assert.Equal(CaptionCli("--beams", "1", "--refine", a, b, b, c), Spans(output).Select(s => s.Caption));
+    }
+
+    [Fact]
+    public void The_last_span_ends_at_the_end_of_the_video()
+    {
+        var (_, b, c) = Scenes();
+        var (code, output, error) = GlanceCli.Run("video", "--every", "6s", "--beams", "1", fixture.Video);
+        Assert.True(code == 0, error);
+        var spans = Spans(output);
+        Assert.Equal([(0.0, 6.0), (6.0, 8.0)], spans.Select(s => (s.Start, s.End)));
+        Assert.Equal(CaptionCli("--beams", "1", b, c), spans.Select(s => s.Caption));
+
+        // A video shorter than half the interval is one span, of its length.
+        string shortVideo = Path.Combine(TempDir.Create("video-short"), "short.mkv");
+        SceneVideoFixture.Ffmpeg("-i", fixture.Video, "-t", "0.5", "-c:v", "ffv1", shortVideo);
+        (code, output, error) = GlanceCli.Run("video", "--beams", "1", shortVideo);
+        Assert.True(code == 0, error);
+        var only = Assert.Single(Spans(output));
+        Assert.Equal((0.0, 0.5), (only.Start, only.End));
     }
 
     [Fact]
