@@ -52,7 +52,7 @@ public static class AskCommand
             VideoAnswer answer;
             try { answer = VideoQuestions.AskAsync(client, spans, q, interrupts.Token).GetAwaiter().GetResult(); }
             catch (OperationCanceledException) when (interrupts.Requested) { return interrupts.Report(error, "no answer"); }
-            catch (GlanceException e) { throw new GlanceException($"{endpoint.BaseUrl} ({endpoint.Model}): {e.Message}"); }
+            catch (VideoQuestions.LlmFailure e) { throw new GlanceException($"{endpoint.BaseUrl} ({endpoint.Model}): {e.Message}"); }
 
             bool unparsed = q.Choices.Count > 0 && answer.Choice is null;
             if (parseResult.GetValue(json))
@@ -64,7 +64,7 @@ public static class AskCommand
                     answer = unparsed ? null : answer.Answer(q),
                     choice = answer.Choice,
                     mode = answer.Mode,
-                    parts = answer.Chunks,
+                    parts = answer.Parts,
                     llm = new { url = endpoint.BaseUrl, model = endpoint.Model },
                     exchanges = answer.Exchanges.Select(x => new { step = x.Step, system = x.System, prompt = x.Prompt, reply = x.Reply }),
                 };

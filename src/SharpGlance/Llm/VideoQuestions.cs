@@ -33,9 +33,9 @@ public sealed record LlmExchange(string Step, string System, string Prompt, stri
 /// The answer: for a multiple-choice question the chosen option (<see cref="Choice"/>, a letter, and
 /// <see cref="ChoiceIndex"/>) parsed from the final reply, null when the reply names none; otherwise the
 /// reply itself. <see cref="Mode"/> is "direct" (the question over the captions) or "summary"
-/// (summaries first, over <see cref="Chunks"/> parts of the caption list).
+/// (summaries first, over <see cref="Parts"/> parts of the caption list).
 /// </summary>
-public sealed record VideoAnswer(string Reply, string? Choice, int? ChoiceIndex, string Mode, int Chunks, IReadOnlyList<LlmExchange> Exchanges)
+public sealed record VideoAnswer(string Reply, string? Choice, int? ChoiceIndex, string Mode, int Parts, IReadOnlyList<LlmExchange> Exchanges)
 {
     /// <summary>What to show: "B: the option's text", or the open answer.</summary>
     public string Answer(VideoQuestion question) =>
@@ -68,6 +68,9 @@ public sealed record VideoAnswer(string Reply, string? Choice, int? ChoiceIndex,
 /// </summary>
 public static partial class VideoQuestions
 {
+    /// <summary>The LLM gave no reply (after <see cref="ChatClient"/>'s retries): the caller names the endpoint.</summary>
+    public sealed class LlmFailure(string message) : GlanceException(message);
+
     public const string SystemPrompt = "You are a helpful expert in video analysis.";
     /// <summary>LLoVi summarises at temperature 1 and answers at 0 (its README's commands).</summary>
     public const double SummaryTemperature = 1.0, AnswerTemperature = 0.0;
@@ -181,7 +184,8 @@ public static partial class VideoQuestions
     }
 
     /// <summary>Asks <paramref name="question"/> about the captioned video through <paramref name="client"/>.</summary>
-    /// <exception cref="GlanceException">The LLM failed (after the client's retries), or the context is too small for the prompts.</exception>
+    /// <exception cref="LlmFailure">The LLM failed (after the client's retries).</exception>
+    /// <exception cref="GlanceException">The context is too small for the prompts.</exception>
     public static async Task<VideoAnswer> AskAsync(ChatClient client, IReadOnlyList<CaptionSpan> spans, VideoQuestion question, CancellationToken cancel = default)
     {
         question.Validate();
@@ -194,7 +198,7 @@ public static partial class VideoQuestions
         {
             var result = await client.CompleteAsync([new ChatMessage("system", SystemPrompt), new ChatMessage("user", prompt)],
                 temperature, maxTokens: maxTokens, cancel: cancel).ConfigureAwait(false);
-            if (!result.Ok) throw new GlanceException($"the LLM failed at the {step}: {result.Error}");
+            if (!result.Ok) throw new LlmFailure($"the LLM failed at the {step}: {result.Error}");
             exchanges.Add(new LlmExchange(step, SystemPrompt, prompt, result.Text!));
             return result.Text!;
         }

@@ -80,7 +80,7 @@ public static class VideoCaptioning
                 spans.Add(span);
                 onSpan?.Invoke(span);
             }
-            progress?.Report(new ProgressUpdate(spans.Count, Math.Max(expected, spans.Count), $"{spans[^1].End:0.#} s"));
+            progress?.Report(new ProgressUpdate(spans.Count, Math.Max(expected, spans.Count), $"up to {spans[^1].End:0.#} s"));
             if (cancel.IsCancellationRequested) break;
         }
         bool cancelled = cancel.IsCancellationRequested;
