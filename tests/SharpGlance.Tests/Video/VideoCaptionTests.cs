@@ -116,7 +116,7 @@ public class VideoCaptionTests(SceneVideoFixture fixture) : IClassFixture<SceneV
         var (a, b, c) = Scenes();
         var scenes = new Dictionary<char, byte[]> { ['A'] = RgbImage.FromFile(a).Pixels, ['B'] = RgbImage.FromFile(b).Pixels, ['C'] = RgbImage.FromFile(c).Pixels };
         string? ended = "not called";
-        var frames = VideoFile.Frames(VideoFile.Probe(fixture.Video), interval, e => ended = e).ToList();
+        var frames = VideoFile.Frames(VideoFile.Probe(fixture.Video), interval, e => ended = e, TestContext.Current.CancellationToken).ToList();
         Assert.Null(ended);
         Assert.Equal(expected.Length, frames.Count);
         for (int i = 0; i < frames.Count; i++)
@@ -342,7 +342,7 @@ public class VideoCaptionTests(SceneVideoFixture fixture) : IClassFixture<SceneV
         };
         p.BeginErrorReadLine();
         _ = p.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
-        Assert.True(started.Wait(TimeSpan.FromMinutes(2)), "no progress line within two minutes");
+        Assert.True(started.Wait(TimeSpan.FromMinutes(2), TestContext.Current.CancellationToken), "no progress line within two minutes");
         GlanceProcess.Terminate(p.Id);
         Assert.True(p.WaitForExit(TimeSpan.FromMinutes(1)), "no exit within a minute of SIGTERM");
         p.WaitForExit();
@@ -358,17 +358,62 @@ public class VideoCaptionTests(SceneVideoFixture fixture) : IClassFixture<SceneV
     [Fact]
     public void Prefetch_keeps_order_passes_errors_on_and_stops_its_source_when_left()
     {
-        Assert.Equal(Enumerable.Range(0, 100), VideoCaptioning.Prefetch(Enumerable.Range(0, 100), 3, default));
+        Assert.Equal(Enumerable.Range(0, 100), VideoCaptioning.Prefetch(Enumerable.Range(0, 100), 3, TestContext.Current.CancellationToken));
 
         static IEnumerable<int> Failing() { yield return 1; throw new GlanceException("broken at 2"); }
         var seen = new List<int>();
-        var e = Assert.Throws<GlanceException>(() => { foreach (var i in VideoCaptioning.Prefetch(Failing(), 2, default)) seen.Add(i); });
+        var e = Assert.Throws<GlanceException>(() => { foreach (var i in VideoCaptioning.Prefetch(Failing(), 2, TestContext.Current.CancellationToken)) seen.Add(i); });
         Assert.Equal("broken at 2", e.Message);
         Assert.Equal([1], seen);
 
         bool disposed = false;
         IEnumerable<int> Endless() { try { for (int i = 0; ; i++) yield return i; } finally { disposed = true; } }
-        Assert.Equal([0, 1, 2], VideoCaptioning.Prefetch(Endless(), 4, default).Take(3));
+        Assert.Equal([0, 1, 2], VideoCaptioning.Prefetch(Endless(), 4, TestContext.Current.CancellationToken).Take(3));
         Assert.True(disposed, "the source was not disposed when the caller left");
+    }
+
+    /// <summary>Runs <paramref name="body"/> with <paramref name="variable"/> naming a shell script of <paramref name="script"/>'s text.</summary>
+    private static void WithTool(string variable, string script, Action body)
+    {
+        string path = Path.Combine(TempDir.Create("video-tool"), "tool.sh");
+        File.WriteAllText(path, "#!/bin/sh\n" + script + "\n");
+        if (OperatingSystem.IsLinux()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        else Assert.Skip("a shell script stands in for ffmpeg");
+        var before = Environment.GetEnvironmentVariable(variable);
+        Environment.SetEnvironmentVariable(variable, path);
+        try { body(); }
+        finally { Environment.SetEnvironmentVariable(variable, before); }
+    }
+
+    [Fact]
+    public void A_decoder_that_fails_midway_keeps_the_frames_before_and_says_why()
+    {
+        var (a, b, _) = Scenes();
+        // Real ffmpeg, cut after two 96×96 frames, then a complaint and exit code 1, as on a corrupt packet.
+        WithTool(VideoFile.FfmpegVariable, $"ffmpeg \"$@\" 2>/dev/null | head -c {2 * 96 * 96 * 3}; echo '[h264 @ 0x5633a0] corrupt packet at 4.2 s' >&2; exit 1", () =>
+        {
+            using var captioner = Captioner.Load(DefaultModel.Folder, new CaptionerLoadOptions { TrimVision = true });
+            var options = new VideoCaptionOptions { Interval = 2, Caption = new CaptionRunOptions { Generation = GenerationOptions.Paper with { NumBeams = 1 } } };
+            var result = VideoCaptioning.Run(captioner, fixture.Video, options, cancel: TestContext.Current.CancellationToken);
+            Assert.Equal([(0.0, 2.0), (2.0, 4.0)], result.Spans.Select(s => (s.Start, s.End)));
+            Assert.Equal(CaptionCli("--beams", "1", a, b), result.Spans.Select(s => s.Caption));
+            Assert.Equal("ffmpeg stopped with exit code 1 (corrupt packet at 4.2 s)", result.EndedEarly);
+        });
+    }
+
+    [Fact]
+    public void Without_ffmpeg_the_error_says_how_to_install_it()
+    {
+        Scenes();
+        var before = Environment.GetEnvironmentVariable(VideoFile.FfprobeVariable);
+        Environment.SetEnvironmentVariable(VideoFile.FfprobeVariable, "/nonexistent/ffprobe");
+        try
+        {
+            var (code, output, error) = GlanceCli.RunReported("video", fixture.Video);
+            Assert.Equal(2, code);
+            Assert.Equal("", output);
+            Assert.Equal("glance: error: /nonexistent/ffprobe is not installed (or not on PATH): videos are decoded by ffmpeg; `bash scripts/setup.sh` installs Debian's ffmpeg package\n", error);
+        }
+        finally { Environment.SetEnvironmentVariable(VideoFile.FfprobeVariable, before); }
     }
 }
