@@ -45,7 +45,7 @@ public sealed record VideoAnswer(string Reply, string? Choice, int? ChoiceIndex,
 /// <summary>
 /// LLoVi's two steps (Zhang et al. 2023, "A Simple LLM Framework for Long-Range Video Question-Answering";
 /// CeeZh/LLoVi, <c>prompts.py</c>): the LLM first summarises the timestamped captions with the question in mind
-/// (their best EgoSchema prompt, <c>sum_q</c>, 500 words at temperature 1), then answers the question over the
+/// (their "(C, Q) → S" setting, prompt <c>sum_q</c>, 500 words at temperature 1), then answers the question over the
 /// summary (<c>qa_sum</c>, temperature 0; the first character of the reply is the letter). A caption list
 /// shorter than the summary would be is answered directly over the captions (<c>qa_standard</c>).
 /// <para>
@@ -62,7 +62,11 @@ public sealed record VideoAnswer(string Reply, string? Choice, int? ChoiceIndex,
 /// in its share of the words with its time range named; if the summaries together still do not fit, they
 /// are summarised again the same way.</item>
 /// <item>The letter is parsed more leniently than LLoVi's first character: "(B)", "Answer: B", "the answer is
-/// B", or the one option whose text the reply quotes.</item>
+/// B", or the one option whose text the reply quotes. A reply naming none is reported, where LLoVi counts it wrong
+/// (and answers a refused request by asking the LLM for a random letter).</item>
+/// <item>Each request sets <c>max_tokens</c> (2 per summary word, <see cref="AnswerTokens"/> for the answer), so that
+/// prompt and reply together stay within the context; LLoVi sets none. Over a summary the prompt says "summary"
+/// where LLoVi's <c>qa_sum</c> still says "descriptions".</item>
 /// </list>
 /// </para>
 /// </summary>
