@@ -6,6 +6,7 @@
 #       unicode-cldr-core       their English names (CLDR annotations)
 #       wordnet-base            WordNet 3.0, METEOR's synonym module (SPEC §12)
 #       libopenblas0-openmp     the fast fp32 GEMM of the CPU inference path
+#       ffmpeg                  ffmpeg/ffprobe, which decode a video's frames for `glance video`
 #   - with --test, what the test suite needs besides (a user who only captions does not get a browser):
 #       chromium chromium-driver  the web page of `glance serve`, driven through Selenium (ServeBrowserTests)
 #       rabbitmq-server           a broker the queue tests start on their own ports (QueueTests); its
@@ -13,7 +14,7 @@
 #   - a check that the .NET 10 SDK is on PATH.
 set -euo pipefail
 
-packages=(fonts-dejavu-core fonts-noto-color-emoji unicode-cldr-core wordnet-base libopenblas0-openmp)
+packages=(fonts-dejavu-core fonts-noto-color-emoji unicode-cldr-core wordnet-base libopenblas0-openmp ffmpeg)
 for arg in "$@"; do
   case "$arg" in
     --test) packages+=(chromium chromium-driver rabbitmq-server) ;;

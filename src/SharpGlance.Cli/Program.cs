@@ -54,6 +54,8 @@ public static class Program
             InfoCommand.Create(),
             TokenizeCommand.Create(),
             CaptionCommand.Create(),
+            VideoCommand.Create(),
+            AskCommand.Create(),
             TrainCommand.Create(),
             SynthCommand.Create(),
             PseudoCommand.Create(),
