@@ -29,7 +29,7 @@ public static class BenchCommand
         var batchIterations = new Option<int>("--batch-iterations") { Description = "Timed batches", DefaultValueFactory = _ => 1 };
         var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
         var threads = new Option<int?>("--threads") { Description = "Threads for libtorch and OpenBLAS (default: all cores)" };
-        var gemm = new Option<string>("--gemm") { Description = "fp32 CPU matrix multiply: auto (OpenBLAS when installed), torch or openblas", DefaultValueFactory = _ => "auto" };
+        var gemm = GemmChoice.Option();
         var minRows = new Option<int?>("--gemm-min-rows") { Description = $"Rows (batch × tokens) from which OpenBLAS is used (default {CpuGemm.MinRows})" };
         var fullVision = new Option<bool>("--full-vision") { Description = "Build all ViT blocks (default: only up to the select layer, as `glance caption` does)" };
         var kernels = new Option<bool>("--kernels") { Description = "Time the model's GEMM shapes on libtorch and OpenBLAS instead of captions" };
@@ -42,13 +42,7 @@ public static class BenchCommand
         };
         command.SetAction(parse =>
         {
-            var backend = parse.GetValue(gemm)?.ToLowerInvariant() switch
-            {
-                "auto" => GemmBackend.Auto,
-                "torch" => GemmBackend.Torch,
-                "openblas" => GemmBackend.OpenBlas,
-                var other => throw new GlanceException($"--gemm {other}: use auto, torch or openblas"),
-            };
+            var backend = GemmChoice.Parse(parse.GetValue(gemm));
             if (parse.GetValue(minRows) is { } rows)
             {
                 if (rows < 1) throw new GlanceException($"--gemm-min-rows must be at least 1 (got {rows})");
@@ -64,9 +58,9 @@ public static class BenchCommand
                 else PrintKernels(timings, other);
                 return 0;
             }
+            if (Devices.Parse(parse.GetValue(device)).type == TorchSharp.DeviceType.CPU) GemmChoice.Apply(backend);
             if (parse.GetValue(profile))
             {
-                CpuGemm.Backend = backend;
                 var (steps, other) = ProcessStats.WithOtherLoad(() => asJson ? LayerProfile.Run() : CliProgress.Run("profile", p => LayerProfile.Run(progress: p)));
                 if (asJson) Console.Out.WriteLine(JsonSerializer.Serialize(new { gemm = CpuGemm.Describe(), threads = TorchSharp.torch.get_num_threads(), load_average = LoadAverage(), other_load_cores = other, steps }, JsonOptions));
                 else PrintProfile(steps, other);

@@ -96,15 +96,17 @@ public static class QueueCommand
         var beams = new Option<int>("--beams") { Description = "Beam width (1 = greedy)", DefaultValueFactory = _ => 3 };
         var maxNew = new Option<int>("--max-new-tokens") { Description = "New tokens at most", DefaultValueFactory = _ => 77 };
         var refine = new Option<bool>("--refine") { Description = "Take a second glance" };
+        var gemm = GemmChoice.Option();
         var command = new Command("worker", "Caption the images of glance.work in batches until SIGTERM or Ctrl-C (run any number, on any machines).")
         {
-            broker, model, batch, beams, maxNew, refine,
+            broker, model, batch, beams, maxNew, refine, gemm,
         };
         command.SetAction(parseResult =>
         {
             var error = parseResult.InvocationConfiguration.Error;
             var generation = GenerationOptions.Paper with { NumBeams = parseResult.GetValue(beams), MaxNewTokens = parseResult.GetValue(maxNew) };
             generation.Validate(int.MaxValue);
+            GemmChoice.Apply(GemmChoice.Parse(parseResult.GetValue(gemm)));
             using var captioner = Captioner.Load(DefaultModel.Resolve(parseResult.GetValue(model)), new CaptionerLoadOptions { TrimVision = true });
             var options = new WorkerOptions
             {
