@@ -36,6 +36,7 @@ public static class CaptionCommand
         var json = new Option<bool>("--json") { Description = "One JSON object per image: image, caption, initial, rounds, seconds (its share of its batch's time), model, decoding" };
         var device = new Option<string>("--device") { Description = "cpu (this build has no CUDA: it is built on TorchSharp-cpu)", DefaultValueFactory = _ => "cpu" };
         var gemm = GemmChoice.Option();
+        var precision = PrecisionChoice.Option();
         var images = new Argument<string[]>("images")
         {
             Description = $"Image files, folders or globs (default: the shipped sample scenes); each image at most {RgbImage.DefaultMaxPixels:N0} pixels " +
@@ -45,7 +46,7 @@ public static class CaptionCommand
 
         var command = new Command("caption", "Caption images (first glance; --refine adds the second glance).")
         {
-            model, vision, beams, maxNew, lengthPenalty, sample, temperature, topP, topK, seed, batch, refine, rounds, showInitial, question, json, device, gemm, images,
+            model, vision, beams, maxNew, lengthPenalty, sample, temperature, topP, topK, seed, batch, refine, rounds, showInitial, question, json, device, gemm, precision, images,
         };
         command.SetAction(parseResult =>
         {
@@ -85,6 +86,7 @@ public static class CaptionCommand
             {
                 VisionFolder = HubCache.ResolveOptional(parseResult.GetValue(vision)),
                 Device = onDevice,
+                DType = Precisions.Resolve(Precisions.Parse(parseResult.GetValue(precision)), onDevice),
                 TrimVision = true,   // inference only: the tower stops at the highest tapped layer
             });
             var options = new CaptionRunOptions

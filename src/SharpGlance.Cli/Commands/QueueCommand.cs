@@ -1,4 +1,5 @@
 using System.CommandLine;
+using SharpGlance.Runtime;
 using SharpGlance.Captioning;
 using SharpGlance.Generation;
 using SharpGlance.Queue;
@@ -97,9 +98,10 @@ public static class QueueCommand
         var maxNew = new Option<int>("--max-new-tokens") { Description = "New tokens at most", DefaultValueFactory = _ => 77 };
         var refine = new Option<bool>("--refine") { Description = "Take a second glance" };
         var gemm = GemmChoice.Option();
+        var precision = PrecisionChoice.Option();
         var command = new Command("worker", "Caption the images of glance.work in batches until SIGTERM or Ctrl-C (run any number, on any machines).")
         {
-            broker, model, batch, beams, maxNew, refine, gemm,
+            broker, model, batch, beams, maxNew, refine, gemm, precision,
         };
         command.SetAction(parseResult =>
         {
@@ -107,7 +109,11 @@ public static class QueueCommand
             var generation = GenerationOptions.Paper with { NumBeams = parseResult.GetValue(beams), MaxNewTokens = parseResult.GetValue(maxNew) };
             generation.Validate(int.MaxValue);
             GemmChoice.Apply(GemmChoice.Parse(parseResult.GetValue(gemm)));
-            using var captioner = Captioner.Load(DefaultModel.Resolve(parseResult.GetValue(model)), new CaptionerLoadOptions { TrimVision = true });
+            using var captioner = Captioner.Load(DefaultModel.Resolve(parseResult.GetValue(model)), new CaptionerLoadOptions
+            {
+                TrimVision = true,
+                DType = Precisions.Resolve(PrecisionChoice.Parse(parseResult.GetValue(precision)), TorchSharp.torch.CPU),
+            });
             var options = new WorkerOptions
             {
                 Broker = parseResult.GetValue(broker)!,
