@@ -20,6 +20,8 @@ public static class InfoCommand
             Console.WriteLine($".NET {Environment.Version}, {Environment.ProcessorCount} cores");
             Console.WriteLine($"TorchSharp {typeof(torch).Assembly.GetName().Version}, threads {torch.get_num_threads()}, cuda {(torch.cuda.is_available() ? "yes" : "no")}");
             Console.WriteLine($"CPU: {CpuFeatures.Current.Describe()}");
+            Console.WriteLine($"--precision auto: {Precisions.Name(Precisions.Resolve(Precision.Auto, torch.CPU))}" +
+                (Precisions.HasBf16Hardware(CpuFeatures.Current) ? " (the CPU multiplies bf16 in hardware)" : " (no bf16 hardware)"));
             GemmChoice.Apply(GemmBackend.Auto, parse.GetValue(remeasure));
             Console.WriteLine($"CPU GEMM: {CpuGemm.Describe()}");
             if (CpuGemm.Plan is { } plan)
