@@ -45,7 +45,11 @@ public sealed class GlanceServer : IAsyncDisposable
     public static async Task<GlanceServer> StartAsync(ServeOptions options, bool handleSignals = true)
     {
         options.Validate();
-        var captioner = Captioner.Load(options.ModelFolder, new CaptionerLoadOptions { TrimVision = true });
+        var captioner = Captioner.Load(options.ModelFolder, new CaptionerLoadOptions
+        {
+            TrimVision = true,
+            DType = SharpGlance.Runtime.Precisions.Resolve(options.Precision, TorchSharp.torch.CPU),
+        });
         CaptionBatcher? batcher = null;
         ServerMetrics? metrics = null;
         try

@@ -20,6 +20,8 @@ public sealed record ServeOptions
     public long MaxImageBytes { get; init; } = 20 << 20;
     /// <summary>The most pixels an image may declare in its header; more is refused before it is decoded.</summary>
     public long MaxPixels { get; init; } = 40_000_000;
+    /// <summary>Inference precision; fp32 unless asked (the CLI's <c>--precision</c> defaults to auto).</summary>
+    public SharpGlance.Runtime.Precision Precision { get; init; } = SharpGlance.Runtime.Precision.Fp32;
     /// <summary>How long SIGTERM waits for the queue to drain.</summary>
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(60);
 

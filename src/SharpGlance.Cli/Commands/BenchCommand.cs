@@ -29,7 +29,9 @@ public static class BenchCommand
         var batchIterations = new Option<int>("--batch-iterations") { Description = "Timed batches", DefaultValueFactory = _ => 1 };
         var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => "cpu" };
         var threads = new Option<int?>("--threads") { Description = "Threads for libtorch and OpenBLAS (default: all cores)" };
-        var gemm = new Option<string>("--gemm") { Description = "fp32 CPU matrix multiply: auto (OpenBLAS when installed), torch or openblas", DefaultValueFactory = _ => "auto" };
+        var gemm = GemmChoice.Option();
+        var precision = PrecisionChoice.Option();
+        var refine = new Option<bool>("--refine") { Description = "Also time the second glance (a DeepLens of the paper's size on the random model) and report its overhead over the single pass" };
         var minRows = new Option<int?>("--gemm-min-rows") { Description = $"Rows (batch × tokens) from which OpenBLAS is used (default {CpuGemm.MinRows})" };
         var fullVision = new Option<bool>("--full-vision") { Description = "Build all ViT blocks (default: only up to the select layer, as `glance caption` does)" };
         var kernels = new Option<bool>("--kernels") { Description = "Time the model's GEMM shapes on libtorch and OpenBLAS instead of captions" };
@@ -38,17 +40,11 @@ public static class BenchCommand
 
         var command = new Command("bench", "Time a caption phase by phase (ViT, connector, prefill, decode), peak memory and batch throughput.")
         {
-            model, tokenizer, iterations, warmup, newTokens, batch, batchIterations, device, threads, gemm, minRows, fullVision, kernels, profile, json,
+            model, tokenizer, iterations, warmup, newTokens, batch, batchIterations, device, threads, gemm, precision, refine, minRows, fullVision, kernels, profile, json,
         };
         command.SetAction(parse =>
         {
-            var backend = parse.GetValue(gemm)?.ToLowerInvariant() switch
-            {
-                "auto" => GemmBackend.Auto,
-                "torch" => GemmBackend.Torch,
-                "openblas" => GemmBackend.OpenBlas,
-                var other => throw new GlanceException($"--gemm {other}: use auto, torch or openblas"),
-            };
+            var backend = GemmChoice.Parse(parse.GetValue(gemm));
             if (parse.GetValue(minRows) is { } rows)
             {
                 if (rows < 1) throw new GlanceException($"--gemm-min-rows must be at least 1 (got {rows})");
@@ -64,9 +60,9 @@ public static class BenchCommand
                 else PrintKernels(timings, other);
                 return 0;
             }
+            if (Devices.Parse(parse.GetValue(device)).type == TorchSharp.DeviceType.CPU) GemmChoice.Apply(backend);
             if (parse.GetValue(profile))
             {
-                CpuGemm.Backend = backend;
                 var (steps, other) = ProcessStats.WithOtherLoad(() => asJson ? LayerProfile.Run() : CliProgress.Run("profile", p => LayerProfile.Run(progress: p)));
                 if (asJson) Console.Out.WriteLine(JsonSerializer.Serialize(new { gemm = CpuGemm.Describe(), threads = TorchSharp.torch.get_num_threads(), load_average = LoadAverage(), other_load_cores = other, steps }, JsonOptions));
                 else PrintProfile(steps, other);
@@ -84,6 +80,8 @@ public static class BenchCommand
                 Device = Devices.Parse(parse.GetValue(device)),
                 Threads = parse.GetValue(threads),
                 Gemm = backend,
+                Precision = PrecisionChoice.Parse(parse.GetValue(precision)),
+                Refine = parse.GetValue(refine),
                 TrimVision = !parse.GetValue(fullVision),
             }.Validate();
             var result = asJson ? CaptionBenchmark.Run(options) : CliProgress.Run("bench", p => CaptionBenchmark.Run(options, p));
@@ -117,8 +115,8 @@ public static class BenchCommand
         var e = r.Environment.Where(kv => kv.Value is not null).Select(kv => $"{kv.Key}={kv.Value}");
         AnsiConsole.MarkupLine($"[bold]{Markup.Escape(r.Model)}[/]");
         AnsiConsole.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-            $"{r.Parameters / 1e6:0.0}M parameters (ViT blocks built: {r.VisionLayersBuilt}), {r.VisualTokens} visual + {r.PromptTokens} prompt tokens, {r.NewTokens} new tokens, greedy, fp32")));
-        AnsiConsole.MarkupLine(Markup.Escape($"{r.Device}, {r.TorchThreads} threads on {r.Cores} cores ({r.Cpu}); GEMM: {r.Gemm}"));
+            $"{r.Parameters / 1e6:0.0}M parameters (ViT blocks built: {r.VisionLayersBuilt}), {r.VisualTokens} visual + {r.PromptTokens} prompt tokens, {r.NewTokens} new tokens, greedy, {r.Precision}")));
+        AnsiConsole.MarkupLine(Markup.Escape($"{r.Device}, {r.TorchThreads} threads on {r.Cores} cores ({r.Cpu}); {r.Precision}; GEMM: {r.Gemm}"));
         AnsiConsole.MarkupLine(Markup.Escape("env: " + (e.Any() ? string.Join(" ", e) : "(none set)")));
         AnsiConsole.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
             $"{r.Date:yyyy-MM-dd HH:mm}, load average {r.LoadAverageBefore[0]:0.00} before, {r.LoadAverageAfter[0]:0.00} after; other processes kept {r.OtherLoadSingle:0.00} cores busy meanwhile; built in {r.BuildSeconds:0.0} s")));
@@ -144,7 +142,12 @@ public static class BenchCommand
         Row("decode, per token", s => s.PerToken);
         Row($"decode ({r.NewTokens - 1} tokens)", s => s.Decode);
         Row("total", s => s.Total);
+        if (r.Single.SecondGlance.Count > 0) Row($"second glance (DeepLens + refine prompt + {r.NewTokens} tokens)", s => s.SecondGlance);
         AnsiConsole.Write(table);
+        if (r.Single.SecondGlance.Count > 0)
+            AnsiConsole.MarkupLine(Markup.Escape(FormattableString.Invariant(
+                $"second glance: +{r.Single.SecondGlanceOverhead:P0} over the single pass at batch 1") +
+                (r.Batched is { SecondGlance.Count: > 0 } sb ? FormattableString.Invariant($", +{sb.SecondGlanceOverhead:P0} at batch {sb.BatchSize}") : "")));
         string batched = r.Batched is { } bb ? FormattableString.Invariant($"; batch {bb.BatchSize}: {bb.ImagesPerSecond:0.00} images/s over {bb.Runs} run(s)") : "";
         AnsiConsole.MarkupLine(Markup.Escape(FormattableString.Invariant(
             $"batch 1: {r.Single.Total.Mean / 1000:0.00} s per caption over {r.Single.Runs} runs ({r.Single.ImagesPerSecond:0.00} images/s){batched}")));

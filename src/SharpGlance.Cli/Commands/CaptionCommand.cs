@@ -35,6 +35,8 @@ public static class CaptionCommand
         var question = new Option<string?>("--question") { Description = $"The prompt's question (default \"{PromptTemplate.DefaultQuestion}\")" };
         var json = new Option<bool>("--json") { Description = "One JSON object per image: image, caption, initial, rounds, seconds (its share of its batch's time), model, decoding" };
         var device = new Option<string>("--device") { Description = "cpu (this build has no CUDA: it is built on TorchSharp-cpu)", DefaultValueFactory = _ => "cpu" };
+        var gemm = GemmChoice.Option();
+        var precision = PrecisionChoice.Option();
         var images = new Argument<string[]>("images")
         {
             Description = $"Image files, folders or globs (default: the shipped sample scenes); each image at most {RgbImage.DefaultMaxPixels:N0} pixels " +
@@ -44,7 +46,7 @@ public static class CaptionCommand
 
         var command = new Command("caption", "Caption images (first glance; --refine adds the second glance).")
         {
-            model, vision, beams, maxNew, lengthPenalty, sample, temperature, topP, topK, seed, batch, refine, rounds, showInitial, question, json, device, images,
+            model, vision, beams, maxNew, lengthPenalty, sample, temperature, topP, topK, seed, batch, refine, rounds, showInitial, question, json, device, gemm, precision, images,
         };
         command.SetAction(parseResult =>
         {
@@ -77,10 +79,14 @@ public static class CaptionCommand
             // The shipped samples live in the build folder: show their names, not the long absolute path.
             Func<string, string> shown = given.Length == 0 ? Path.GetFileName : p => p;
             var folder = DefaultModel.Resolve(parseResult.GetValue(model));
+            var onDevice = Devices.Parse(parseResult.GetValue(device));
+            var backend = GemmChoice.Parse(parseResult.GetValue(gemm));
+            if (onDevice.type == TorchSharp.DeviceType.CPU) GemmChoice.Apply(backend);
             using var captioner = Captioner.Load(folder, new CaptionerLoadOptions
             {
                 VisionFolder = HubCache.ResolveOptional(parseResult.GetValue(vision)),
-                Device = Devices.Parse(parseResult.GetValue(device)),
+                Device = onDevice,
+                DType = Precisions.Resolve(Precisions.Parse(parseResult.GetValue(precision)), onDevice),
                 TrimVision = true,   // inference only: the tower stops at the highest tapped layer
             });
             var options = new CaptionRunOptions

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using SharpGlance.Runtime;
 using SharpGlance.Captioning;
 using SharpGlance.Generation;
 using SharpGlance.Queue;
@@ -96,16 +97,23 @@ public static class QueueCommand
         var beams = new Option<int>("--beams") { Description = "Beam width (1 = greedy)", DefaultValueFactory = _ => 3 };
         var maxNew = new Option<int>("--max-new-tokens") { Description = "New tokens at most", DefaultValueFactory = _ => 77 };
         var refine = new Option<bool>("--refine") { Description = "Take a second glance" };
+        var gemm = GemmChoice.Option();
+        var precision = PrecisionChoice.Option();
         var command = new Command("worker", "Caption the images of glance.work in batches until SIGTERM or Ctrl-C (run any number, on any machines).")
         {
-            broker, model, batch, beams, maxNew, refine,
+            broker, model, batch, beams, maxNew, refine, gemm, precision,
         };
         command.SetAction(parseResult =>
         {
             var error = parseResult.InvocationConfiguration.Error;
             var generation = GenerationOptions.Paper with { NumBeams = parseResult.GetValue(beams), MaxNewTokens = parseResult.GetValue(maxNew) };
             generation.Validate(int.MaxValue);
-            using var captioner = Captioner.Load(DefaultModel.Resolve(parseResult.GetValue(model)), new CaptionerLoadOptions { TrimVision = true });
+            GemmChoice.Apply(GemmChoice.Parse(parseResult.GetValue(gemm)));
+            using var captioner = Captioner.Load(DefaultModel.Resolve(parseResult.GetValue(model)), new CaptionerLoadOptions
+            {
+                TrimVision = true,
+                DType = Precisions.Resolve(PrecisionChoice.Parse(parseResult.GetValue(precision)), TorchSharp.torch.CPU),
+            });
             var options = new WorkerOptions
             {
                 Broker = parseResult.GetValue(broker)!,

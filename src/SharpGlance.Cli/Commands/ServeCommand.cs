@@ -17,14 +17,17 @@ public static class ServeCommand
         var queue = new Option<int>("--queue") { Description = "Requests waiting at most; more are answered 503 with Retry-After", DefaultValueFactory = _ => defaults.QueueCapacity };
         var maxMb = new Option<double>("--max-image-mb") { Description = "Largest image file accepted (413 above)", DefaultValueFactory = _ => defaults.MaxImageBytes / 1048576.0 };
         var maxPixels = new Option<long>("--max-pixels") { Description = "Most pixels an image may declare; more is refused before decoding", DefaultValueFactory = _ => defaults.MaxPixels };
+        var gemm = GemmChoice.Option();
+        var precision = PrecisionChoice.Option();
         var command = new Command("serve", "Serve captions over HTTP: /v1/captions, /v1/chat/completions (OpenAI-compatible), a web page at /, /metrics.")
         {
-            model, host, port, maxBatch, maxWait, queue, maxMb, maxPixels,
+            model, host, port, maxBatch, maxWait, queue, maxMb, maxPixels, gemm, precision,
         };
         // A synchronous action: System.CommandLine ends an async action's process 2 s after SIGTERM, before the
         // queue has drained; the server's host listens for SIGTERM itself.
         command.SetAction(parseResult =>
         {
+            GemmChoice.Apply(GemmChoice.Parse(parseResult.GetValue(gemm)));
             var options = new ServeOptions
             {
                 ModelFolder = DefaultModel.Resolve(parseResult.GetValue(model)),
@@ -36,6 +39,7 @@ public static class ServeCommand
                 QueueCapacity = parseResult.GetValue(queue),
                 MaxImageBytes = (long)(parseResult.GetValue(maxMb) * 1048576),
                 MaxPixels = parseResult.GetValue(maxPixels),
+                Precision = PrecisionChoice.Parse(parseResult.GetValue(precision)),
             };
             var server = GlanceServer.StartAsync(options).GetAwaiter().GetResult();
             parseResult.InvocationConfiguration.Output.WriteLine($"glance serve: {options.ModelId} on {server.Address} (web page at /, API at /v1/captions, OpenAPI at /openapi/v1.json)");

@@ -1,9 +1,11 @@
 using System.Diagnostics;
 using SharpGlance.Captioning;
+using SharpGlance.Connectors;
 using SharpGlance.Generation;
 using SharpGlance.Preprocessing;
 using SharpGlance.Runtime;
 using SharpGlance.Tokenization;
+using SharpGlance.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -30,6 +32,14 @@ public sealed record CaptionBenchmarkOptions
     /// <summary>Intra-op threads for libtorch and OpenBLAS; null = leave both at their defaults (the core count).</summary>
     public int? Threads { get; init; }
     public GemmBackend Gemm { get; init; } = GemmBackend.Auto;
+    /// <summary>
+    /// Also time the second glance after each caption (<c>--refine</c>): the random full-size model gets a
+    /// DeepLens of the paper's size (<see cref="DeepLensConfig"/>'s defaults: D = 1024, 4 layers, 100
+    /// queries, three levels); a model folder must have one.
+    /// </summary>
+    public bool Refine { get; init; }
+    /// <summary>Inference precision (auto: bf16 where the CPU has bf16 hardware).</summary>
+    public Precision Precision { get; init; } = Precision.Auto;
     /// <summary>Build the tower only up to the select layer (as <c>glance caption</c> does).</summary>
     public bool TrimVision { get; init; } = true;
     public long Seed { get; init; }
@@ -60,8 +70,13 @@ public sealed record TimingStats(double Mean, double Std, double Median, double 
     }
 }
 
-/// <summary>The phases of one caption run, in milliseconds (decode is the sum over the steps after the first token).</summary>
-public sealed record PhaseTimes(double Preprocess, double Vit, double Connector, double Prefill, double Decode, int DecodeSteps, double Total)
+/// <summary>
+/// The phases of one caption run, in milliseconds (decode is the sum over the steps after the first token).
+/// <paramref name="SecondGlance"/>: the whole second glance after it (DeepLens over the cached features, the
+/// refinement prompt's prefill, its decode), NaN when not asked; <paramref name="Total"/> is the first glance's.
+/// </summary>
+public sealed record PhaseTimes(double Preprocess, double Vit, double Connector, double Prefill, double Decode, int DecodeSteps, double Total,
+    double SecondGlance = double.NaN)
 {
     public double PerToken => DecodeSteps > 0 ? Decode / DecodeSteps : double.NaN;
 }
@@ -70,14 +85,23 @@ public sealed record PhaseTimes(double Preprocess, double Vit, double Connector,
 public sealed record PhaseStats(int BatchSize, int Runs, TimingStats Preprocess, TimingStats Vit, TimingStats Connector, TimingStats Prefill,
     TimingStats PerToken, TimingStats Decode, TimingStats Total)
 {
+    /// <summary>The second glance's time (<c>--refine</c>; no runs otherwise).</summary>
+    public TimingStats SecondGlance { get; init; } = TimingStats.Of([]);
+
     /// <summary>Images per second from the mean total.</summary>
     public double ImagesPerSecond => BatchSize / (Total.Mean / 1000.0);
+
+    /// <summary>What the second glance adds to the single pass: its mean time over the first glance's mean total (NaN without it).</summary>
+    public double SecondGlanceOverhead => SecondGlance.Count == 0 ? double.NaN : SecondGlance.Mean / Total.Mean;
 
     public static PhaseStats Of(int batch, IReadOnlyList<PhaseTimes> runs) => new(batch, runs.Count,
         TimingStats.Of(runs.Select(r => r.Preprocess).ToList()), TimingStats.Of(runs.Select(r => r.Vit).ToList()),
         TimingStats.Of(runs.Select(r => r.Connector).ToList()), TimingStats.Of(runs.Select(r => r.Prefill).ToList()),
         TimingStats.Of(runs.Select(r => r.PerToken).ToList()), TimingStats.Of(runs.Select(r => r.Decode).ToList()),
-        TimingStats.Of(runs.Select(r => r.Total).ToList()));
+        TimingStats.Of(runs.Select(r => r.Total).ToList()))
+    {
+        SecondGlance = TimingStats.Of(runs.Select(r => r.SecondGlance).Where(t => !double.IsNaN(t)).ToList()),
+    };
 }
 
 /// <summary>Everything <c>glance bench</c> reports (also its <c>--json</c> output).</summary>
@@ -92,6 +116,8 @@ public sealed record CaptionBenchmarkResult
     public required string Device { get; init; }
     public required int TorchThreads { get; init; }
     public required string Gemm { get; init; }
+    /// <summary>"fp32" or "bf16": what the weights and activations were (the fp32 GEMM routing applies to fp32 only).</summary>
+    public string Precision { get; init; } = "fp32";
     public required string Cpu { get; init; }
     public required int Cores { get; init; }
     public required IReadOnlyDictionary<string, string?> Environment { get; init; }
@@ -130,16 +156,26 @@ public static class CaptionBenchmark
         CpuGemm.Backend = options.Gemm;
         if (options.Threads is { } threads) CpuGemm.SetThreads(threads);
         var device = options.Device ?? CPU;
+        var dtype = Precisions.Resolve(options.Precision, device);
         var clock = Stopwatch.StartNew();
         using var captioner = options.ModelFolder is { } folder
-            ? Captioner.Load(folder, new CaptionerLoadOptions { Device = device, TrimVision = options.TrimVision })
+            ? Captioner.Load(folder, new CaptionerLoadOptions { Device = device, TrimVision = options.TrimVision, DType = dtype })
             : RandomCaptioner.Create(RandomCaptioner.FullSizeConfig, OptTokenizer.FromFolder(options.TokenizerFolder
                 ?? throw new GlanceException("the random full-size model needs a tokenizer folder (vocab.json + merges.txt): pass --tokenizer DIR")),
-                device, options.TrimVision, options.Seed);
+                device, options.TrimVision, options.Seed, dtype);
+        if (options.Refine && options.ModelFolder is null)
+        {
+            captioner.AttachDeepLens(new DeepLensConfig { VisionWidth = captioner.Vision.Config.HiddenSize, LmHidden = captioner.Lm.Config.EmbeddingDim }, options.Seed);
+            RandomCaptioner.FillCheaply(captioner.DeepLens!);
+            captioner.DeepLens!.to(dtype);
+            captioner.DeepLens.eval();
+        }
+        if (options.Refine && captioner.DeepLens is null)
+            throw new GlanceException($"--refine: {options.ModelFolder} has no DeepLens (a single-pass captioner); leave out --model to time the paper's size");
         double buildSeconds = clock.Elapsed.TotalSeconds;
         double rssAfterBuild = ProcessStats.RssMiB;
-        long parameters = new nn.Module[] { captioner.Vision, captioner.MlpConnector, captioner.Lm }
-            .Sum(m => m.parameters().Sum(p => p.numel()));
+        long parameters = new nn.Module?[] { captioner.Vision, captioner.MlpConnector, captioner.Lm, options.Refine ? captioner.DeepLens : null }
+            .Sum(m => m?.parameters().Sum(p => p.numel()) ?? 0);
 
         var generation = new GenerationOptions
         {
@@ -155,7 +191,7 @@ public static class CaptionBenchmark
         string caption = "";
         for (int i = 0; i < options.Warmup; i++)
         {
-            caption = CaptionOnce(captioner, [images[0]], prompt, generation).Captions[0];
+            caption = CaptionOnce(captioner, [images[0]], prompt, generation, options.Refine).Captions[0];
             progress?.Report(new ProgressUpdate(++done, total, "warm-up"));
         }
         var (single, otherSingle) = ProcessStats.WithOtherLoad(() =>
@@ -163,7 +199,7 @@ public static class CaptionBenchmark
             var runs = new List<PhaseTimes>();
             for (int i = 0; i < options.Iterations; i++)
             {
-                var (times, text) = CaptionOnce(captioner, [images[0]], prompt, generation);
+                var (times, text) = CaptionOnce(captioner, [images[0]], prompt, generation, options.Refine);
                 runs.Add(times);
                 caption = text[0];
                 progress?.Report(new ProgressUpdate(++done, total, $"batch 1, {times.Total / 1000:0.00} s"));
@@ -181,7 +217,7 @@ public static class CaptionBenchmark
                 var list = new List<PhaseTimes>();
                 for (int i = 0; i < options.BatchIterations; i++)
                 {
-                    list.Add(CaptionOnce(captioner, images, prompt, generation).Times);
+                    list.Add(CaptionOnce(captioner, images, prompt, generation, options.Refine).Times);
                     progress?.Report(new ProgressUpdate(++done, total, $"batch {options.Batch}, {list[^1].Total / 1000:0.00} s"));
                 }
                 return list;
@@ -201,7 +237,8 @@ public static class CaptionBenchmark
             NewTokens = options.NewTokens,
             Device = device.ToString(),
             TorchThreads = get_num_threads(),
-            Gemm = device.type == DeviceType.CPU ? CpuGemm.Describe() : "libtorch (" + device.type + ")",
+            Gemm = device.type == DeviceType.CPU && dtype == ScalarType.Float32 ? CpuGemm.Describe() : "libtorch (" + device.type + ", " + Precisions.Name(dtype) + ")",
+            Precision = Precisions.Name(dtype),
             Cpu = ProcessStats.CpuModel ?? "?",
             Cores = System.Environment.ProcessorCount,
             Environment = EnvironmentKnobs.ToDictionary(k => k, System.Environment.GetEnvironmentVariable),
@@ -227,8 +264,9 @@ public static class CaptionBenchmark
         "MKL_ENABLE_INSTRUCTIONS", "MKL_CBWR", "MKL_NUM_THREADS", "DNNL_MAX_CPU_ISA", "ONEDNN_MAX_CPU_ISA",
     ];
 
-    /// <summary>One caption run over <paramref name="images"/> (one batch), phase by phase.</summary>
-    public static (PhaseTimes Times, IReadOnlyList<string> Captions) CaptionOnce(Captioner captioner, IReadOnlyList<RgbImage> images, int[] prompt, GenerationOptions generation)
+    /// <summary>One caption run over <paramref name="images"/> (one batch), phase by phase; with <paramref name="refine"/>, then the second glance.</summary>
+    public static (PhaseTimes Times, IReadOnlyList<string> Captions) CaptionOnce(Captioner captioner, IReadOnlyList<RgbImage> images, int[] prompt, GenerationOptions generation,
+        bool refine = false)
     {
         using var _ = no_grad();
         var clock = Stopwatch.StartNew();
@@ -259,7 +297,15 @@ public static class CaptionBenchmark
         }
         double total = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
         var captions = rows.Select(r => captioner.Tokenizer.Decode(r.Select(x => (int)x)).Trim()).ToList();
-        return (new PhaseTimes(preprocess, vit, connector, prefill, decode, steps, total), captions);
+        double second = double.NaN;
+        if (refine)
+        {
+            // The features the first glance computed are reused, as `glance caption --refine` does.
+            var secondStart = Stopwatch.GetTimestamp();
+            Refinement.Refine(captioner, features, captions, generation);
+            second = Stopwatch.GetElapsedTime(secondStart).TotalMilliseconds;
+        }
+        return (new PhaseTimes(preprocess, vit, connector, prefill, decode, steps, total, second), captions);
     }
 
     /// <summary>A deterministic colourful test card (gradients and stripes), so preprocessing sees real pixels.</summary>

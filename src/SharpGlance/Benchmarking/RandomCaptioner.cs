@@ -29,7 +29,8 @@ public static class RandomCaptioner
     /// Builds <paramref name="config"/>'s captioner with cheap random weights (<see cref="FillCheaply"/>);
     /// the tower holds only the blocks its select layer needs when <paramref name="trimVision"/>.
     /// </summary>
-    public static Captioner Create(CaptionerConfig config, OptTokenizer tokenizer, Device? device = null, bool trimVision = true, long seed = 0)
+    public static Captioner Create(CaptionerConfig config, OptTokenizer tokenizer, Device? device = null, bool trimVision = true, long seed = 0,
+        ScalarType dtype = ScalarType.Float32)
     {
         device ??= CPU;
         var vc = config.Vision ?? throw new GlanceException("random captioner: the config has no vision_config");
@@ -38,9 +39,9 @@ public static class RandomCaptioner
         OptForCausalLM? lm = null;
         try
         {
-            vision = new ClipVisionModel(vc, device, ScalarType.Float32, initialize: false, buildLayers: trimVision ? CaptionerFolder.HighestTappedLayer(config, vc.NumHiddenLayers) : null);
-            lm = new OptForCausalLM(config.Text, device, ScalarType.Float32, initialize: false);
-            projector = Connector.Create(config.ProjectorType, vc.HiddenSize, config.Text.EmbeddingDim, device);
+            vision = new ClipVisionModel(vc, device, dtype, initialize: false, buildLayers: trimVision ? CaptionerFolder.HighestTappedLayer(config, vc.NumHiddenLayers) : null);
+            lm = new OptForCausalLM(config.Text, device, dtype, initialize: false);
+            projector = Connector.Create(config.ProjectorType, vc.HiddenSize, config.Text.EmbeddingDim, device, dtype);
             using var generator = new Generator((ulong)seed, device);
             foreach (var module in new nn.Module[] { vision, projector, lm }) FillCheaply(module, generator);
             var captioner = CaptionerFolder.FromParts(config, vision, projector, lm, tokenizer, device);
@@ -58,7 +59,7 @@ public static class RandomCaptioner
     /// Random weights in a fraction of the time of HF's init (normal_ over 420M values takes ~10 s here):
     /// every matrix and embedding gets uniform(−a, a) with a = 0.02·√3 (the standard deviation of OPT's and,
     /// roughly, CLIP's init), LayerNorm weights 1, biases 0. Enough for timing — the values never matter to
-    /// the cost of fp32 arithmetic, as long as they are finite and not denormal.
+    /// the cost of the arithmetic, as long as they are finite and not denormal.
     /// </summary>
     public static void FillCheaply(nn.Module module, Generator? generator = null)
     {

@@ -46,7 +46,7 @@ public sealed class PackedLinears : IDisposable
     /// </summary>
     public Tensor? TryForward(Tensor x)
     {
-        if (!CpuGemm.UsesOpenBlas || !CpuGemm.Applies(x, _weight, _bias) || x.shape[^1] != _in) return null;
+        if (!CpuGemm.Routes(GemmRoute.Gemm) || !CpuGemm.Applies(x, _weight, _bias) || x.shape[^1] != _in) return null;
         if (x.numel() / _in < CpuGemm.MinRows) return null;
         // The shared buffer never records gradients; the parts' parameters may.
         if (is_grad_enabled() && Parts.Any(p => p.weight.requires_grad || (p.bias?.requires_grad ?? false))) return null;

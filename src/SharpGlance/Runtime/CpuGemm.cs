@@ -7,11 +7,12 @@ namespace SharpGlance.Runtime;
 /// <summary>Which library multiplies the matrices of an fp32 CPU <see cref="Nn.Linear"/> at inference.</summary>
 public enum GemmBackend
 {
-    /// <summary>OpenBLAS when it is installed, else libtorch.</summary>
+    /// <summary>As the machine's <see cref="KernelPlan"/> says once one is in use; before that, OpenBLAS when it is installed.</summary>
     Auto,
     /// <summary>Always libtorch (<c>torch.nn.functional.linear</c>, i.e. its bundled MKL).</summary>
     Torch,
     /// <summary>OpenBLAS; an error when it is missing.</summary>
+    [System.Text.Json.Serialization.JsonStringEnumMemberName("openblas")]
     OpenBlas,
 }
 
@@ -28,7 +29,19 @@ public static unsafe class CpuGemm
 {
     private static volatile GemmBackend _backend = GemmBackend.Auto;
 
-    /// <summary>The process-wide choice (<c>glance bench --gemm</c>); Auto by default.</summary>
+    private static volatile KernelPlan? _plan;
+
+    /// <summary>
+    /// The measured plan <see cref="GemmBackend.Auto"/> follows (the CLI loads or measures it at start;
+    /// null: the library's old rule, OpenBLAS whenever it is installed).
+    /// </summary>
+    public static KernelPlan? Plan
+    {
+        get => _plan;
+        set => _plan = value;
+    }
+
+    /// <summary>The process-wide choice (<c>--gemm</c>); Auto by default.</summary>
     public static GemmBackend Backend
     {
         get => _backend;
@@ -64,8 +77,16 @@ public static unsafe class CpuGemm
     /// <summary>How many products went through OpenBLAS so far (tests check that the path was taken).</summary>
     public static long OpenBlasCalls => Interlocked.Read(ref _openBlasCalls);
 
-    /// <summary>True when <see cref="Linear"/> will use OpenBLAS for large enough fp32 CPU inputs.</summary>
-    public static bool UsesOpenBlas => _backend != GemmBackend.Torch && OpenBlas.IsAvailable;
+    /// <summary>True when <see cref="Linear"/> will use OpenBLAS for some large enough fp32 CPU inputs.</summary>
+    public static bool UsesOpenBlas => Routes(GemmRoute.Gemm) || Routes(GemmRoute.Gemv);
+
+    /// <summary>True when products of <paramref name="route"/>'s kind go to OpenBLAS: forced, or Auto and the plan (or, without one, its presence) says so.</summary>
+    public static bool Routes(GemmRoute route) => _backend switch
+    {
+        GemmBackend.Torch => false,
+        GemmBackend.OpenBlas => OpenBlas.IsAvailable,
+        _ => OpenBlas.IsAvailable && (_plan is not { } plan || (route == GemmRoute.Gemm ? plan.Gemm : plan.Gemv) == GemmBackend.OpenBlas),
+    };
 
     /// <summary>Intra-op threads for both backends: libtorch's and, when installed, OpenBLAS's.</summary>
     public static void SetThreads(int threads)
@@ -76,23 +97,33 @@ public static unsafe class CpuGemm
     }
 
     /// <summary>One line for <c>glance info</c> and the benchmark.</summary>
-    public static string Describe() =>
-        UsesOpenBlas ? $"OpenBLAS for fp32 CPU inference with ≥ {MinRows} rows (1 row: weights ≥ {GemvMinWeights / 1e6:0.#}M), libtorch otherwise: {OpenBlas.Describe()}"
-        : _backend == GemmBackend.Torch ? "libtorch (forced)"
-        : $"libtorch (OpenBLAS {OpenBlas.Describe()})";
+    public static string Describe()
+    {
+        string how = _backend switch
+        {
+            GemmBackend.Torch => "forced by --gemm torch",
+            GemmBackend.OpenBlas => "forced by --gemm openblas",
+            _ => _plan is null ? "no kernel plan in use" : "the measured kernel plan",
+        };
+        bool gemm = Routes(GemmRoute.Gemm), gemv = Routes(GemmRoute.Gemv);
+        if (!gemm && !gemv) return $"libtorch ({how}; {(OpenBlas.IsAvailable ? "" : "OpenBLAS ")}{OpenBlas.Describe()})";
+        string rows = gemm && gemv ? $"≥ {MinRows} rows and 1 row with weights ≥ {GemvMinWeights / 1e6:0.#}M"
+            : gemm ? $"≥ {MinRows} rows" : $"1 row with weights ≥ {GemvMinWeights / 1e6:0.#}M";
+        return $"OpenBLAS for fp32 CPU inference with {rows}, libtorch otherwise ({how}): {OpenBlas.Describe()}";
+    }
 
     /// <summary><c>torch.nn.functional.linear(x, weight, bias)</c>, through OpenBLAS where that applies.</summary>
     public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias)
     {
-        if (!UsesOpenBlas || !Applies(x, weight, bias)) return nn.functional.linear(x, weight, bias);
+        if (_backend == GemmBackend.Torch || !Applies(x, weight, bias) || !OpenBlas.IsAvailable) return nn.functional.linear(x, weight, bias);
         long k = x.shape[^1], n = weight.shape[0];
         if (weight.shape[1] != k)
             throw new GlanceException($"linear: input [{string.Join(", ", x.shape)}] does not match weight [{string.Join(", ", weight.shape)}]");
         if (bias is not null && (bias.dim() != 1 || bias.shape[0] != n))
             throw new GlanceException($"linear: bias [{string.Join(", ", bias.shape)}] does not match weight [{string.Join(", ", weight.shape)}]");
         long m = k == 0 ? 0 : x.numel() / k;
-        bool large = m >= MinRows || (m == 1 && k * n >= GemvMinWeights);
-        if (!large || !Fits(m, k, n)) return nn.functional.linear(x, weight, bias);
+        bool route = m >= MinRows ? Routes(GemmRoute.Gemm) : m == 1 && k * n >= GemvMinWeights && Routes(GemmRoute.Gemv);
+        if (!route || !Fits(m, k, n)) return nn.functional.linear(x, weight, bias);
         return OpenBlasLinear(x, weight, bias);
     }
 
@@ -128,6 +159,15 @@ public static unsafe class CpuGemm
         Interlocked.Increment(ref _openBlasCalls);
         long[] shape = [.. x.shape[..^1], n];
         return y.view(shape).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Switches OpenBLAS's kernels (<see cref="OpenBlas.UseCore"/>) between products, under the lock every
+    /// OpenBLAS product takes. Returns the core now in use.
+    /// </summary>
+    internal static string UseOpenBlasCore(string? core)
+    {
+        lock (Serial) return OpenBlas.UseCore(core);
     }
 
     /// <summary>CPU, float32, contiguous weight, and nothing for autograd to record.</summary>

@@ -13,6 +13,23 @@ public static partial class NativeEnvironment
     [LibraryImport("libc", EntryPoint = "setenv", StringMarshalling = StringMarshalling.Utf8)]
     private static partial int SetEnv(string name, string value, int overwrite);
 
+    [LibraryImport("libc", EntryPoint = "unsetenv", StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int UnsetEnv(string name);
+
+    /// <summary>Sets <paramref name="name"/> in the C environment and .NET's, overwriting (Unix; elsewhere .NET's only).</summary>
+    public static void Set(string name, string value)
+    {
+        if (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS()) SetEnv(name, value, 1);
+        Environment.SetEnvironmentVariable(name, value);
+    }
+
+    /// <summary>Removes <paramref name="name"/> from the C environment and .NET's.</summary>
+    public static void Unset(string name)
+    {
+        if (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS()) UnsetEnv(name);
+        Environment.SetEnvironmentVariable(name, null);
+    }
+
     /// <summary>
     /// Sets <paramref name="name"/> to <paramref name="value"/> unless the user already set it. Returns the
     /// value in effect. A no-op returning null off Unix.

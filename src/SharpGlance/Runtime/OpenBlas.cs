@@ -9,6 +9,13 @@ namespace SharpGlance.Runtime;
 /// GFLOP/s on ViT-L shapes with 2 threads, OpenBLAS ~115; see bench/README.md). Only the two CBLAS
 /// routines the fast <see cref="Nn.Linear"/> needs are bound. OpenBLAS reads OPENBLAS_CORETYPE,
 /// OPENBLAS_NUM_THREADS and OMP_* when it loads, i.e. at the first use here.
+/// <para>
+/// A DYNAMIC_ARCH OpenBLAS picks its kernels by CPU model, and a release older than the CPU falls back to
+/// its oldest set: OpenBLAS 0.3.21 runs an AVX-512/AMX Xeon on the SSE3 "Prescott" kernels, 60–80 GFLOP/s
+/// where libtorch reaches 325–385. When the core it chose is older than AVX2 and the CPU has AVX2, the
+/// load switches it to the kernels the CPU can run (SkylakeX with AVX-512, else Haswell) — unless the user
+/// set OPENBLAS_CORETYPE — and <see cref="CoreFix"/> says so.
+/// </para>
 /// </summary>
 public static unsafe class OpenBlas
 {
@@ -36,10 +43,14 @@ public static unsafe class OpenBlas
     {
         var api = Loaded.Value;
         if (api is null) return $"not available ({Problem})";
-        return $"{Config()} (core {CoreName()}, {Threads} threads, {LibraryName})";
+        string core = CoreFix is null ? CoreName() : $"{CoreFix}, switched: this OpenBLAS does not know the CPU";
+        return $"{Config()} (core {core}, {Threads} threads, {LibraryName})";
     }
 
     public static string Config() => Loaded.Value is { } api && api.GetConfig is not null ? Marshal.PtrToStringAnsi((IntPtr)api.GetConfig()) ?? "?" : "?";
+
+    /// <summary>"Prescott → SkylakeX" when the load replaced a fallback core (see the class comment), else null.</summary>
+    public static string? CoreFix { get; private set; }
 
     /// <summary>The kernel family OpenBLAS chose (Haswell, SkylakeX, Zen, …); OPENBLAS_CORETYPE overrides it.</summary>
     public static string CoreName() => Loaded.Value is { } api && api.GetCoreName is not null ? Marshal.PtrToStringAnsi((IntPtr)api.GetCoreName()) ?? "?" : "?";
@@ -66,14 +77,74 @@ public static unsafe class OpenBlas
         api.Sgemv(order, trans, m, n, alpha, a, lda, x, incx, beta, y, incy);
     }
 
+    // The vector level of OpenBLAS's x86-64 core types (0 = SSE only, 1 = AVX, 2 = AVX2, 3 = AVX-512), as
+    // OpenBLAS's dynamic.c names them; an unknown name counts as current (left alone).
+    private static readonly Dictionary<string, int> CoreLevels = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["Katmai"] = 0, ["Coppermine"] = 0, ["Northwood"] = 0, ["Prescott"] = 0, ["Banias"] = 0, ["Atom"] = 0, ["Core2"] = 0,
+        ["Penryn"] = 0, ["Dunnington"] = 0, ["Nehalem"] = 0, ["Athlon"] = 0, ["Opteron"] = 0, ["Opteron_SSE3"] = 0,
+        ["Barcelona"] = 0, ["Nano"] = 0, ["Bobcat"] = 0,
+        ["Sandybridge"] = 1, ["Bulldozer"] = 1, ["Piledriver"] = 1, ["Steamroller"] = 1,
+        ["Haswell"] = 2, ["Zen"] = 2, ["Excavator"] = 2,
+        ["SkylakeX"] = 3, ["Cooperlake"] = 3, ["SapphireRapids"] = 3,
+    };
+
+    /// <summary>
+    /// The core type to switch to when OpenBLAS chose <paramref name="core"/> on <paramref name="cpu"/>: a
+    /// core older than AVX2 on a CPU with AVX2 is a fallback (the release does not know the CPU), replaced
+    /// by SkylakeX (AVX-512 CPUs) or Haswell; anything else is left as OpenBLAS chose it (null).
+    /// </summary>
+    public static string? FallbackReplacement(string core, CpuFeatures cpu)
+    {
+        if (!cpu.Avx2 || !CoreLevels.TryGetValue(core, out int level) || level >= 2) return null;
+        return cpu.Avx512 ? "SkylakeX" : "Haswell";
+    }
+
+    /// <summary>
+    /// Re-selects OpenBLAS's kernels as <c>OPENBLAS_CORETYPE=<paramref name="core"/></c> would have at load
+    /// (null: as it detects them), through DYNAMIC_ARCH's own gotoblas_dynamic_quit/init. Only between
+    /// products: callers hold <see cref="CpuGemm"/>'s lock. Returns the core now in use.
+    /// </summary>
+    internal static string UseCore(string? core)
+    {
+        var api = Loaded.Value ?? throw new InvalidOperationException("OpenBLAS is not available: " + Problem);
+        Reinitialize(api, core);
+        return CoreName();
+    }
+
+    private static void Reinitialize(Api api, string? core)
+    {
+        if (api.DynamicInit is null || api.DynamicQuit is null)
+            throw new GlanceException($"{LibraryName}: not a DYNAMIC_ARCH build, its kernels cannot be switched; set OPENBLAS_CORETYPE before starting instead");
+        if (core is null) NativeEnvironment.Unset("OPENBLAS_CORETYPE");
+        else NativeEnvironment.Set("OPENBLAS_CORETYPE", core);
+        api.DynamicQuit();
+        api.DynamicInit();
+    }
+
     private sealed class Api
     {
+        public delegate* unmanaged<void> DynamicInit;
+        public delegate* unmanaged<void> DynamicQuit;
         public delegate* unmanaged<int, int, int, int, int, int, float, float*, int, float*, int, float, float*, int, void> Sgemm;
         public delegate* unmanaged<int, int, int, int, float, float*, int, float*, int, float, float*, int, void> Sgemv;
         public delegate* unmanaged<byte*> GetConfig;
         public delegate* unmanaged<byte*> GetCoreName;
         public delegate* unmanaged<int> GetNumThreads;
         public delegate* unmanaged<int, void> SetNumThreads;
+    }
+
+    // Before any product has run, so nothing is in flight while the kernels change.
+    private static void ReplaceFallbackCore(Api api)
+    {
+        if (Environment.GetEnvironmentVariable("OPENBLAS_CORETYPE") is { Length: > 0 }) return;   // the user's choice
+        if (api.GetCoreName is null || api.DynamicInit is null || api.DynamicQuit is null) return;
+        string before = Marshal.PtrToStringAnsi((IntPtr)api.GetCoreName()) ?? "?";
+        if (FallbackReplacement(before, CpuFeatures.Current) is not { } target) return;
+        Reinitialize(api, target);
+        string after = Marshal.PtrToStringAnsi((IntPtr)api.GetCoreName()) ?? "?";
+        if (string.Equals(after, target, StringComparison.OrdinalIgnoreCase)) CoreFix = $"{before} → {after}";
+        else Reinitialize(api, null);   // this build lacks the target's kernels: back to what it chose
     }
 
     private static Api? Load()
@@ -97,8 +168,10 @@ public static unsafe class OpenBlas
             static IntPtr Optional(IntPtr h, string export) => NativeLibrary.TryGetExport(h, export, out var p) ? p : IntPtr.Zero;
             LibraryName = name;
             Problem = null;
-            return new Api
+            var api = new Api
             {
+                DynamicInit = (delegate* unmanaged<void>)Optional(handle, "gotoblas_dynamic_init"),
+                DynamicQuit = (delegate* unmanaged<void>)Optional(handle, "gotoblas_dynamic_quit"),
                 Sgemm = (delegate* unmanaged<int, int, int, int, int, int, float, float*, int, float*, int, float, float*, int, void>)sgemm,
                 Sgemv = (delegate* unmanaged<int, int, int, int, float, float*, int, float*, int, float, float*, int, void>)sgemv,
                 GetConfig = (delegate* unmanaged<byte*>)Optional(handle, "openblas_get_config"),
@@ -106,6 +179,8 @@ public static unsafe class OpenBlas
                 GetNumThreads = (delegate* unmanaged<int>)Optional(handle, "openblas_get_num_threads"),
                 SetNumThreads = (delegate* unmanaged<int, void>)Optional(handle, "openblas_set_num_threads"),
             };
+            ReplaceFallbackCore(api);
+            return api;
         }
         Problem ??= $"none of {string.Join(", ", names)} could be loaded (Debian: apt-get install libopenblas0-openmp, or run scripts/setup.sh)";
         return null;

@@ -6,6 +6,14 @@ using Linear = SharpGlance.Nn.Linear;
 
 namespace SharpGlance.Tests.Runtime;
 
+/// <summary>
+/// Tests that change <see cref="CpuGemm"/>'s process-wide routing (backend, plan, thresholds, OpenBLAS's
+/// kernels) run alone, so no other test's products are routed by a test's settings meanwhile.
+/// </summary>
+[CollectionDefinition(nameof(GemmRouting), DisableParallelization = true)]
+public sealed class GemmRouting;
+
+[Collection(nameof(GemmRouting))]
 public class CpuGemmTests
 {
     private static void RequireOpenBlas()
@@ -78,10 +86,11 @@ public class CpuGemmTests
     public void Linear_routes_inference_to_openblas_and_training_to_libtorch()
     {
         RequireOpenBlas();
-        var saved = (CpuGemm.Backend, CpuGemm.MinRows);
+        var saved = (CpuGemm.Backend, CpuGemm.MinRows, CpuGemm.Plan);
         try
         {
             CpuGemm.Backend = GemmBackend.Auto;
+            CpuGemm.Plan = null;
             CpuGemm.MinRows = 4;
             using var lin = Nn.Layers.Linear(8, 5, true, null, ScalarType.Float32);
             Nn.Layers.InitNormal(lin, 0.5, new Generator(3));
@@ -115,8 +124,7 @@ public class CpuGemmTests
         }
         finally
         {
-            CpuGemm.Backend = saved.Backend;
-            CpuGemm.MinRows = saved.MinRows;
+            (CpuGemm.Backend, CpuGemm.MinRows, CpuGemm.Plan) = saved;
         }
     }
 
@@ -124,10 +132,11 @@ public class CpuGemmTests
     public void One_row_goes_to_openblas_only_for_a_large_weight()
     {
         RequireOpenBlas();
-        var saved = (CpuGemm.Backend, CpuGemm.MinRows, CpuGemm.GemvMinWeights);
+        var saved = (CpuGemm.Backend, CpuGemm.MinRows, CpuGemm.GemvMinWeights, CpuGemm.Plan);
         try
         {
             CpuGemm.Backend = GemmBackend.Auto;
+            CpuGemm.Plan = null;
             CpuGemm.MinRows = 16;
             CpuGemm.GemvMinWeights = 8 * 40;
             using var small = Nn.Layers.Linear(8, 39, true, null, ScalarType.Float32);   // 312 weights: libtorch
@@ -146,7 +155,7 @@ public class CpuGemmTests
         }
         finally
         {
-            (CpuGemm.Backend, CpuGemm.MinRows, CpuGemm.GemvMinWeights) = saved;
+            (CpuGemm.Backend, CpuGemm.MinRows, CpuGemm.GemvMinWeights, CpuGemm.Plan) = saved;
         }
     }
 
@@ -154,9 +163,10 @@ public class CpuGemmTests
     public void Packed_qkv_attention_equals_three_separate_projections_and_declines_after_a_move()
     {
         RequireOpenBlas();
-        var saved = CpuGemm.MinRows;
+        var saved = (CpuGemm.MinRows, CpuGemm.Plan);
         try
         {
+            CpuGemm.Plan = null;
             CpuGemm.MinRows = 4;
             using var attn = new SharpGlance.Vision.ClipAttention(SharpGlance.Vision.ClipVisionConfig.Tiny, null, ScalarType.Float32);
             var g = new Generator(8);
@@ -185,7 +195,7 @@ public class CpuGemmTests
         }
         finally
         {
-            CpuGemm.MinRows = saved;
+            (CpuGemm.MinRows, CpuGemm.Plan) = saved;
             CpuGemm.Backend = GemmBackend.Auto;
         }
     }

@@ -12,10 +12,10 @@ public class ServeApiTests
     public async Task Captions_equal_glance_caption_for_the_same_images_and_options()
     {
         var images = new[] { 1, 3, 5 }.Select(ServeHost.Sample).ToArray();
-        var (code, output, _) = GlanceCli.Run(["caption", "--json", "--refine", .. images]);
+        var (code, output, _) = GlanceCli.Run(["caption", "--json", "--refine", "--precision", "fp32", .. images]);   // the server here runs fp32 (ServeOptions' default)
         Assert.Equal(0, code);
         var expected = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
-        var (greedyCode, greedyOutput, _) = GlanceCli.Run(["caption", "--json", "--beams", "1", "--max-new-tokens", "12", .. images]);
+        var (greedyCode, greedyOutput, _) = GlanceCli.Run(["caption", "--json", "--beams", "1", "--max-new-tokens", "12", "--precision", "fp32", .. images]);
         Assert.Equal(0, greedyCode);
         var greedy = greedyOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToList();
 

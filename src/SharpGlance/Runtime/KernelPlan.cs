@@ -1,0 +1,220 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using SharpGlance.Benchmarking;
+using SharpGlance.IO;
+
+namespace SharpGlance.Runtime;
+
+/// <summary>The two ways <see cref="CpuGemm"/> routes an fp32 inference product.</summary>
+public enum GemmRoute
+{
+    /// <summary>Many rows (≥ <see cref="CpuGemm.MinRows"/>): the ViT, the connector, the prefill; compute-bound.</summary>
+    Gemm,
+    /// <summary>One row and a large weight (decoding: fc1, fc2, the LM head); memory-bound.</summary>
+    Gemv,
+}
+
+/// <summary>One measured shape of the plan: median milliseconds on each backend, and how far OpenBLAS's result was from libtorch's.</summary>
+public sealed record KernelTiming
+{
+    [JsonPropertyName("shape")] public required string Shape { get; init; }
+    [JsonPropertyName("m")] public long M { get; init; }
+    [JsonPropertyName("k")] public long K { get; init; }
+    [JsonPropertyName("n")] public long N { get; init; }
+    [JsonPropertyName("route")] public GemmRoute Route { get; init; }
+    [JsonPropertyName("torch_ms")] public double TorchMs { get; init; }
+    /// <summary>Null when OpenBLAS is not installed.</summary>
+    [JsonPropertyName("openblas_ms")] public double? OpenBlasMs { get; init; }
+    [JsonPropertyName("openblas_max_abs_diff")] public double? OpenBlasMaxAbsDiff { get; init; }
+}
+
+/// <summary>
+/// Which library multiplies the fp32 inference matrices on this machine, decided by timing the full-size
+/// model's shapes on each (<see cref="Measure"/>) rather than by what one machine once measured: Debian's
+/// OpenBLAS beat libtorch on the AVX2 EPYC we started on, and lost 5× to it on an AMX Xeon that its
+/// release did not know. Measured once per machine — keyed by the CPU, its flags, both libraries'
+/// versions, OpenBLAS's kernels and the thread count — and cached as JSON in the user's cache folder
+/// (<see cref="CacheFolder"/>); <c>glance info</c> shows it and <c>--gemm</c> overrides it.
+/// </summary>
+public sealed record KernelPlan
+{
+    /// <summary>Bumped when the shapes or the rule change, so older cached plans are measured again.</summary>
+    public const int Version = 1;
+
+    /// <summary>
+    /// The largest |OpenBLAS − libtorch| accepted on the measurement's inputs (x ∈ [−0.5, 0.5), W ∈ [−0.025,
+    /// 0.025), b ∈ [−0.5, 0.5): outputs below ~2, where fp32 summation order moves the result by ~1e-6).
+    /// A kernel that is wrong misses by orders of magnitude more.
+    /// </summary>
+    public const double Tolerance = 1e-4;
+
+    /// <summary>OpenBLAS must be at least this much faster in total over a route's shapes (besides faster on each), so noise does not flip the choice.</summary>
+    public const double MinGain = 0.05;
+
+    [JsonPropertyName("version")] public int PlanVersion { get; init; } = Version;
+    [JsonPropertyName("machine")] public required string Machine { get; init; }
+    [JsonPropertyName("cpu")] public required string Cpu { get; init; }
+    [JsonPropertyName("torch")] public required string Torch { get; init; }
+    [JsonPropertyName("openblas")] public required string OpenBlasLibrary { get; init; }
+    [JsonPropertyName("threads")] public int Threads { get; init; }
+    [JsonPropertyName("measured")] public DateTimeOffset Measured { get; init; }
+    /// <summary>Cores other processes kept busy while it was measured (a busy machine makes a noisy plan).</summary>
+    [JsonPropertyName("other_cores_busy")] public double OtherCoresBusy { get; init; }
+    [JsonPropertyName("gemm")] public GemmBackend Gemm { get; init; } = GemmBackend.Torch;
+    [JsonPropertyName("gemv")] public GemmBackend Gemv { get; init; } = GemmBackend.Torch;
+    [JsonPropertyName("reasons")] public IReadOnlyList<string> Reasons { get; init; } = [];
+    [JsonPropertyName("timings")] public IReadOnlyList<KernelTiming> Timings { get; init; } = [];
+
+    /// <summary>The shapes timed for each route: those that dominate a full-size caption (bench/README.md).</summary>
+    public static IReadOnlyList<(GemmShape Shape, GemmRoute Route)> Shapes { get; } =
+    [
+        (new("vit q/k/v/out", 577, 1024, 1024), GemmRoute.Gemm),
+        (new("vit fc1", 577, 1024, 4096), GemmRoute.Gemm),
+        (new("vit fc2", 577, 4096, 1024), GemmRoute.Gemm),
+        (new("opt prefill fc1", 591, 768, 3072), GemmRoute.Gemm),
+        (new("opt fc1 M=32", 32, 768, 3072), GemmRoute.Gemm),
+        (new("opt decode fc1", 1, 768, 3072), GemmRoute.Gemv),
+        (new("opt decode fc2", 1, 3072, 768), GemmRoute.Gemv),
+        (new("lm head (decode)", 1, 768, 50272), GemmRoute.Gemv),
+    ];
+
+    /// <summary>
+    /// The rule, per route: OpenBLAS only when it is installed, right on every shape (max |Δ| ≤
+    /// <see cref="Tolerance"/>), faster on every shape, and at least <see cref="MinGain"/> faster in
+    /// total; libtorch otherwise. So the plan never picks a backend that measured slower or wrong.
+    /// </summary>
+    public static (GemmBackend Backend, string Reason) Decide(GemmRoute route, IReadOnlyList<KernelTiming> timings)
+    {
+        var shapes = timings.Where(t => t.Route == route).ToList();
+        string name = route == GemmRoute.Gemm ? "many rows" : "one row";
+        if (shapes.Count == 0) return (GemmBackend.Torch, $"{name}: libtorch (nothing measured)");
+        if (shapes.Any(t => t.OpenBlasMs is null)) return (GemmBackend.Torch, $"{name}: libtorch (OpenBLAS not available)");
+        if (shapes.FirstOrDefault(t => t.OpenBlasMaxAbsDiff is not { } d || !(d <= Tolerance)) is { } wrong)
+            return (GemmBackend.Torch, Invariant($"{name}: libtorch (OpenBLAS wrong on {wrong.Shape}: max |Δ| {wrong.OpenBlasMaxAbsDiff:G3} > {Tolerance:G1})"));
+        if (shapes.FirstOrDefault(t => t.OpenBlasMs >= t.TorchMs) is { } slower)
+            return (GemmBackend.Torch, Invariant($"{name}: libtorch (OpenBLAS slower on {slower.Shape}: {slower.OpenBlasMs:0.###} ms against {slower.TorchMs:0.###})"));
+        double torch = shapes.Sum(t => t.TorchMs), openblas = shapes.Sum(t => t.OpenBlasMs!.Value);
+        if (openblas > torch * (1 - MinGain))
+            return (GemmBackend.Torch, Invariant($"{name}: libtorch (OpenBLAS {openblas:0.##} ms in total against {torch:0.##}: less than {MinGain * 100:0}% faster)"));
+        return (GemmBackend.OpenBlas, Invariant($"{name}: OpenBLAS ({openblas:0.##} ms in total against libtorch's {torch:0.##}, faster on every shape)"));
+    }
+
+    /// <summary>A plan from measured timings (pure: the tests give it made-up ones).</summary>
+    public static KernelPlan FromTimings(MachineIdentity machine, IReadOnlyList<KernelTiming> timings, double otherCoresBusy, DateTimeOffset measured)
+    {
+        var gemm = Decide(GemmRoute.Gemm, timings);
+        var gemv = Decide(GemmRoute.Gemv, timings);
+        return new KernelPlan
+        {
+            Machine = machine.Key, Cpu = machine.Cpu, Torch = machine.Torch, OpenBlasLibrary = machine.OpenBlas, Threads = machine.Threads,
+            Measured = measured, OtherCoresBusy = Math.Round(otherCoresBusy, 2), Gemm = gemm.Backend, Gemv = gemv.Backend,
+            Reasons = [gemm.Reason, gemv.Reason], Timings = timings,
+        };
+    }
+
+    /// <summary>Times <see cref="Shapes"/> on libtorch and (when installed) OpenBLAS on this machine; a few seconds.</summary>
+    public static KernelPlan Measure(IProgress<ProgressUpdate>? progress = null, int repeats = 5)
+    {
+        var machine = MachineIdentity.Current;
+        var (results, other) = ProcessStats.WithOtherLoad(() => GemmBenchmark.Run([.. Shapes.Select(s => s.Shape)], repeats, progress));
+        var timings = Shapes.Select(s =>
+        {
+            var torch = results.Single(r => r.Shape == s.Shape.Name && r.Backend == "torch");
+            var openblas = results.SingleOrDefault(r => r.Shape == s.Shape.Name && r.Backend == "openblas");
+            return new KernelTiming
+            {
+                Shape = s.Shape.Name, M = s.Shape.M, K = s.Shape.K, N = s.Shape.N, Route = s.Route, TorchMs = Math.Round(torch.MedianMs, 4),
+                OpenBlasMs = openblas is null ? null : Math.Round(openblas.MedianMs, 4), OpenBlasMaxAbsDiff = openblas?.MaxAbsDiff,
+            };
+        }).ToList();
+        return FromTimings(machine, timings, other, DateTimeOffset.UtcNow);
+    }
+
+    /// <summary>
+    /// The user's cache folder for SharpGlance: <c>$SHARPGLANCE_CACHE</c>, else <c>$XDG_CACHE_HOME/sharpglance</c>,
+    /// else <c>~/.cache/sharpglance</c>.
+    /// </summary>
+    public static string CacheFolder =>
+        Environment.GetEnvironmentVariable("SHARPGLANCE_CACHE") is { Length: > 0 } own ? own
+        : Path.Combine(Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } xdg ? xdg
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"), "sharpglance");
+
+    /// <summary>Where this machine's plan is cached: one file per <see cref="MachineIdentity.Key"/>.</summary>
+    public static string CachePath(MachineIdentity machine, string? folder = null) =>
+        Path.Combine(folder ?? CacheFolder, $"kernel-plan-{machine.Key}.json");
+
+    /// <summary>
+    /// This machine's plan: the cached one when it is there and readable, else measured now and cached
+    /// (a cache that cannot be written only costs measuring again next time). <paramref name="measuring"/>
+    /// is told before a measurement starts.
+    /// </summary>
+    public static KernelPlan ForThisMachine(string? cacheFolder = null, bool remeasure = false, Action<string>? measuring = null,
+        IProgress<ProgressUpdate>? progress = null, Func<KernelPlan>? measure = null)
+    {
+        var machine = MachineIdentity.Current;
+        string path = CachePath(machine, cacheFolder);
+        if (!remeasure && TryLoad(path, machine) is { } cached) return cached;
+        measuring?.Invoke(path);
+        var plan = measure is null ? Measure(progress) : measure();
+        try
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            AtomicFile.WriteAllText(path, JsonSerializer.Serialize(plan, Json));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        return plan;
+    }
+
+    /// <summary>The plan cached at <paramref name="path"/> when it is this version's and this machine's; null when missing, unreadable or stale.</summary>
+    public static KernelPlan? TryLoad(string path, MachineIdentity machine)
+    {
+        if (!File.Exists(path)) return null;
+        try
+        {
+            var plan = JsonSerializer.Deserialize<KernelPlan>(File.ReadAllText(path), Json);
+            return plan is not null && plan.PlanVersion == Version && plan.Machine == machine.Key ? plan : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException or NotSupportedException) { return null; }
+    }
+
+    /// <summary>Lines for <c>glance info</c>: the choice per route, why, and when it was measured.</summary>
+    public IEnumerable<string> Describe()
+    {
+        yield return Invariant($"kernel plan (measured {Measured:yyyy-MM-dd HH:mm} UTC, {Threads} threads, other processes busy {OtherCoresBusy:0.##} cores):");
+        if (OtherCoresBusy > 0.5)
+            yield return Invariant($"  (measured while other processes kept {OtherCoresBusy:0.#} cores busy: run glance info --remeasure on a quiet machine)");
+        foreach (var r in Reasons) yield return "  " + r;
+        foreach (var t in Timings)
+            yield return Invariant($"    {t.Shape,-18} {t.M}×{t.K}×{t.N}: libtorch {t.TorchMs:0.###} ms") +
+                (t.OpenBlasMs is { } o ? Invariant($", OpenBLAS {o:0.###} ms (max |Δ| {t.OpenBlasMaxAbsDiff:G2})") : "");
+    }
+
+    public static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+    };
+
+    private static string Invariant(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+}
+
+/// <summary>What a kernel plan depends on: the CPU, both libraries, OpenBLAS's kernels and the thread count.</summary>
+public sealed record MachineIdentity(string Cpu, string Flags, string Torch, string OpenBlas, int Threads)
+{
+    /// <summary>A short hash of everything above (the cache file's name).</summary>
+    public string Key => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{Cpu}|{Flags}|{Torch}|{OpenBlas}|{Threads}")))[..16];
+
+    public static MachineIdentity Current
+    {
+        get
+        {
+            var cpu = CpuFeatures.Current;
+            return new MachineIdentity(cpu.Describe(), string.Join(' ', cpu.Flags.Order(StringComparer.Ordinal)),
+                $"TorchSharp {typeof(TorchSharp.torch).Assembly.GetName().Version}", Runtime.OpenBlas.IsAvailable ? $"{Runtime.OpenBlas.Config()} core {Runtime.OpenBlas.CoreName()}" : "none",
+                TorchSharp.torch.get_num_threads());
+        }
+    }
+}
