@@ -29,11 +29,13 @@ public static class VideoCommand
         var srt = new Option<string?>("--srt") { Description = "Also write SubRip subtitles (.srt) here" };
         var vtt = new Option<string?>("--vtt") { Description = "Also write WebVTT subtitles (.vtt) here" };
         var device = new Option<string>("--device") { Description = "cpu (this build has no CUDA: it is built on TorchSharp-cpu)", DefaultValueFactory = _ => "cpu" };
+        var gemm = GemmChoice.Option();
+        var precision = PrecisionChoice.Option();
         var file = new Argument<string>("file") { Description = "The video (anything ffmpeg decodes: MP4, MKV, WebM, MOV, …)" };
 
         var command = new Command("video", "Caption a video's frames: JSON spans {start, end, caption}, and SRT/WebVTT subtitles.")
         {
-            model, vision, every, fps, beams, maxNew, batch, refine, merge, output, srt, vtt, device, file,
+            model, vision, every, fps, beams, maxNew, batch, refine, merge, output, srt, vtt, device, gemm, precision, file,
         };
         command.SetAction(parseResult =>
         {
@@ -59,10 +61,14 @@ public static class VideoCommand
             };
             // The video is probed before the model loads: a bad file is reported at once.
             VideoFile.Probe(path);
+            var onDevice = Devices.Parse(parseResult.GetValue(device));
+            var backend = GemmChoice.Parse(parseResult.GetValue(gemm));
+            if (onDevice.type == TorchSharp.DeviceType.CPU) GemmChoice.Apply(backend);
             using var captioner = Captioner.Load(DefaultModel.Resolve(parseResult.GetValue(model)), new CaptionerLoadOptions
             {
                 VisionFolder = HubCache.ResolveOptional(parseResult.GetValue(vision)),
-                Device = Devices.Parse(parseResult.GetValue(device)),
+                Device = onDevice,
+                DType = Precisions.Resolve(Precisions.Parse(parseResult.GetValue(precision)), onDevice),
                 TrimVision = true,
             });
             using var interrupts = Interrupts.Listen();
