@@ -54,6 +54,7 @@ public static class Program
             InfoCommand.Create(),
             TokenizeCommand.Create(),
             CaptionCommand.Create(),
+            AttendCommand.Create(),
             TrainCommand.Create(),
             SynthCommand.Create(),
             PseudoCommand.Create(),

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using SharpGlance.Attention;
 using SharpGlance.Captioning;
 using SharpGlance.Generation;
 using SharpGlance.IO;
@@ -34,6 +35,7 @@ public static class CaptionCommand
         var showInitial = new Option<bool>("--show-initial") { Description = "Also print the first glance's caption (and every round)" };
         var question = new Option<string?>("--question") { Description = $"The prompt's question (default \"{PromptTemplate.DefaultQuestion}\")" };
         var json = new Option<bool>("--json") { Description = "One JSON object per image: image, caption, initial, rounds, seconds (its share of its batch's time), model, decoding" };
+        var attention = new Option<string?>("--attention") { Description = "Also draw each image's attention maps into DIR/<image name>/ (as `glance attend`; the second glance's with --refine: its first round). Each image is captioned again, one at a time, with attention on" };
         var device = new Option<string>("--device") { Description = "cpu (this build has no CUDA: it is built on TorchSharp-cpu)", DefaultValueFactory = _ => "cpu" };
         var images = new Argument<string[]>("images")
         {
@@ -44,7 +46,7 @@ public static class CaptionCommand
 
         var command = new Command("caption", "Caption images (first glance; --refine adds the second glance).")
         {
-            model, vision, beams, maxNew, lengthPenalty, sample, temperature, topP, topK, seed, batch, refine, rounds, showInitial, question, json, device, images,
+            model, vision, beams, maxNew, lengthPenalty, sample, temperature, topP, topK, seed, batch, refine, rounds, showInitial, question, json, attention, device, images,
         };
         command.SetAction(parseResult =>
         {
@@ -76,13 +78,7 @@ public static class CaptionCommand
             generation.Validate(int.MaxValue);
             // The shipped samples live in the build folder: show their names, not the long absolute path.
             Func<string, string> shown = given.Length == 0 ? Path.GetFileName : p => p;
-            var folder = DefaultModel.Resolve(parseResult.GetValue(model));
-            using var captioner = Captioner.Load(folder, new CaptionerLoadOptions
-            {
-                VisionFolder = HubCache.ResolveOptional(parseResult.GetValue(vision)),
-                Device = Devices.Parse(parseResult.GetValue(device)),
-                TrimVision = true,   // inference only: the tower stops at the highest tapped layer
-            });
+            using var captioner = DefaultModel.LoadForInference(parseResult.GetValue(model), parseResult.GetValue(vision), parseResult.GetValue(device)!);
             var options = new CaptionRunOptions
             {
                 Generation = generation,
@@ -95,6 +91,8 @@ public static class CaptionCommand
             string modelName = parseResult.GetValue(model) ?? "the embedded default model";
             string decoding = generation.Describe() + (roundCount == 0 ? "; first glance" : $"; {roundCount} second glance{(roundCount > 1 ? "s" : "")} (refined)");
             var jsonOptions = new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+            string? attentionDir = parseResult.GetValue(attention);
+            var attentionOptions = new AttentionOptions { Generation = generation, Refine = roundCount > 0, Question = options.Question };
             using var interrupts = Interrupts.Listen();
             // Captions appear as they are made, above the progress bar (or between the log lines).
             var lines = CliProgress.Above(output);
@@ -110,6 +108,8 @@ public static class CaptionCommand
                         Fail(r.Error!);
                         continue;
                     }
+                    if (attentionDir is not null)
+                        AttentionMaps.Attend(captioner, r.Image, attentionOptions, Path.Combine(attentionDir, Path.GetFileNameWithoutExtension(r.Image)));
                     if (asJson)
                         lines.WriteLine(JsonSerializer.Serialize(new { image, caption = r.Caption, initial = r.Initial, rounds = r.Rounds, seconds = Math.Round(r.Seconds ?? 0, 3), model = modelName, decoding }, jsonOptions));
                     else if (both && r.Initial is not null)
@@ -191,6 +191,15 @@ public static class DefaultModel
                 if (Path.Combine(dir.FullName, "tests", "fixtures", "tokenizers", "opt") is var candidate && OptTokenizer.Exists(candidate)) return candidate;
         return null;
     }
+
+    /// <summary>The captioner <c>--model</c> names (see <see cref="Resolve"/>), with <c>--vision</c>'s tower, loaded for inference.</summary>
+    public static Captioner LoadForInference(string? model, string? vision, string device) =>
+        Captioner.Load(Resolve(model), new CaptionerLoadOptions
+        {
+            VisionFolder = HubCache.ResolveOptional(vision),
+            Device = Devices.Parse(device),
+            TrimVision = true,   // inference only: the tower stops at the highest tapped layer
+        });
 
     /// <summary>
     /// <c>--model</c>'s folder (a Hugging Face name resolved from the cache), or the embedded model's when

@@ -155,6 +155,18 @@ public static class AttentionMaps
         return new ImageAttention(firstAttention, Glance(captioner, "second", refine, refinePrompt, second.Visual, second.Layout, second.Lens, options.Generation));
     }
 
+    /// <summary>
+    /// <c>glance attend</c>: reads the image file, captions it, reads its attention and writes the maps
+    /// into <paramref name="dir"/> (<see cref="AttentionSheet.Write"/>).
+    /// </summary>
+    public static (ImageAttention Maps, IReadOnlyList<string> Files) Attend(Captioner captioner, string imagePath, AttentionOptions options, string dir)
+    {
+        var image = RgbImage.FromFile(imagePath);
+        captioner.ImageProcessor.CheckSize(image, captioner.Config.Aspect);
+        var maps = Read(captioner, image, options);
+        return (maps, AttentionSheet.Write(maps, image, captioner.Config.Aspect, dir));
+    }
+
     /// <summary>The MLP connector's tokens: one per patch, after CLS with <c>cls_patch</c>.</summary>
     private static VisualLayout MlpLayout(Captioner captioner, int start)
     {
