@@ -74,15 +74,9 @@ public static class AttentionSheet
         var columns = Columns(glance, layers);
         int width = LabelWidth + (columns.Count + 1) * (TileSize + Gap) + Gap;
         int height = HeaderHeight + ColumnTitleHeight + Math.Max(1, words.Count) * (TileSize + Gap) + Gap;
-        var sheet = new SKBitmap(width, height, SKColorType.Rgba8888, SKAlphaType.Opaque);
-        using var canvas = new SKCanvas(sheet);
-        canvas.Clear(SKColors.White);
-        using var font = new SKFont(Runtime.Fonts.Sans, 13);
-        using var small = new SKFont(Runtime.Fonts.Sans, 10);
-        using var ink = new SKPaint { Color = SKColors.Black, IsAntialias = true };
-        canvas.DrawText($"{glance.Glance} glance: \"{glance.Caption}\"", Gap, 16, SKTextAlign.Left, font, ink);
-        canvas.DrawText("word (share of its attention on the image) · each tile min→max, hottest patch outlined, ×: peak / mean",
-            Gap, 32, SKTextAlign.Left, small, ink);
+        using var page = new Page(width, height, $"{glance.Glance} glance: \"{glance.Caption}\"",
+            "word (share of its attention on the image) · each tile min→max, hottest patch outlined, ×: peak / mean");
+        var (canvas, font, small, ink) = (page.Canvas, page.Font, page.Small, page.Ink);
         int x0 = LabelWidth;
         canvas.DrawText("image", x0 + TileSize / 2, HeaderHeight + 11, SKTextAlign.Center, small, ink);
         for (int c = 0; c < columns.Count; c++)
@@ -92,14 +86,14 @@ public static class AttentionSheet
             int y = HeaderHeight + ColumnTitleHeight + r * (TileSize + Gap);
             canvas.DrawText(words[r].Word, Gap, y + TileSize / 2, SKTextAlign.Left, font, ink);
             canvas.DrawText(words[r].VisualShare.ToString("P0", CultureInfo.InvariantCulture), Gap, y + TileSize / 2 + 16, SKTextAlign.Left, small, ink);
-            using (var plain = Tile(photo, aspect, null, glance.Grid, TileSize)) canvas.DrawBitmap(plain, x0, y);
+            using (var plain = Tile(photo, aspect, null, glance.Grid, TileSize)) Place(canvas, plain, x0, y);
             for (int c = 0; c < columns.Count; c++)
             {
                 using var tile = Tile(photo, aspect, columns[c].Map(words[r]), glance.Grid, TileSize);
-                canvas.DrawBitmap(tile, x0 + (c + 1) * (TileSize + Gap), y);
+                Place(canvas, tile, x0 + (c + 1) * (TileSize + Gap), y);
             }
         }
-        return sheet;
+        return page.TakeBitmap();
     }
 
     /// <summary>DeepLens's queries (columns) over each tapped level's patches (rows).</summary>
@@ -109,14 +103,9 @@ public static class AttentionSheet
         int queries = lens.Cross.Length, levels = lens.Levels.Count;
         int width = 40 + queries * (tile + 2) + Gap;
         int height = HeaderHeight + levels * (tile + 2) + Gap;
-        var sheet = new SKBitmap(width, height, SKColorType.Rgba8888, SKAlphaType.Opaque);
-        using var canvas = new SKCanvas(sheet);
-        canvas.Clear(SKColors.White);
-        using var font = new SKFont(Runtime.Fonts.Sans, 13);
-        using var small = new SKFont(Runtime.Fonts.Sans, 10);
-        using var ink = new SKPaint { Color = SKColors.Black, IsAntialias = true };
-        canvas.DrawText("DeepLens: each query's cross-attention (mean over heads and decoder layers) over each tapped level's patches", Gap, 16, SKTextAlign.Left, font, ink);
-        canvas.DrawText("columns: queries 0…" + (queries - 1) + "; rows: tapped ViT layers; each tile min→max, ×: peak / mean", Gap, 32, SKTextAlign.Left, small, ink);
+        using var page = new Page(width, height, "DeepLens: each query's cross-attention (mean over heads and decoder layers) over each tapped level's patches",
+            "columns: queries 0…" + (queries - 1) + "; rows: tapped ViT layers; each tile min→max, ×: peak / mean");
+        var (canvas, font, ink) = (page.Canvas, page.Font, page.Ink);
         for (int k = 0; k < levels; k++)
         {
             int y = HeaderHeight + k * (tile + 2);
@@ -124,10 +113,50 @@ public static class AttentionSheet
             for (int q = 0; q < queries; q++)
             {
                 using var t = Tile(photo, aspect, lens.Cross[q][k], grid, tile);
-                canvas.DrawBitmap(t, 40 + q * (tile + 2), y);
+                Place(canvas, t, 40 + q * (tile + 2), y);
             }
         }
-        return sheet;
+        return page.TakeBitmap();
+    }
+
+    /// <summary>Draws a tile at its own size (no resampling).</summary>
+    private static void Place(SKCanvas canvas, SKBitmap tile, float x, float y)
+    {
+        using var image = SKImage.FromBitmap(tile);
+        canvas.DrawImage(image, x, y, SKSamplingOptions.Default);
+    }
+
+    /// <summary>A white sheet with a title and a subtitle, and the fonts and ink to write on it.</summary>
+    private sealed class Page : IDisposable
+    {
+        private SKBitmap? _bitmap;
+        public SKCanvas Canvas { get; }
+        public SKFont Font { get; } = new(Runtime.Fonts.Sans, 13);
+        public SKFont Small { get; } = new(Runtime.Fonts.Sans, 10);
+        public SKPaint Ink { get; } = new() { Color = SKColors.Black, IsAntialias = true };
+
+        public Page(int width, int height, string title, string subtitle)
+        {
+            _bitmap = new SKBitmap(width, height, SKColorType.Rgba8888, SKAlphaType.Opaque);
+            Canvas = new SKCanvas(_bitmap);
+            Canvas.Clear(SKColors.White);
+            Canvas.DrawText(title, Gap, 16, SKTextAlign.Left, Font, Ink);
+            Canvas.DrawText(subtitle, Gap, 32, SKTextAlign.Left, Small, Ink);
+        }
+
+        /// <summary>The drawn sheet, now the caller's to dispose.</summary>
+        public SKBitmap TakeBitmap()
+        {
+            Canvas.Flush();
+            var b = _bitmap!;
+            _bitmap = null;
+            return b;
+        }
+
+        public void Dispose()
+        {
+            Canvas.Dispose(); Font.Dispose(); Small.Dispose(); Ink.Dispose(); _bitmap?.Dispose();
+        }
     }
 
     /// <summary>
