@@ -58,4 +58,32 @@ public class AttendCommandTests
         Assert.Contains(json["first"]!["caption"]!.GetValue<string>(), output);   // the maps are of the caption printed
         Assert.True(File.Exists(Path.Combine(dir, name, "first.png")));
     }
+    [Fact]
+    public void The_eval_report_shows_both_glances_maps_for_the_captions_the_second_glance_changed()
+    {
+        string dir = TempDir.Create("eval-attention");
+        string world = Path.Combine(dir, "world"), maps = Path.Combine(dir, "maps"), results = Path.Combine(dir, "results.jsonl"), report = Path.Combine(dir, "report.html");
+        Assert.Equal(0, GlanceCli.Run("synth", "--out", world, "--test", "8", "--seed", "7", "--threads", "1").Code);
+        var (code, output, _) = GlanceCli.Run("caption", "--json", "--beams", "1", "--refine", "--attention", maps, Path.Combine(world, "images", "test"));
+        Assert.Equal(0, code);
+        File.WriteAllText(results, output);
+        var changed = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!)
+            .Where(r => r["initial"]!.GetValue<string>() != r["caption"]!.GetValue<string>())
+            .Select(r => $"<b>{System.Net.WebUtility.HtmlEncode(r["initial"]!.GetValue<string>())}</b> → <b>{System.Net.WebUtility.HtmlEncode(r["caption"]!.GetValue<string>())}</b>")
+            .ToList();
+        Assert.NotEmpty(changed);   // seed 7's first scenes: the default model's second glance rewrites some
+
+        Assert.Equal(0, GlanceCli.Run("eval", "--refs", Path.Combine(world, "test.coco.json"), "--results", results, "--report", report, "--attention", maps).Code);
+
+        var html = File.ReadAllText(report);
+        Assert.Contains("Where the two glances looked", html);
+        Assert.Contains($"the second glance changed the caption of {changed.Count}", html);
+        Assert.Equal(changed.Count, html.Split("class=\"glances\"").Length - 1);
+        Assert.All(changed, c => Assert.Contains(c, html));
+        Assert.Equal(2 * changed.Count, html.Split("alt=\"first.png\"").Length - 1 + html.Split("alt=\"second.png\"").Length - 1);
+
+        var (bad, _, error) = GlanceCli.RunReported("eval", "--refs", Path.Combine(world, "test.coco.json"), "--results", results, "--attention", maps);
+        Assert.Equal(2, bad);
+        Assert.Contains("--report", error);
+    }
 }
