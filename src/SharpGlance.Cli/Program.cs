@@ -56,6 +56,7 @@ public static class Program
             CaptionCommand.Create(),
             VideoCommand.Create(),
             AskCommand.Create(),
+            AttendCommand.Create(),
             TrainCommand.Create(),
             SynthCommand.Create(),
             PseudoCommand.Create(),

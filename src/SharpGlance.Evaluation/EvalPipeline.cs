@@ -19,6 +19,8 @@ public sealed record EvalRequest
     public string? ImagesDir { get; init; }
     public string? ReportPath { get; init; }
     public int ReportGalleryImages { get; init; } = 100;
+    /// <summary>For the report: the maps <c>glance caption --refine --attention DIR</c> wrote; null = none.</summary>
+    public string? AttentionDir { get; init; }
     /// <summary>Judges to run ("clair", "mllm"); empty = none.</summary>
     public IReadOnlyList<string> Judges { get; init; } = [];
     public ChatEndpoint? JudgeEndpoint { get; init; }
@@ -41,6 +43,8 @@ public static class EvalPipeline
     public static EvalOutcome Run(EvalRequest request, IProgress<ProgressUpdate>? progress = null, CancellationToken cancel = default)
     {
         if (request.ImagesDir is { } dir && !Directory.Exists(dir)) throw GlanceException.ForFile(dir, "images folder not found");
+        if (request.AttentionDir is { } maps && !Directory.Exists(maps)) throw GlanceException.ForFile(maps, "attention maps folder not found");
+        if (request.AttentionDir is not null && request.ReportPath is null) throw new GlanceException("--attention DIR goes into the HTML report: give --report FILE too");
         if (request.MeteorParaphraseTable is { } table && !File.Exists(table)) throw GlanceException.ForFile(table, "paraphrase table not found");
         if (request.Judges.Count > 0 && request.JudgeEndpoint is null)
             throw new GlanceException("--judge needs an endpoint: --judge-url URL (or SHARPGLANCE_LLM_URL)");
@@ -76,6 +80,7 @@ public static class EvalPipeline
                 ResultsPath = request.ResultsPath,
                 ImagesDir = request.ImagesDir,
                 GalleryImages = request.ReportGalleryImages,
+                AttentionDir = request.AttentionDir,
                 Judges = reports,
                 Metadata = metadata,
             }, progress);

@@ -1,12 +1,15 @@
 using System.CommandLine;
 using System.Text.Json;
+using SharpGlance.Attention;
 using SharpGlance.Demo;
+using SharpGlance.Generation;
 
 namespace SharpGlance.Cli.Commands;
 
 /// <summary>
 /// <c>glance analyze tower --clip DIR --world DIR</c>: what a synthetic world's frozen CLIP tells apart in its
 /// pooled embedding (true caption against one swapped word, per kind), and image→text recall.
+/// <c>glance analyze attention --images DIR</c>: where the captioner looks (paper Sec. 4), see <see cref="AttentionAnalysis"/>.
 /// </summary>
 public static class AnalyzeCommand
 {
@@ -38,6 +41,35 @@ public static class AnalyzeCommand
                 : result.Format());
             return 0;
         });
-        return new Command("analyze", "Analyses of a model's parts.") { tower };
+        return new Command("analyze", "Analyses of a model's parts.") { tower, Attention() };
+    }
+
+    private static Command Attention()
+    {
+        var images = new Option<string>("--images") { Description = "A folder of images; a synthetic world's WORLD/images/SPLIT also gets the grounding figure from WORLD/SPLIT.scenes.json", Required = true };
+        var model = new Option<string?>("--model") { Description = "Captioner folder or hub name (default: the embedded model)" };
+        var refine = new Option<bool>("--refine") { Description = "Also the second glance (its share on DeepLens's outputs, and grounding through DeepLens)" };
+        var beams = new Option<int>("--beams") { Description = "Beam width (1 = greedy, the default here)", DefaultValueFactory = _ => 1 };
+        var limit = new Option<int?>("--limit") { Description = "Images at most (the first N by name)" };
+        var plot = new Option<string?>("--plot") { Description = "Write the per-layer shares as a bar chart PNG here" };
+        var command = new Command("attention", "Share of each generated token's attention on the visual tokens per LM layer (paper Sec. 4) and, on synthetic scenes, how often a noun's heat-map maximum lies in the named object's box.")
+        {
+            images, model, refine, beams, limit, plot,
+        };
+        command.SetAction(parse =>
+        {
+            string folder = parse.GetValue(images)!;
+            var paths = ImagePaths.Expand([folder], folder);
+            if (parse.GetValue(limit) is int n) paths = paths.Take(Math.Max(0, n)).ToList();
+            var options = new AttentionOptions { Generation = new GenerationOptions { NumBeams = parse.GetValue(beams), EarlyStopping = EarlyStopping.True }, Refine = parse.GetValue(refine) };
+            options.Generation.Validate(int.MaxValue);
+            using var captioner = DefaultModel.LoadForInference(parse.GetValue(model), null, "cpu");
+            var world = AttentionAnalysis.WorldOf(folder);
+            var stats = CliProgress.Run("analyze attention", p => AttentionAnalysis.Run(captioner, paths, options, world, p));
+            parse.InvocationConfiguration.Output.Write(stats.Format());
+            if (parse.GetValue(plot) is { } png) AttentionAnalysis.WritePlot(stats, png);
+            return 0;
+        });
+        return command;
     }
 }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using SharpGlance.Attention;
 using SharpGlance.Captioning;
 using SharpGlance.Generation;
 using SharpGlance.IO;
@@ -34,6 +35,7 @@ public static class CaptionCommand
         var showInitial = new Option<bool>("--show-initial") { Description = "Also print the first glance's caption (and every round)" };
         var question = new Option<string?>("--question") { Description = $"The prompt's question (default \"{PromptTemplate.DefaultQuestion}\")" };
         var json = new Option<bool>("--json") { Description = "One JSON object per image: image, caption, initial, rounds, seconds (its share of its batch's time), model, decoding" };
+        var attention = new Option<string?>("--attention") { Description = "Also draw each image's attention maps into DIR/<image name>/ (as `glance attend`; the second glance's with --refine: its first round). Each image is captioned again, one at a time, with attention on" };
         var device = new Option<string>("--device") { Description = "cpu (this build has no CUDA: it is built on TorchSharp-cpu)", DefaultValueFactory = _ => "cpu" };
         var gemm = GemmChoice.Option();
         var precision = PrecisionChoice.Option();
@@ -46,7 +48,7 @@ public static class CaptionCommand
 
         var command = new Command("caption", "Caption images (first glance; --refine adds the second glance).")
         {
-            model, vision, beams, maxNew, lengthPenalty, sample, temperature, topP, topK, seed, batch, refine, rounds, showInitial, question, json, device, gemm, precision, images,
+            model, vision, beams, maxNew, lengthPenalty, sample, temperature, topP, topK, seed, batch, refine, rounds, showInitial, question, json, attention, device, gemm, precision, images,
         };
         command.SetAction(parseResult =>
         {
@@ -78,17 +80,8 @@ public static class CaptionCommand
             generation.Validate(int.MaxValue);
             // The shipped samples live in the build folder: show their names, not the long absolute path.
             Func<string, string> shown = given.Length == 0 ? Path.GetFileName : p => p;
-            var folder = DefaultModel.Resolve(parseResult.GetValue(model));
-            var onDevice = Devices.Parse(parseResult.GetValue(device));
-            var backend = GemmChoice.Parse(parseResult.GetValue(gemm));
-            if (onDevice.type == TorchSharp.DeviceType.CPU) GemmChoice.Apply(backend);
-            using var captioner = Captioner.Load(folder, new CaptionerLoadOptions
-            {
-                VisionFolder = HubCache.ResolveOptional(parseResult.GetValue(vision)),
-                Device = onDevice,
-                DType = Precisions.Resolve(Precisions.Parse(parseResult.GetValue(precision)), onDevice),
-                TrimVision = true,   // inference only: the tower stops at the highest tapped layer
-            });
+            using var captioner = DefaultModel.LoadForInference(parseResult.GetValue(model), parseResult.GetValue(vision), parseResult.GetValue(device)!,
+                parseResult.GetValue(gemm), parseResult.GetValue(precision));
             var options = new CaptionRunOptions
             {
                 Generation = generation,
@@ -101,6 +94,8 @@ public static class CaptionCommand
             string modelName = parseResult.GetValue(model) ?? "the embedded default model";
             string decoding = generation.Describe() + (roundCount == 0 ? "; first glance" : $"; {roundCount} second glance{(roundCount > 1 ? "s" : "")} (refined)");
             var jsonOptions = new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+            string? attentionDir = parseResult.GetValue(attention);
+            var attentionOptions = new AttentionOptions { Generation = generation, Refine = roundCount > 0, Question = options.Question };
             using var interrupts = Interrupts.Listen();
             // Captions appear as they are made, above the progress bar (or between the log lines).
             var lines = CliProgress.Above(output);
@@ -116,6 +111,8 @@ public static class CaptionCommand
                         Fail(r.Error!);
                         continue;
                     }
+                    if (attentionDir is not null)
+                        AttentionMaps.Attend(captioner, r.Image, attentionOptions, Path.Combine(attentionDir, Path.GetFileNameWithoutExtension(r.Image)));
                     if (asJson)
                         lines.WriteLine(JsonSerializer.Serialize(new { image, caption = r.Caption, initial = r.Initial, rounds = r.Rounds, seconds = Math.Round(r.Seconds ?? 0, 3), model = modelName, decoding }, jsonOptions));
                     else if (both && r.Initial is not null)
@@ -196,6 +193,25 @@ public static class DefaultModel
             for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
                 if (Path.Combine(dir.FullName, "tests", "fixtures", "tokenizers", "opt") is var candidate && OptTokenizer.Exists(candidate)) return candidate;
         return null;
+    }
+
+    /// <summary>
+    /// The captioner <c>--model</c> names (see <see cref="Resolve"/>), with <c>--vision</c>'s tower, loaded for
+    /// inference in <c>--precision</c>'s number format (fp32 where none is given: the attention analyses), after
+    /// <c>--gemm</c>'s choice of matrix library is applied on the CPU.
+    /// </summary>
+    public static Captioner LoadForInference(string? model, string? vision, string device, string? gemm = null, string? precision = "fp32")
+    {
+        var folder = Resolve(model);
+        var onDevice = Devices.Parse(device);
+        if (onDevice.type == TorchSharp.DeviceType.CPU) GemmChoice.Apply(GemmChoice.Parse(gemm));
+        return Captioner.Load(folder, new CaptionerLoadOptions
+        {
+            VisionFolder = HubCache.ResolveOptional(vision),
+            Device = onDevice,
+            DType = Precisions.Resolve(PrecisionChoice.Parse(precision), onDevice),
+            TrimVision = true,   // inference only: the tower stops at the highest tapped layer
+        });
     }
 
     /// <summary>

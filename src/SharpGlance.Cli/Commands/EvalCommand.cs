@@ -26,6 +26,7 @@ public static class EvalCommand
         var split = new Option<string>("--split") { Description = "Karpathy split to evaluate", DefaultValueFactory = _ => "test" };
         var paraphrase = new Option<string?>("--meteor-paraphrase") { Description = "METEOR paraphrase table (paraphrase-en.gz); without it paraphrase matching is off" };
         var gallery = new Option<int>("--report-gallery") { Description = "Worst images shown with thumbnails in the report", DefaultValueFactory = _ => 100 };
+        var attention = new Option<string?>("--attention") { Description = "Attention maps of `glance caption --refine --attention DIR`: the report shows both glances' maps side by side for the captions the second glance changed" };
         var meta = new Option<string[]>("--meta") { Description = "KEY=VALUE about the run for the report and JSON, e.g. model=NAME or decoding=greedy (repeatable; overrides what the results file records)", Arity = ArgumentArity.ZeroOrMore };
         var judge = new Option<string?>("--judge") { Description = "LLM judge(s): clair, mllm (comma-separated for both)" };
         var judgeUrl = new Option<string?>("--judge-url") { Description = "OpenAI-compatible endpoint (default $SHARPGLANCE_LLM_URL)" };
@@ -39,7 +40,7 @@ public static class EvalCommand
 
         var command = new Command("eval", "Score captions exactly as coco-caption does (BLEU, METEOR, ROUGE-L, CIDEr-D), with optional LLM judges and an HTML report.")
         {
-            refs, results, metrics, json, report, images, split, paraphrase, gallery, meta,
+            refs, results, metrics, json, report, images, split, paraphrase, gallery, attention, meta,
             judge, judgeUrl, judgeModel, judgeKey, judgeSeeds, judgeSamples, judgeConcurrency, judgeTemperature, judgeInstruction,
         };
         command.SetAction(parse =>
@@ -54,6 +55,7 @@ public static class EvalCommand
                 MeteorParaphraseTable = parse.GetValue(paraphrase),
                 ImagesDir = parse.GetValue(images),
                 ReportPath = parse.GetValue(report),
+                AttentionDir = parse.GetValue(attention),
                 ReportGalleryImages = parse.GetValue(gallery),
                 Judges = judges,
                 JudgeEndpoint = judges.Length == 0 ? null : ChatEndpoint.FromOptions(parse.GetValue(judgeUrl), parse.GetValue(judgeModel), parse.GetValue(judgeKey)),

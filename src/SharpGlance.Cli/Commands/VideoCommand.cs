@@ -61,16 +61,8 @@ public static class VideoCommand
             };
             // The video is probed before the model loads: a bad file is reported at once.
             VideoFile.Probe(path);
-            var onDevice = Devices.Parse(parseResult.GetValue(device));
-            var backend = GemmChoice.Parse(parseResult.GetValue(gemm));
-            if (onDevice.type == TorchSharp.DeviceType.CPU) GemmChoice.Apply(backend);
-            using var captioner = Captioner.Load(DefaultModel.Resolve(parseResult.GetValue(model)), new CaptionerLoadOptions
-            {
-                VisionFolder = HubCache.ResolveOptional(parseResult.GetValue(vision)),
-                Device = onDevice,
-                DType = Precisions.Resolve(Precisions.Parse(parseResult.GetValue(precision)), onDevice),
-                TrimVision = true,
-            });
+            using var captioner = DefaultModel.LoadForInference(parseResult.GetValue(model), parseResult.GetValue(vision), parseResult.GetValue(device)!,
+                parseResult.GetValue(gemm), parseResult.GetValue(precision));
             using var interrupts = Interrupts.Listen();
             var result = CliProgress.Run("video", progress => VideoCaptioning.Run(captioner, path, options, progress, cancel: interrupts.Token));
             var spans = parseResult.GetValue(merge) ? CaptionSpans.Merge(result.Spans) : result.Spans;

@@ -23,6 +23,13 @@ public sealed record ReportOptions
     /// <summary>Longest side of a per-image table thumbnail, in pixels.</summary>
     public int TableThumbnailSize { get; init; } = 64;
     public IReadOnlyList<JudgeReport> Judges { get; init; } = [];
+    /// <summary>
+    /// What <c>glance caption --refine --attention DIR</c> wrote (DIR/&lt;image name&gt;/first.png, second.png,
+    /// attention.json); null = no attention section.
+    /// </summary>
+    public string? AttentionDir { get; init; }
+    /// <summary>How many images the attention section shows (the contact sheets are embedded, so this bounds the size).</summary>
+    public int AttentionImages { get; init; } = 12;
     /// <summary>How the captions were made ("model", "decoding", anything else), shown under the title.</summary>
     public IReadOnlyDictionary<string, string> Metadata { get; init; } = new Dictionary<string, string>();
 }
@@ -154,8 +161,55 @@ public static class HtmlReport
             }
             h.Append("</div>\n");
         }
+        if (options.AttentionDir is { } attention) AttentionSection(h, result, attention, options.AttentionImages);
         h.Append("<script>").Append(Script).Append("</script>\n</body></html>\n");
         return h.ToString();
+    }
+
+    /// <summary>
+    /// For the captions the second glance changed, the two glances' contact sheets side by side (each image's
+    /// maps are found by its file name without extension, as <c>glance caption --attention</c> names them).
+    /// </summary>
+    private static void AttentionSection(StringBuilder h, EvaluationResult result, string dir, int most)
+    {
+        int withMaps = 0;
+        var changed = new List<(ImageScore Image, string Folder, string First, string Second)>();
+        foreach (var img in result.Images)
+        {
+            var folder = Path.Combine(dir, Path.GetFileNameWithoutExtension(img.ImageFile ?? img.ImageId));
+            if (GlanceCaptions(Path.Combine(folder, "attention.json")) is not { Second: { } second } captions) continue;
+            withMaps++;
+            if (captions.First != second) changed.Add((img, folder, captions.First, second));
+        }
+        h.Append("<h2>Where the two glances looked</h2>\n<p class=\"note\">").Append(withMaps).Append(" of ").Append(result.Images.Count)
+         .Append(" images have both glances' attention maps in <code>").Append(Enc(dir)).Append("</code>; the second glance changed the caption of ")
+         .Append(changed.Count).Append(changed.Count > most ? $", the first {most} shown" : "")
+         .Append(". Each row of a sheet is a word; each tile its attention over the image's patches (README: Where the model looks).</p>\n");
+        foreach (var (img, folder, first, second) in changed.Take(most))
+        {
+            h.Append("<div class=\"glances\"><div class=\"id\">").Append(Enc(img.ImageId)).Append(": <b>").Append(Enc(first))
+             .Append("</b> → <b>").Append(Enc(second)).Append("</b></div>");
+            foreach (var sheet in new[] { "first.png", "second.png" })
+                if (Thumbnail(Path.Combine(folder, sheet), int.MaxValue) is { } uri)
+                    h.Append("<img src=\"").Append(uri).Append("\" alt=\"").Append(Enc(sheet)).Append("\">");
+            h.Append("</div>\n");
+        }
+    }
+
+    /// <summary>The first and second glance's captions in an attention.json, or null when there is none to read.</summary>
+    private static (string First, string? Second)? GlanceCaptions(string path)
+    {
+        if (!File.Exists(path)) return null;
+        try
+        {
+            var root = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path));
+            var first = root?["first"]?["caption"]?.GetValue<string>();
+            return first is null ? null : (first, root?["second"]?["caption"]?.GetValue<string>());
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or IOException)
+        {
+            throw GlanceException.ForFile(path, "not an attention.json of glance attend: " + e.Message);
+        }
     }
 
     /// <summary>Where an image is: its recorded path (absolute, or under the folder, or its file name in the folder), else {id}.jpg/.png.</summary>
@@ -246,6 +300,7 @@ table.sortable th.asc::after{content:" ▲"}table.sortable th.desc::after{conten
 .id{color:#555}.cand{font-weight:600;margin:.3em 0}.refs{margin:0;padding-left:1.4em;color:#444}
 table.run{margin:.6em 0}table.run th{text-align:left;font-weight:600}
 td.thumb{padding:.15em;width:64px}td.thumb img{max-width:64px;max-height:64px;display:block}
+.glances{margin:1em 0;border-top:1px solid #ddd;padding-top:.6em}.glances img{vertical-align:top;margin:.3em .6em 0 0;max-width:49%}
 .warn{color:#8a5a00;background:#fff6e0;padding:.4em .6em;border-radius:4px;display:inline-block}
 """;
 

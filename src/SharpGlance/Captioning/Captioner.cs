@@ -132,8 +132,9 @@ public sealed class Captioner : IDisposable
     /// The second glance's visual embeddings: DeepLens's [B, Q, H] from the tapped levels (patch tokens) and
     /// the initial captions' ids (BOS + caption, right-padded with mask; SPEC §8), after the first glance's
     /// [B, Nv, H] when <c>keep_first_glance</c> is on. Null captions = no caption input.
+    /// <paramref name="crossAttentions"/>: see <see cref="DeepLens.forward"/> (attention maps only).
     /// </summary>
-    public Tensor SecondGlanceEmbeds(VisionFeatures features, Tensor? captionIds, Tensor? captionMask)
+    public Tensor SecondGlanceEmbeds(VisionFeatures features, Tensor? captionIds, Tensor? captionMask, List<Tensor>? crossAttentions = null)
     {
         var deepLens = DeepLens ?? throw new GlanceException("this captioner has no DeepLens: it cannot refine (train one with `glance train --stage refine`)");
         using var scope = NewDisposeScope();
@@ -141,7 +142,7 @@ public sealed class Captioner : IDisposable
         var levels = deepLens.Config.UsedLayers.Select(l => features.Layer(Normalize(l, n))[.., 1..]).ToList();
         Tensor? captionEmbeds = captionIds is null ? null : Lm.Embed(captionIds);
         long grid = Vision.Config.GridSize;
-        var sharp = deepLens.forward(levels, captionEmbeds, captionMask, (grid, grid));
+        var sharp = deepLens.forward(levels, captionEmbeds, captionMask, (grid, grid), crossAttentions);
         if (deepLens.Config.KeepFirstGlance && Config.FirstGlance != FirstGlanceConnector.DeepLens) sharp = cat([FirstGlanceEmbeds(features), sharp], 1);
         return sharp.MoveToOuterDisposeScope();
     }

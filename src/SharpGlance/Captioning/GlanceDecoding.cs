@@ -12,7 +12,13 @@ namespace SharpGlance.Captioning;
 internal static class GlanceDecoding
 {
     /// <summary>Generates from spliced prompts and decodes the first returned sequence of each.</summary>
-    internal static IReadOnlyList<string> Decode(Captioner captioner, PromptTemplate template, IReadOnlyList<int[]> prompts, Tensor visual, GenerationOptions generation)
+    internal static IReadOnlyList<string> Decode(Captioner captioner, PromptTemplate template, IReadOnlyList<int[]> prompts, Tensor visual, GenerationOptions generation) =>
+        GenerateIds(captioner, template, prompts, visual, generation)
+            .Select(ids => captioner.Tokenizer.Decode(ids).Trim())
+            .ToList();
+
+    /// <summary>The first returned sequence of each prompt, up to (not including) the template's stop token.</summary>
+    internal static IReadOnlyList<long[]> GenerateIds(Captioner captioner, PromptTemplate template, IReadOnlyList<int[]> prompts, Tensor visual, GenerationOptions generation)
     {
         var tokenizer = captioner.Tokenizer;
         int stop = template.StopTokenId(tokenizer);
@@ -24,8 +30,6 @@ internal static class GlanceDecoding
         using var batch = PromptBatch.Build(captioner.Lm, prompts, null, visual, padLeft: true);
         var result = TextGenerator.Run(captioner.Lm, batch.InputsEmbeds, batch.AttentionMask, options);
         int perPrompt = result.Sequences.Length / prompts.Count;
-        return Enumerable.Range(0, prompts.Count)
-            .Select(i => tokenizer.Decode(result.Tokens(i * perPrompt, stop)).Trim())
-            .ToList();
+        return Enumerable.Range(0, prompts.Count).Select(i => result.Tokens(i * perPrompt, stop)).ToList();
     }
 }

@@ -82,8 +82,11 @@ internal sealed class DetrAttention : nn.Module
     /// <summary>
     /// Self-attention when <paramref name="keyValue"/> is null (q = k = x + pos, v = x); cross-attention
     /// otherwise (q = x + pos, k = kv + kvPos, v = kv). <paramref name="additiveMask"/>: [B, 1, 1, S].
+    /// With <paramref name="probsSink"/> the probabilities [B, heads, T, S] are appended to it, detached
+    /// from every dispose scope (the caller owns them).
     /// </summary>
-    public Tensor forward(Tensor x, Tensor? pos, Tensor? keyValue = null, Tensor? keyValuePos = null, Tensor? additiveMask = null)
+    public Tensor forward(Tensor x, Tensor? pos, Tensor? keyValue = null, Tensor? keyValuePos = null, Tensor? additiveMask = null,
+        List<Tensor>? probsSink = null)
     {
         long b = x.shape[0], t = x.shape[1], d = x.shape[2];
         var queryIn = pos is null ? x : x + pos;
@@ -98,6 +101,7 @@ internal sealed class DetrAttention : nn.Module
         var scores = torch.matmul(q, k.transpose(2, 3)); // [B, heads, T, S]
         if (additiveMask is not null) scores = scores + additiveMask;
         var probs = nn.functional.softmax(scores, -1);
+        probsSink?.Add(probs.alias().DetachFromDisposeScope());
         var o = torch.matmul(probs, v).transpose(1, 2).reshape(b, t, d);
         return out_proj.call(o);
     }
@@ -129,12 +133,12 @@ internal sealed class DeepLensDecoderLayer : nn.Module
         RegisterComponents();
     }
 
-    public Tensor forward(Tensor x, Tensor queryPos, Tensor? selfMask, Tensor memory, Tensor memoryPos)
+    public Tensor forward(Tensor x, Tensor queryPos, Tensor? selfMask, Tensor memory, Tensor memoryPos, List<Tensor>? crossAttentions)
     {
         var h = self_attn.forward(x, queryPos, additiveMask: selfMask);
         x = self_attn_layer_norm.call(x + nn.functional.dropout(h, _dropout, training));
 
-        h = encoder_attn.forward(x, queryPos, memory, memoryPos);
+        h = encoder_attn.forward(x, queryPos, memory, memoryPos, probsSink: crossAttentions);
         x = encoder_attn_layer_norm.call(x + nn.functional.dropout(h, _dropout, training));
 
         // DetrConfig.activation_dropout is 0: no dropout between fc1 and fc2.
@@ -157,10 +161,10 @@ internal sealed class DeepLensDecoder : nn.Module
         RegisterComponents();
     }
 
-    public Tensor forward(Tensor x, Tensor queryPos, Tensor? selfMask, Tensor memory, Tensor memoryPos)
+    public Tensor forward(Tensor x, Tensor queryPos, Tensor? selfMask, Tensor memory, Tensor memoryPos, List<Tensor>? crossAttentions)
     {
         // DETR's decoder applies no dropout to its input, and layerdrop is 0 (DetrConfig defaults).
-        foreach (var layer in layers) x = layer.forward(x, queryPos, selfMask, memory, memoryPos);
+        foreach (var layer in layers) x = layer.forward(x, queryPos, selfMask, memory, memoryPos, crossAttentions);
         return layernorm.call(x);
     }
 }
@@ -263,6 +267,14 @@ public sealed partial class DeepLens : nn.Module
     /// <summary>How many visual embeddings DeepLens hands the LM for <paramref name="numPatches"/> patches per level.</summary>
     public long OutputTokens(long numPatches) => Config.IsDetr ? Config.NumQueries : numPatches;
 
+    /// <summary>Zeroes <c>llm_proj</c>, so that DeepLens's embeddings start at zero (see <see cref="DeepLensConfig.KeepFirstGlance"/>).</summary>
+    public void ZeroOutput()
+    {
+        using var _ = torch.no_grad();
+        llm_proj.weight.zero_();
+        llm_proj.bias?.zero_();
+    }
+
     /// <summary>
     /// Visual embeddings for the LM.
     /// </summary>
@@ -273,19 +285,16 @@ public sealed partial class DeepLens : nn.Module
     /// positions), [B, T, H]; ignored when caption_input is off; null = no caption.</param>
     /// <param name="captionMask">[B, T], non-zero = token, 0 = padding (masked as keys only); null = all tokens.</param>
     /// <param name="grid">The patch grid (h, w); null = square, h = w = √N.</param>
+    /// <param name="crossAttentions">When given (detr only), each decoder layer appends its cross-attention
+    /// probabilities [B, heads, Q(+T caption rows), K·N] to it: keys level by level in <paramref name="levels"/>
+    /// order, each level's patches row-major. The caller owns and disposes them.</param>
     /// <returns>[B, Q, H] (detr) or [B, N, H] (bert).</returns>
-    /// <summary>Zeroes <c>llm_proj</c>, so that DeepLens's embeddings start at zero (see <see cref="DeepLensConfig.KeepFirstGlance"/>).</summary>
-    public void ZeroOutput()
-    {
-        using var _ = torch.no_grad();
-        llm_proj.weight.zero_();
-        llm_proj.bias?.zero_();
-    }
-
     public Tensor forward(IReadOnlyList<Tensor> levels, Tensor? captionEmbeds = null, Tensor? captionMask = null,
-        (long Height, long Width)? grid = null)
+        (long Height, long Width)? grid = null, List<Tensor>? crossAttentions = null)
     {
         var c = Config;
+        if (crossAttentions is not null && !c.IsDetr)
+            throw new GlanceException("DeepLens: cross-attention maps exist only for the detr variant (the bert variant has no queries)");
         var (b, n, h, w) = CheckLevels(levels, grid);
         if (!c.CaptionInput) { captionEmbeds = null; captionMask = null; }
         if (captionEmbeds is null && captionMask is not null)
@@ -302,11 +311,11 @@ public sealed partial class DeepLens : nn.Module
         if (captionEmbeds is not null && captionMask is not null) captionMask = captionMask.to(captionEmbeds.device);
         var used = levels.Take(c.NumLevels).ToList();
         var pos = SinePositions.Create(h, w, c.DModel, used[0].device).to_type(used[0].dtype); // [N, D], SPEC §8
-        var result = c.IsDetr ? ForwardDetr(used, b, n, pos, captionEmbeds, captionMask) : ForwardBert(used, b, n, pos, captionEmbeds, captionMask);
+        var result = c.IsDetr ? ForwardDetr(used, b, n, pos, captionEmbeds, captionMask, crossAttentions) : ForwardBert(used, b, n, pos, captionEmbeds, captionMask);
         return result.MoveToOuterDisposeScope();
     }
 
-    private Tensor ForwardDetr(List<Tensor> levels, long b, long n, Tensor pos, Tensor? captionEmbeds, Tensor? captionMask)
+    private Tensor ForwardDetr(List<Tensor> levels, long b, long n, Tensor pos, Tensor? captionEmbeds, Tensor? captionMask, List<Tensor>? crossAttentions)
     {
         var c = Config;
         var dtype = levels[0].dtype;
@@ -334,7 +343,7 @@ public sealed partial class DeepLens : nn.Module
             queryPos = torch.cat([queryPos, torch.zeros_like(caption)], dim: 1);
             if (captionMask is not null) selfMask = AttentionMasks.Padding(captionMask, dtype, visiblePrefix: c.NumQueries);
         }
-        var hidden = decoder!.forward(queries, queryPos, selfMask, mem, memPos);
+        var hidden = decoder!.forward(queries, queryPos, selfMask, mem, memPos, crossAttentions);
         return llm_proj.call(hidden.narrow(1, 0, c.NumQueries));
     }
 

@@ -118,8 +118,11 @@ public sealed record OptConfig
     }
 }
 
-/// <summary>Per-forward state every decoder layer shares: the additive mask (or causal flag) and the cache.</summary>
-public sealed record OptLayerContext(Tensor? Mask, bool IsCausal, KvCache? Cache, int LayerIndex);
+/// <summary>
+/// Per-forward state every decoder layer shares: the additive mask (or causal flag), the cache and, when
+/// attention maps were asked for, the list each layer appends its attention probabilities to.
+/// </summary>
+public sealed record OptLayerContext(Tensor? Mask, bool IsCausal, KvCache? Cache, int LayerIndex, List<Tensor>? Attentions = null);
 
 /// <summary>HF <c>OPTAttention</c>: q scaled by head_dim^−0.5 after projection, causal + padding mask.</summary>
 public sealed class OptAttention : nn.Module<Tensor, OptLayerContext, Tensor>
@@ -148,10 +151,31 @@ public sealed class OptAttention : nn.Module<Tensor, OptLayerContext, Tensor>
         var k = k_proj.forward(x).view(b, t, _heads, hd).transpose(1, 2);
         var v = v_proj.forward(x).view(b, t, _heads, hd).transpose(1, 2);
         if (ctx.Cache is { } cache) (k, v) = cache.Append(ctx.LayerIndex, k, v);
-        // SDPA's default scale is head_dim^-0.5, HF's `q_proj(x) * scaling` (equal to ≤1 ulp).
-        var o = nn.functional.scaled_dot_product_attention(q, k, v, ctx.Mask, training ? _dropout : 0.0, ctx.IsCausal);
+        // SDPA's default scale is head_dim^-0.5, HF's `q_proj(x) * scaling` (equal to ≤1 ulp). SDPA never
+        // materialises the probabilities, so attention maps take the explicit path, and only when asked.
+        var o = ctx.Attentions is { } sink
+            ? ExplicitAttention(q, k, v, ctx, sink)
+            : nn.functional.scaled_dot_product_attention(q, k, v, ctx.Mask, training ? _dropout : 0.0, ctx.IsCausal);
         o = o.transpose(1, 2).reshape(b, t, d);
         return out_proj.forward(o).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// softmax(QKᵀ/√d + mask)·V written out (HF's eager <c>OPTAttention</c>), appending the probabilities
+    /// [B, heads, T, past+T] in float32 to <paramref name="sink"/>, detached from every dispose scope: the
+    /// caller owns them. Scores and softmax are in float32 so a float16 model's maps still sum to 1.
+    /// </summary>
+    private Tensor ExplicitAttention(Tensor q, Tensor k, Tensor v, OptLayerContext ctx, List<Tensor> sink)
+    {
+        long t = q.shape[2], s = k.shape[2];
+        var scores = matmul(q.to_type(ScalarType.Float32), k.to_type(ScalarType.Float32).transpose(2, 3)) / Math.Sqrt(q.shape[3]);
+        if (ctx.Mask is { } mask) scores = scores + mask.to_type(ScalarType.Float32);
+        else if (ctx.IsCausal)
+            scores = scores.masked_fill(ones(t, s, ScalarType.Bool, q.device).triu(s - t + 1), AttentionMasks.MinValue(ScalarType.Float32));
+        var probs = nn.functional.softmax(scores, -1);
+        sink.Add(probs.alias().DetachFromDisposeScope());
+        var weights = nn.functional.dropout(probs, training ? _dropout : 0.0, training);
+        return matmul(weights.to_type(v.dtype), v);
     }
 }
 
@@ -253,9 +277,11 @@ public sealed class OptDecoder : nn.Module
     /// <summary>
     /// The decoder stack over <paramref name="inputsEmbeds"/> [B, T, word_embed_proj_dim], returning the
     /// final states [B, T, word_embed_proj_dim] (after final_layer_norm and project_out).
-    /// <paramref name="attentionMask"/> [B, past+T] covers cached and new tokens (SPEC §5).
+    /// <paramref name="attentionMask"/> [B, past+T] covers cached and new tokens (SPEC §5). With
+    /// <paramref name="attentions"/> each layer appends its attention probabilities to it (explicit softmax,
+    /// slower than SDPA: only for attention maps).
     /// </summary>
-    internal Tensor Run(Tensor inputsEmbeds, Tensor attentionMask, KvCache? cache)
+    internal Tensor Run(Tensor inputsEmbeds, Tensor attentionMask, KvCache? cache, List<Tensor>? attentions = null)
     {
         using var scope = NewDisposeScope();
         long b = inputsEmbeds.shape[0], t = inputsEmbeds.shape[1];
@@ -291,7 +317,7 @@ public sealed class OptDecoder : nn.Module
         {
             // LayerDrop (https://arxiv.org/abs/1909.11556) while training, as HF does.
             if (training && _config.LayerDrop > 0 && rand(1).item<float>() < _config.LayerDrop) continue;
-            var next = layers[i].forward(h, new OptLayerContext(mask, isCausal, cache, i));
+            var next = layers[i].forward(h, new OptLayerContext(mask, isCausal, cache, i, attentions));
             // Free each layer's input once the next state exists (h is never the caller's tensor here: it
             // is at least `embeds + positions`), rather than holding 12 of them to the end of the pass.
             h.Dispose();
@@ -332,6 +358,11 @@ public sealed record OptInputs
     public Tensor? Labels { get; init; }
     /// <summary>Compute logits for the last position only (generation): [B, 1, V].</summary>
     public bool LastPositionOnly { get; init; }
+    /// <summary>
+    /// Also return every layer's attention probabilities (<see cref="OptOutput.Attentions"/>). Off by
+    /// default: it replaces SDPA by an explicit softmax(QKᵀ/√d + mask), which costs time and memory.
+    /// </summary>
+    public bool OutputAttentions { get; init; }
 }
 
 /// <summary>Logits [B, T or 1, vocab] and, with labels, the mean cross-entropy loss.</summary>
@@ -339,8 +370,14 @@ public sealed class OptOutput : IDisposable
 {
     public required Tensor Logits { get; init; }
     public Tensor? Loss { get; init; }
+    /// <summary>With <see cref="OptInputs.OutputAttentions"/>: per layer, [B, heads, T, past+T] float32, each row summing to 1 over the keys.</summary>
+    public IReadOnlyList<Tensor>? Attentions { get; init; }
 
-    public void Dispose() { Logits.Dispose(); Loss?.Dispose(); }
+    public void Dispose()
+    {
+        Logits.Dispose(); Loss?.Dispose();
+        if (Attentions is not null) foreach (var a in Attentions) a.Dispose();
+    }
 }
 
 /// <summary>
@@ -456,7 +493,15 @@ public sealed class OptForCausalLM : nn.Module<OptInputs, OptOutput>
         var mask = input.AttentionMask is { } am
             ? (am.dtype == ScalarType.Int64 ? am : am.to_type(ScalarType.Int64))
             : ones([b, past + t], ScalarType.Int64, embeds.device);
-        var h = model.decoder.Run(embeds, mask, input.Cache);
+        var attentions = input.OutputAttentions ? new List<Tensor>(c.NumHiddenLayers) : null;
+        Tensor h;
+        try { h = model.decoder.Run(embeds, mask, input.Cache, attentions); }
+        catch
+        {
+            // The recorded maps are outside every scope: a failed pass must not leak them.
+            if (attentions is not null) foreach (var a in attentions) a.Dispose();
+            throw;
+        }
         // At generation only the last position needs the (V-wide, costly) head.
         if (input.LastPositionOnly) h = h.narrow(1, t - 1, 1);
         var logits = lm_head.forward(h);
@@ -468,16 +513,16 @@ public sealed class OptForCausalLM : nn.Module<OptInputs, OptOutput>
             var shiftLabels = labels.narrow(1, 1, t - 1).reshape(-1).to(logits.device);
             loss = nn.functional.cross_entropy(shiftLogits, shiftLabels, ignore_index: -100);
         }
-        return new OptOutput { Logits = logits.MoveToOuterDisposeScope(), Loss = loss?.MoveToOuterDisposeScope() };
+        return new OptOutput { Logits = logits.MoveToOuterDisposeScope(), Loss = loss?.MoveToOuterDisposeScope(), Attentions = attentions };
     }
 
     /// <summary>Forward with named arguments (see <see cref="OptInputs"/>).</summary>
     public OptOutput Forward(Tensor? inputIds = null, Tensor? inputsEmbeds = null, Tensor? attentionMask = null,
-        KvCache? cache = null, Tensor? labels = null, bool lastPositionOnly = false) =>
+        KvCache? cache = null, Tensor? labels = null, bool lastPositionOnly = false, bool outputAttentions = false) =>
         forward(new OptInputs
         {
             InputIds = inputIds, InputsEmbeds = inputsEmbeds, AttentionMask = attentionMask,
-            Cache = cache, Labels = labels, LastPositionOnly = lastPositionOnly,
+            Cache = cache, Labels = labels, LastPositionOnly = lastPositionOnly, OutputAttentions = outputAttentions,
         });
 
     /// <summary>A cache with room for <paramref name="maxLength"/> tokens per row, in the model's dtype and device.</summary>

@@ -280,6 +280,30 @@ public class DeepLensTests
         Assert.Contains("caption mask", Assert.Throws<GlanceException>(() =>
             lens.forward(x.Levels, x.Caption, torch.ones(2, 4))).Message);
     }
+
+    [Fact]
+    public void Cross_attention_maps_sum_to_one_over_every_levels_patches_and_leave_the_output_unchanged()
+    {
+        using var lens = DeepLens.Create(Tiny());
+        using var _ = torch.no_grad();
+        using var scope = torch.NewDisposeScope();
+        var x = MakeInputs();
+        var plain = lens.forward(x.Levels, x.Caption, x.Mask);
+        var sink = new List<Tensor>();
+        var recorded = lens.forward(x.Levels, x.Caption, x.Mask, crossAttentions: sink);
+        Assert.Equal(0.0, MaxDiff(plain, recorded));
+        Assert.Equal(2, sink.Count);   // one per decoder layer
+        foreach (var a in sink)
+        {
+            using (a)
+            {
+                Assert.Equal([2L, 2, 4 + 5, 3 * 9], a.shape);   // [B, heads, Q + T, K·N]
+                Assert.True(MaxDiff(a.sum(-1), torch.ones(2, 2, 9)) < 1e-5, "rows sum to 1 over the keys");
+                Assert.True(a.min().item<float>() >= 0);
+            }
+        }
+        Assert.Throws<GlanceException>(() => DeepLens.Create(Tiny("bert")).forward(x.Levels, x.Caption, x.Mask, crossAttentions: []));
+    }
 }
 
 public class DeepLensConfigTests
