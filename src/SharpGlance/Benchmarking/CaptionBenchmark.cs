@@ -166,9 +166,10 @@ public static class CaptionBenchmark
         if (options.Refine && options.ModelFolder is null)
         {
             captioner.AttachDeepLens(new DeepLensConfig { VisionWidth = captioner.Vision.Config.HiddenSize, LmHidden = captioner.Lm.Config.EmbeddingDim }, options.Seed);
-            RandomCaptioner.FillCheaply(captioner.DeepLens!);
-            captioner.DeepLens!.to(dtype);
-            captioner.DeepLens.eval();
+            var lens = captioner.DeepLens!;
+            RandomCaptioner.FillCheaply(lens);
+            lens.to(dtype);
+            lens.eval();
         }
         if (options.Refine && captioner.DeepLens is null)
             throw new GlanceException($"--refine: {options.ModelFolder} has no DeepLens (a single-pass captioner); leave out --model to time the paper's size");

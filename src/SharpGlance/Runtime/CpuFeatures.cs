@@ -29,7 +29,9 @@ public sealed record CpuFeatures(string Vendor, string Model, int Family, int Mo
         return $"{Model} ({Vendor} family {Family} model {ModelNumber} stepping {Stepping}): {string.Join(", ", parts)}";
     }
 
-    private static readonly Lazy<CpuFeatures> Here = new(() =>
+    private static readonly Lazy<CpuFeatures> Here = new(ReadThisMachine);
+
+    private static CpuFeatures ReadThisMachine()
     {
         try
         {
@@ -37,7 +39,7 @@ public sealed record CpuFeatures(string Vendor, string Model, int Family, int Mo
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
         return Unknown;
-    });
+    }
 
     /// <summary>This machine's CPU (read once).</summary>
     public static CpuFeatures Current => Here.Value;
