@@ -37,10 +37,11 @@ public static class BenchCommand
         var kernels = new Option<bool>("--kernels") { Description = "Time the model's GEMM shapes on libtorch and OpenBLAS instead of captions" };
         var profile = new Option<bool>("--profile") { Description = "Time the steps of a ViT block, an OPT block (prefill and decode) and the LM head instead of captions" };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON" };
+        var saveModel = new Option<string?>("--save-model") { Description = "Write the random full-size captioner (with --refine, its paper-size DeepLens too) to this new folder in float16 instead of timing: a model to time glance video, serve or caption at full size with --model" };
 
         var command = new Command("bench", "Time a caption phase by phase (ViT, connector, prefill, decode), peak memory and batch throughput.")
         {
-            model, tokenizer, iterations, warmup, newTokens, batch, batchIterations, device, threads, gemm, precision, refine, minRows, fullVision, kernels, profile, json,
+            model, tokenizer, iterations, warmup, newTokens, batch, batchIterations, device, threads, gemm, precision, refine, minRows, fullVision, kernels, profile, json, saveModel,
         };
         command.SetAction(parse =>
         {
@@ -84,6 +85,28 @@ public static class BenchCommand
                 Refine = parse.GetValue(refine),
                 TrimVision = !parse.GetValue(fullVision),
             }.Validate();
+            if (parse.GetValue(saveModel) is { } saveTo)
+            {
+                if (options.ModelFolder is not null) throw new GlanceException("--save-model writes the random full-size model: leave out --model");
+                if (Directory.Exists(saveTo) && Directory.EnumerateFileSystemEntries(saveTo).Any())
+                    throw GlanceException.ForFile(saveTo, "--save-model needs a new or empty folder (nothing is overwritten)");
+                // The whole tower (not trimmed) in float32, stored as float16: a loader trims and casts it as it would a trained model.
+                using var random = CaptionBenchmark.Build(options with { TrimVision = false }, TorchSharp.torch.CPU, TorchSharp.torch.ScalarType.Float32);
+                // Written beside it and renamed at the end: an interrupted run leaves no half folder under the name.
+                string partial = $"{Path.TrimEndingDirectorySeparator(Path.GetFullPath(saveTo))}.partial-{Environment.ProcessId}";
+                try
+                {
+                    random.Save(partial, storeAs: TorchSharp.torch.ScalarType.Float16);
+                    if (Directory.Exists(saveTo)) Directory.Delete(saveTo);   // empty, checked above
+                    Directory.Move(partial, saveTo);
+                }
+                finally
+                {
+                    if (Directory.Exists(partial)) Directory.Delete(partial, recursive: true);   // ours, never the user's
+                }
+                Console.Error.WriteLine($"glance: wrote the random full-size captioner{(options.Refine ? " with DeepLens" : "")} to {saveTo}");
+                return 0;
+            }
             var result = asJson ? CaptionBenchmark.Run(options) : CliProgress.Run("bench", p => CaptionBenchmark.Run(options, p));
             if (asJson) Console.Out.WriteLine(JsonSerializer.Serialize(result, JsonOptions));
             else Print(result);

@@ -149,6 +149,39 @@ public sealed record CaptionBenchmarkResult
 /// </summary>
 public static class CaptionBenchmark
 {
+    /// <summary>
+    /// The captioner <paramref name="options"/> name: <see cref="CaptionBenchmarkOptions.ModelFolder"/> loaded, or
+    /// the full-size architecture with random weights — with <see cref="CaptionBenchmarkOptions.Refine"/>, a
+    /// DeepLens of the paper's size attached (a folder must bring its own).
+    /// </summary>
+    public static Captioner Build(CaptionBenchmarkOptions options, Device device, ScalarType dtype)
+    {
+        var captioner = options.ModelFolder is { } folder
+            ? Captioner.Load(folder, new CaptionerLoadOptions { Device = device, TrimVision = options.TrimVision, DType = dtype })
+            : RandomCaptioner.Create(RandomCaptioner.FullSizeConfig, OptTokenizer.FromFolder(options.TokenizerFolder
+                ?? throw new GlanceException("the random full-size model needs a tokenizer folder (vocab.json + merges.txt): pass --tokenizer DIR")),
+                device, options.TrimVision, options.Seed, dtype);
+        try
+        {
+            if (options.Refine && options.ModelFolder is null)
+            {
+                captioner.AttachDeepLens(new DeepLensConfig { VisionWidth = captioner.Vision.Config.HiddenSize, LmHidden = captioner.Lm.Config.EmbeddingDim }, options.Seed);
+                var lens = captioner.DeepLens!;
+                RandomCaptioner.FillCheaply(lens);
+                lens.to(dtype);
+                lens.eval();
+            }
+            if (options.Refine && captioner.DeepLens is null)
+                throw new GlanceException($"--refine: {options.ModelFolder} has no DeepLens (a single-pass captioner); leave out --model to time the paper's size");
+            return captioner;
+        }
+        catch
+        {
+            captioner.Dispose();
+            throw;
+        }
+    }
+
     public static CaptionBenchmarkResult Run(CaptionBenchmarkOptions options, IProgress<ProgressUpdate>? progress = null)
     {
         options.Validate();
@@ -158,21 +191,7 @@ public static class CaptionBenchmark
         var device = options.Device ?? CPU;
         var dtype = Precisions.Resolve(options.Precision, device);
         var clock = Stopwatch.StartNew();
-        using var captioner = options.ModelFolder is { } folder
-            ? Captioner.Load(folder, new CaptionerLoadOptions { Device = device, TrimVision = options.TrimVision, DType = dtype })
-            : RandomCaptioner.Create(RandomCaptioner.FullSizeConfig, OptTokenizer.FromFolder(options.TokenizerFolder
-                ?? throw new GlanceException("the random full-size model needs a tokenizer folder (vocab.json + merges.txt): pass --tokenizer DIR")),
-                device, options.TrimVision, options.Seed, dtype);
-        if (options.Refine && options.ModelFolder is null)
-        {
-            captioner.AttachDeepLens(new DeepLensConfig { VisionWidth = captioner.Vision.Config.HiddenSize, LmHidden = captioner.Lm.Config.EmbeddingDim }, options.Seed);
-            var lens = captioner.DeepLens!;
-            RandomCaptioner.FillCheaply(lens);
-            lens.to(dtype);
-            lens.eval();
-        }
-        if (options.Refine && captioner.DeepLens is null)
-            throw new GlanceException($"--refine: {options.ModelFolder} has no DeepLens (a single-pass captioner); leave out --model to time the paper's size");
+        using var captioner = Build(options, device, dtype);
         double buildSeconds = clock.Elapsed.TotalSeconds;
         double rssAfterBuild = ProcessStats.RssMiB;
         long parameters = new nn.Module?[] { captioner.Vision, captioner.MlpConnector, captioner.Lm, options.Refine ? captioner.DeepLens : null }

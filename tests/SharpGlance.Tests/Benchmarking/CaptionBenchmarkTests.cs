@@ -75,6 +75,23 @@ public class CaptionBenchmarkTests
     }
 
     [Fact]
+    public void Save_model_writes_only_into_a_new_or_empty_folder_and_only_the_random_model()
+    {
+        var used = TempDir.Create("bench-save");
+        File.WriteAllText(Path.Combine(used, "notes.txt"), "mine");
+        var (code, _, error) = GlanceCli.RunReported("bench", "--save-model", used);
+        Assert.Equal(2, code);
+        Assert.Equal($"glance: error: {used}: --save-model needs a new or empty folder (nothing is overwritten)", error.Trim());
+        Assert.Equal(["notes.txt"], Directory.GetFileSystemEntries(used).Select(Path.GetFileName));
+        Assert.Equal("mine", File.ReadAllText(Path.Combine(used, "notes.txt")));
+
+        (code, _, error) = GlanceCli.RunReported("bench", "--model", TinyCaptioner.Value, "--save-model", Path.Combine(used, "new"));
+        Assert.Equal(2, code);
+        Assert.Equal("glance: error: --save-model writes the random full-size model: leave out --model", error.Trim());
+        Assert.False(Directory.Exists(Path.Combine(used, "new")));
+    }
+
+    [Fact]
     public void Timing_statistics_are_the_usual_ones()
     {
         var s = TimingStats.Of([4.0, 1.0, 3.0, 2.0]);
