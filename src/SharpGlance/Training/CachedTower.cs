@@ -76,9 +76,12 @@ public sealed class CachedTower
 
     private Dictionary<string, Tensor> Compute(string path)
     {
-        using var pixels = _captioner.Pixels([RgbImage.FromFile(path)]);
+        // A scope, not the GC, frees the row views (see ClipTrainingTask.Preload: a finalizer may free a
+        // temporary while libtorch still reads it).
+        using var scope = NewDisposeScope();
+        var pixels = _captioner.Pixels([RgbImage.FromFile(path)]);
         using var features = _captioner.Encode(pixels);
-        return features.Layers.ToDictionary(kv => $"layer_{kv.Key}", kv => kv.Value[0].cpu());
+        return features.Layers.ToDictionary(kv => $"layer_{kv.Key}", kv => kv.Value[0].cpu().DetachFromDisposeScope());
     }
 
     private static string DigestModule(nn.Module module)
