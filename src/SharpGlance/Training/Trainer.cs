@@ -256,8 +256,10 @@ public sealed class Trainer<TExample>
         _task.SetTraining(true);
         if (double.IsFinite(loss) || score is not null)
             state.Validation.Add(new LossPoint(state.Step, loss, 0, score?.Score));
+        // A task whose validation is scored only (stage 2 without pre-captions) has no loss: say nothing, not NaN.
+        string measured = double.IsNaN(loss) ? "validation" : $"validation loss {loss:0.0000}";
         progress?.Report(new ProgressUpdate(state.Step, state.TotalSteps,
-            $"validation loss {loss:0.0000}{(score is { } s ? " | " + s.Summary : "")}{(samples is null ? "" : " | " + samples)}", Milestone: true));
+            $"{measured}{(score is { } s ? " | " + s.Summary : "")}{(samples is null ? "" : " | " + samples)}", Milestone: true));
         return loss;
     }
 
