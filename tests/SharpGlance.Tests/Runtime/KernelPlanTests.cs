@@ -38,9 +38,15 @@ public class KernelPlanTests
     [Fact]
     public void One_slower_shape_a_wrong_result_a_gain_within_noise_or_no_openblas_keep_libtorch()
     {
-        var (backend, reason) = KernelPlan.Decide(GemmRoute.Gemm, [T("a", GemmRoute.Gemm, 10, 5), T("b", GemmRoute.Gemm, 10, 10.5)]);
+        var (backend, reason) = KernelPlan.Decide(GemmRoute.Gemm, [T("a", GemmRoute.Gemm, 10, 5), T("b", GemmRoute.Gemm, 10, 10.6)]);
         Assert.Equal(GemmBackend.Torch, backend);
-        Assert.Contains("slower on b", reason);
+        Assert.Contains("slower on b: 10.6 ms against 10, more than 5%", reason);
+
+        // Within the measurement's noise a shape does not veto a clear total gain (measured: 3.492 against
+        // 3.484 ms once kept libtorch on a route where OpenBLAS was 20% faster in total).
+        (backend, reason) = KernelPlan.Decide(GemmRoute.Gemm, [T("a", GemmRoute.Gemm, 10, 5), T("b", GemmRoute.Gemm, 10, 10.4)]);
+        Assert.Equal(GemmBackend.OpenBlas, backend);
+        Assert.Contains("no shape more than 5% slower", reason);
 
         (backend, reason) = KernelPlan.Decide(GemmRoute.Gemm, [T("a", GemmRoute.Gemm, 10, 5), T("b", GemmRoute.Gemm, 10, 5, diff: 0.3)]);
         Assert.Equal(GemmBackend.Torch, backend);
