@@ -14,6 +14,7 @@ FULL=${FULL:-1}
 glance=$PWD/src/SharpGlance.Cli/bin/Release/net10.0/linux-x64/glance
 [ -x "$glance" ] || { echo "build first: dotnet build -c Release" >&2; exit 1; }
 [ -x /usr/bin/time ] || { echo "GNU time is missing: apt-get install time" >&2; exit 1; }
+command -v python3 > /dev/null || { echo "python3 is missing: apt-get install python3" >&2; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
