@@ -46,8 +46,8 @@ public sealed class PackedLinears : IDisposable
     /// </summary>
     public Tensor? TryForward(Tensor x)
     {
-        if (!CpuGemm.Routes(GemmRoute.Gemm) || !CpuGemm.Applies(x, _weight, _bias) || x.shape[^1] != _in) return null;
-        if (x.numel() / _in < CpuGemm.MinRows) return null;
+        if (!CpuGemm.Applies(x, _weight, _bias) || x.shape[^1] != _in) return null;
+        if (x.numel() / _in is var rows && (rows < CpuGemm.MinRows || !CpuGemm.Routes(CpuGemm.RouteOf(rows, _weight.numel())!.Value))) return null;
         // The shared buffer never records gradients; the parts' parameters may.
         if (is_grad_enabled() && Parts.Any(p => p.weight.requires_grad || (p.bias?.requires_grad ?? false))) return null;
         if (!StillShared()) return null;

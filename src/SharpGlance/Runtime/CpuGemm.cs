@@ -61,6 +61,12 @@ public static unsafe class CpuGemm
     public static int MinRows { get; set; } = 16;
 
     /// <summary>
+    /// Row counts from this up are the many-row route (<see cref="GemmRoute.Gemm"/>: the ViT, the prefill);
+    /// from <see cref="MinRows"/> to here the few-row route (<see cref="GemmRoute.FewRows"/>: batched decoding).
+    /// </summary>
+    public const int ManyRows = 256;
+
+    /// <summary>
     /// A single row (decoding one token) still goes to OpenBLAS's sgemv when the weight has at least this
     /// many elements: there it streams the matrix faster than libtorch (LM head 768×50272: 3.5 ms against
     /// 8.2; OPT-125M's fc1/fc2: 0.12 against 0.15), while for small weights (q, k, v: 0.06 against 0.04)
@@ -78,15 +84,25 @@ public static unsafe class CpuGemm
     public static long OpenBlasCalls => Interlocked.Read(ref _openBlasCalls);
 
     /// <summary>True when <see cref="Linear"/> will use OpenBLAS for some large enough fp32 CPU inputs.</summary>
-    public static bool UsesOpenBlas => Routes(GemmRoute.Gemm) || Routes(GemmRoute.Gemv);
+    public static bool UsesOpenBlas => Enum.GetValues<GemmRoute>().Any(Routes);
 
     /// <summary>True when products of <paramref name="route"/>'s kind go to OpenBLAS: forced, or Auto and the plan (or, without one, its presence) says so.</summary>
     public static bool Routes(GemmRoute route) => _backend switch
     {
         GemmBackend.Torch => false,
         GemmBackend.OpenBlas => OpenBlas.IsAvailable,
-        _ => OpenBlas.IsAvailable && (_plan is not { } plan || (route == GemmRoute.Gemm ? plan.Gemm : plan.Gemv) == GemmBackend.OpenBlas),
+        _ => OpenBlas.IsAvailable && (_plan is not { } plan || plan.For(route) == GemmBackend.OpenBlas),
     };
+
+    /// <summary>
+    /// The route of a product of <paramref name="m"/> rows with a <paramref name="weights"/>-element weight, or
+    /// null where it always stays on libtorch (2 to <see cref="MinRows"/> − 1 rows; one row with a small weight).
+    /// </summary>
+    public static GemmRoute? RouteOf(long m, long weights) =>
+        m >= ManyRows ? GemmRoute.Gemm
+        : m >= MinRows ? GemmRoute.FewRows
+        : m == 1 && weights >= GemvMinWeights ? GemmRoute.Gemv
+        : null;
 
     /// <summary>Intra-op threads for both backends: libtorch's and, when installed, OpenBLAS's.</summary>
     public static void SetThreads(int threads)
@@ -105,11 +121,14 @@ public static unsafe class CpuGemm
             GemmBackend.OpenBlas => "forced by --gemm openblas",
             _ => _plan is null ? "no kernel plan in use" : "the measured kernel plan",
         };
-        bool gemm = Routes(GemmRoute.Gemm), gemv = Routes(GemmRoute.Gemv);
-        if (!gemm && !gemv) return $"libtorch ({how}; {(OpenBlas.IsAvailable ? "" : "OpenBLAS ")}{OpenBlas.Describe()})";
-        string rows = gemm && gemv ? $"≥ {MinRows} rows and 1 row with weights ≥ {GemvMinWeights / 1e6:0.#}M"
-            : gemm ? $"≥ {MinRows} rows" : $"1 row with weights ≥ {GemvMinWeights / 1e6:0.#}M";
-        return $"OpenBLAS for fp32 CPU inference with {rows}, libtorch otherwise ({how}): {OpenBlas.Describe()}";
+        bool gemm = Routes(GemmRoute.Gemm), few = Routes(GemmRoute.FewRows), gemv = Routes(GemmRoute.Gemv);
+        if (!gemm && !few && !gemv) return $"libtorch ({how}; {(OpenBlas.IsAvailable ? "" : "OpenBLAS ")}{OpenBlas.Describe()})";
+        var parts = new List<string>();
+        if (gemm && few) parts.Add($"≥ {MinRows} rows");
+        else if (gemm) parts.Add($"≥ {ManyRows} rows");
+        else if (few) parts.Add($"{MinRows}–{ManyRows - 1} rows");
+        if (gemv) parts.Add($"1 row with weights ≥ {GemvMinWeights / 1e6:0.#}M");
+        return $"OpenBLAS for fp32 CPU inference with {string.Join(" and ", parts)}, libtorch otherwise ({how}): {OpenBlas.Describe()}";
     }
 
     /// <summary><c>torch.nn.functional.linear(x, weight, bias)</c>, through OpenBLAS where that applies.</summary>
@@ -122,7 +141,7 @@ public static unsafe class CpuGemm
         if (bias is not null && (bias.dim() != 1 || bias.shape[0] != n))
             throw new GlanceException($"linear: bias [{string.Join(", ", bias.shape)}] does not match weight [{string.Join(", ", weight.shape)}]");
         long m = k == 0 ? 0 : x.numel() / k;
-        bool route = m >= MinRows ? Routes(GemmRoute.Gemm) : m == 1 && k * n >= GemvMinWeights && Routes(GemmRoute.Gemv);
+        bool route = RouteOf(m, k * n) is { } r && Routes(r);
         if (!route || !Fits(m, k, n)) return nn.functional.linear(x, weight, bias);
         return OpenBlasLinear(x, weight, bias);
     }

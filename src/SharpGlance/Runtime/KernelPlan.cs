@@ -8,13 +8,19 @@ using SharpGlance.IO;
 
 namespace SharpGlance.Runtime;
 
-/// <summary>The two ways <see cref="CpuGemm"/> routes an fp32 inference product.</summary>
+/// <summary>The three kinds of fp32 inference product <see cref="CpuGemm"/> routes, each decided on its own.</summary>
 public enum GemmRoute
 {
-    /// <summary>Many rows (≥ <see cref="CpuGemm.MinRows"/>): the ViT, the connector, the prefill; compute-bound.</summary>
+    /// <summary>Many rows (≥ <see cref="CpuGemm.ManyRows"/>): the ViT, the connector, the prefill; compute-bound.</summary>
     Gemm,
     /// <summary>One row and a large weight (decoding: fc1, fc2, the LM head); memory-bound.</summary>
     Gemv,
+    /// <summary>
+    /// A few rows (<see cref="CpuGemm.MinRows"/> to <see cref="CpuGemm.ManyRows"/>): decoding a batch, a short
+    /// prompt. Apart from <see cref="Gemm"/> because the two can prefer different libraries on one CPU (on Zen 4
+    /// OpenBLAS was 3–35% faster on the ViT's shapes and up to 51% slower at 32 rows).
+    /// </summary>
+    FewRows,
 }
 
 /// <summary>One measured shape of the plan: median milliseconds on each backend, and how far OpenBLAS's result was from libtorch's.</summary>
@@ -42,7 +48,7 @@ public sealed record KernelTiming
 public sealed record KernelPlan
 {
     /// <summary>Bumped when the shapes or the rule change, so older cached plans are measured again.</summary>
-    public const int Version = 1;
+    public const int Version = 2;
 
     /// <summary>
     /// The largest |OpenBLAS − libtorch| accepted on the measurement's inputs (x ∈ [−0.5, 0.5), W ∈ [−0.025,
@@ -72,6 +78,7 @@ public sealed record KernelPlan
     [JsonPropertyName("other_cores_busy")] public double OtherCoresBusy { get; init; }
     [JsonPropertyName("gemm")] public GemmBackend Gemm { get; init; } = GemmBackend.Torch;
     [JsonPropertyName("gemv")] public GemmBackend Gemv { get; init; } = GemmBackend.Torch;
+    [JsonPropertyName("few_rows")] public GemmBackend FewRows { get; init; } = GemmBackend.Torch;
     [JsonPropertyName("reasons")] public IReadOnlyList<string> Reasons { get; init; } = [];
     [JsonPropertyName("timings")] public IReadOnlyList<KernelTiming> Timings { get; init; } = [];
 
@@ -82,11 +89,28 @@ public sealed record KernelPlan
         (new("vit fc1", 577, 1024, 4096), GemmRoute.Gemm),
         (new("vit fc2", 577, 4096, 1024), GemmRoute.Gemm),
         (new("opt prefill fc1", 591, 768, 3072), GemmRoute.Gemm),
-        (new("opt fc1 M=32", 32, 768, 3072), GemmRoute.Gemm),
+        (new("opt fc1 M=32", 32, 768, 3072), GemmRoute.FewRows),
+        (new("opt fc2 M=32", 32, 3072, 768), GemmRoute.FewRows),
         (new("opt decode fc1", 1, 768, 3072), GemmRoute.Gemv),
         (new("opt decode fc2", 1, 3072, 768), GemmRoute.Gemv),
         (new("lm head (decode)", 1, 768, 50272), GemmRoute.Gemv),
     ];
+
+    /// <summary>How <c>glance info</c> names a route.</summary>
+    public static string Name(GemmRoute route) => route switch
+    {
+        GemmRoute.Gemm => "many rows",
+        GemmRoute.FewRows => "a few rows",
+        _ => "one row",
+    };
+
+    /// <summary>The backend this plan gives <paramref name="route"/>.</summary>
+    public GemmBackend For(GemmRoute route) => route switch
+    {
+        GemmRoute.Gemm => Gemm,
+        GemmRoute.FewRows => FewRows,
+        _ => Gemv,
+    };
 
     /// <summary>
     /// The rule, per route: OpenBLAS only when it is installed, right on every shape (max |Δ| ≤
@@ -97,7 +121,7 @@ public sealed record KernelPlan
     public static (GemmBackend Backend, string Reason) Decide(GemmRoute route, IReadOnlyList<KernelTiming> timings)
     {
         var shapes = timings.Where(t => t.Route == route).ToList();
-        string name = route == GemmRoute.Gemm ? "many rows" : "one row";
+        string name = Name(route);
         if (shapes.Count == 0) return (GemmBackend.Torch, $"{name}: libtorch (nothing measured)");
         if (shapes.Any(t => t.OpenBlasMs is null)) return (GemmBackend.Torch, $"{name}: libtorch (OpenBLAS not available)");
         if (shapes.FirstOrDefault(t => t.OpenBlasMaxAbsDiff is not { } d || !(d <= Tolerance)) is { } wrong)
@@ -114,12 +138,13 @@ public sealed record KernelPlan
     public static KernelPlan FromTimings(MachineIdentity machine, IReadOnlyList<KernelTiming> timings, double otherCoresBusy, DateTimeOffset measured)
     {
         var gemm = Decide(GemmRoute.Gemm, timings);
+        var few = Decide(GemmRoute.FewRows, timings);
         var gemv = Decide(GemmRoute.Gemv, timings);
         return new KernelPlan
         {
             Machine = machine.Key, Cpu = machine.Cpu, Torch = machine.Torch, OpenBlasLibrary = machine.OpenBlas, Threads = machine.Threads,
-            Measured = measured, OtherCoresBusy = Math.Round(otherCoresBusy, 2), Gemm = gemm.Backend, Gemv = gemv.Backend,
-            Reasons = [gemm.Reason, gemv.Reason], Timings = timings,
+            Measured = measured, OtherCoresBusy = Math.Round(otherCoresBusy, 2), Gemm = gemm.Backend, FewRows = few.Backend, Gemv = gemv.Backend,
+            Reasons = [gemm.Reason, few.Reason, gemv.Reason], Timings = timings,
         };
     }
 

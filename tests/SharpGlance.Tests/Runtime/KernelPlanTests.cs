@@ -12,7 +12,7 @@ public class KernelPlanTests
 
     private static KernelTiming T(string shape, GemmRoute route, double torch, double? openblas, double diff = 1e-6) => new()
     {
-        Shape = shape, M = route == GemmRoute.Gemm ? 577 : 1, K = 1024, N = 1024, Route = route, TorchMs = torch, OpenBlasMs = openblas,
+        Shape = shape, M = route switch { GemmRoute.Gemm => 577, GemmRoute.FewRows => 32, _ => 1 }, K = 1024, N = 1024, Route = route, TorchMs = torch, OpenBlasMs = openblas,
         OpenBlasMaxAbsDiff = openblas is null ? null : diff,
     };
 
@@ -33,6 +33,15 @@ public class KernelPlanTests
         ], 0.1, DateTimeOffset.UnixEpoch);
         Assert.Equal((GemmBackend.Torch, GemmBackend.OpenBlas), (xeon.Gemm, xeon.Gemv));
         Assert.Contains("OpenBLAS slower on vit q/k/v/out: 24 ms against 5.2", xeon.Reasons[0]);
+
+        // Zen 4's (measured 2026-12-06): OpenBLAS ahead on the ViT, behind at 32 rows; the routes part ways.
+        var zen4 = KernelPlan.FromTimings(Machine, [
+            T("vit q/k/v/out", GemmRoute.Gemm, 7.96, 7.6), T("vit fc1", GemmRoute.Gemm, 45.7, 30.2), T("vit fc2", GemmRoute.Gemm, 37.8, 33.8),
+            T("opt fc1 M=32", GemmRoute.FewRows, 1.368, 2.06), T("opt fc2 M=32", GemmRoute.FewRows, 1.3, 1.9),
+            T("opt decode fc1", GemmRoute.Gemv, 0.209, 0.142), T("lm head (decode)", GemmRoute.Gemv, 16.6, 6.9),
+        ], 0, DateTimeOffset.UnixEpoch);
+        Assert.Equal((GemmBackend.OpenBlas, GemmBackend.Torch, GemmBackend.OpenBlas), (zen4.Gemm, zen4.FewRows, zen4.Gemv));
+        Assert.Equal(["many rows", "a few rows", "one row"], zen4.Reasons.Select(r => r[..r.IndexOf(':')]));
     }
 
     [Fact]
@@ -122,7 +131,8 @@ public class KernelPlanTests
         using var _ = no_grad();
         var g = new TorchSharp.torch.Generator(3);
         var w = randn([64, 32], generator: g);
-        var many = randn([20, 32], generator: g);
+        var many = randn([CpuGemm.ManyRows + 1, 32], generator: g);
+        var few = randn([20, 32], generator: g);
         var one = randn([1, 32], generator: g);
         long Calls(Tensor x)
         {
@@ -135,16 +145,17 @@ public class KernelPlanTests
             CpuGemm.MinRows = 16;
             CpuGemm.GemvMinWeights = 1000;   // the 64×32 weight counts as large
             CpuGemm.Backend = GemmBackend.Auto;
-            CpuGemm.Plan = KernelPlan.FromTimings(Machine, [], 0, DateTimeOffset.UnixEpoch) with { Gemm = GemmBackend.Torch, Gemv = GemmBackend.OpenBlas };
-            Assert.Equal((0, 1), (Calls(many), Calls(one)));
-            CpuGemm.Plan = CpuGemm.Plan with { Gemm = GemmBackend.OpenBlas, Gemv = GemmBackend.Torch };
-            Assert.Equal((1, 0), (Calls(many), Calls(one)));
-            Assert.Contains("the measured kernel plan", CpuGemm.Describe());
+            CpuGemm.Plan = KernelPlan.FromTimings(Machine, [], 0, DateTimeOffset.UnixEpoch) with { Gemm = GemmBackend.Torch, FewRows = GemmBackend.OpenBlas, Gemv = GemmBackend.OpenBlas };
+            Assert.Equal((0, 1, 1), (Calls(many), Calls(few), Calls(one)));
+            Assert.Contains($"OpenBLAS for fp32 CPU inference with 16–{CpuGemm.ManyRows - 1} rows and 1 row", CpuGemm.Describe());
+            CpuGemm.Plan = CpuGemm.Plan with { Gemm = GemmBackend.OpenBlas, FewRows = GemmBackend.Torch, Gemv = GemmBackend.Torch };
+            Assert.Equal((1, 0, 0), (Calls(many), Calls(few), Calls(one)));
+            Assert.Contains($"OpenBLAS for fp32 CPU inference with ≥ {CpuGemm.ManyRows} rows, libtorch otherwise (the measured kernel plan)", CpuGemm.Describe());
 
-            CpuGemm.Backend = GemmBackend.OpenBlas;   // --gemm openblas: both, whatever the plan says
-            Assert.Equal((1, 1), (Calls(many), Calls(one)));
+            CpuGemm.Backend = GemmBackend.OpenBlas;   // --gemm openblas: every route, whatever the plan says
+            Assert.Equal((1, 1, 1), (Calls(many), Calls(few), Calls(one)));
             CpuGemm.Backend = GemmBackend.Torch;
-            Assert.Equal((0, 0), (Calls(many), Calls(one)));
+            Assert.Equal((0, 0, 0), (Calls(many), Calls(few), Calls(one)));
             Assert.Contains("forced by --gemm torch", CpuGemm.Describe());
         }
         finally
