@@ -99,8 +99,7 @@ public static unsafe class CpuGemm
     /// null where it always stays on libtorch (2 to <see cref="MinRows"/> − 1 rows; one row with a small weight).
     /// </summary>
     public static GemmRoute? RouteOf(long m, long weights) =>
-        m >= ManyRows ? GemmRoute.Gemm
-        : m >= MinRows ? GemmRoute.FewRows
+        m >= MinRows ? (m >= ManyRows ? GemmRoute.Gemm : GemmRoute.FewRows)
         : m == 1 && weights >= GemvMinWeights ? GemmRoute.Gemv
         : null;
 
