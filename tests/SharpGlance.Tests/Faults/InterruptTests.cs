@@ -71,7 +71,9 @@ public class InterruptTests
     {
         if (!SynthWorldFixture.AssetsPresent) Assert.Skip("emoji font or CLDR annotations missing: run scripts/setup.sh");
         var dir = TempDir.Create("synth-int");
-        using var p = CrossProcessTrainingTests.Start(["synth", "--out", dir, "--train", "20000", "--size", "96", "--threads", "1"]);
+        // Far more images than it can write before the signal: 20,000 once finished (exit 0) in the ~19 s a busy
+        // CI machine took between the first images and the signal.
+        using var p = CrossProcessTrainingTests.Start(["synth", "--out", dir, "--train", "300000", "--size", "96", "--threads", "1"]);
         var stderr = p.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
         _ = p.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
         WaitFor(p, () => Directory.EnumerateFiles(dir, "*.png", SearchOption.AllDirectories).Take(3).Count() == 3, "the first images");
