@@ -36,6 +36,13 @@ public class InterruptTests
         return (p.ExitCode, stderr.Result.Split('\n', StringSplitOptions.RemoveEmptyEntries));
     }
 
+    /// <summary>Whether SIGINT (signal 2) is in this process's ignored set (<c>SigIgn</c> in /proc/self/status).</summary>
+    private static bool SigintIgnored()
+    {
+        var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("SigIgn:", StringComparison.Ordinal));
+        return line is not null && (Convert.ToUInt64(line["SigIgn:".Length..].Trim(), 16) & (1UL << (2 - 1))) != 0;
+    }
+
     private static long Step(string run) =>
         JsonNode.Parse(File.ReadAllText(Path.Combine(run, "checkpoint", "trainer_state.json")))!["step"]!.GetValue<long>();
 
@@ -70,10 +77,11 @@ public class InterruptTests
     public void Sigint_stops_synth_and_removes_its_staging_folder()
     {
         if (!SynthWorldFixture.AssetsPresent) Assert.Skip("emoji font or CLDR annotations missing: run scripts/setup.sh");
+        // A process started in the background by a shell without job control (`(cmd &)`, nohup scripts) ignores
+        // SIGINT, its children inherit that and .NET keeps an inherited SIG_IGN: the signal cannot be tested here.
+        if (SigintIgnored()) Assert.Skip("SIGINT is ignored in this test process (started in the background without job control), and so in glance");
         var dir = TempDir.Create("synth-int");
-        // Far more images than it can write before the signal: 20,000 once finished (exit 0) in the ~19 s a busy
-        // CI machine took between the first images and the signal.
-        using var p = CrossProcessTrainingTests.Start(["synth", "--out", dir, "--train", "300000", "--size", "96", "--threads", "1"]);
+        using var p = CrossProcessTrainingTests.Start(["synth", "--out", dir, "--train", "20000", "--size", "96", "--threads", "1"]);
         var stderr = p.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
         _ = p.StandardOutput.ReadToEndAsync(TestContext.Current.CancellationToken);
         WaitFor(p, () => Directory.EnumerateFiles(dir, "*.png", SearchOption.AllDirectories).Take(3).Count() == 3, "the first images");
