@@ -61,7 +61,7 @@ public static class AnalyzeCommand
             string folder = parse.GetValue(images)!;
             var paths = ImagePaths.Expand([folder], folder);
             if (parse.GetValue(limit) is int n) paths = paths.Take(Math.Max(0, n)).ToList();
-            var options = new AttentionOptions { Generation = new GenerationOptions { NumBeams = parse.GetValue(beams), EarlyStopping = EarlyStopping.True }, Refine = parse.GetValue(refine) };
+            var options = new AttentionOptions { Generation = GenerationOptions.Paper with { NumBeams = parse.GetValue(beams) }, Refine = parse.GetValue(refine) };
             options.Generation.Validate(int.MaxValue);
             using var captioner = DefaultModel.LoadForInference(parse.GetValue(model), null, "cpu");
             var world = AttentionAnalysis.WorldOf(folder);

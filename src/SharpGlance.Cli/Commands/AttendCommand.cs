@@ -29,7 +29,7 @@ public static class AttendCommand
         {
             var options = new AttentionOptions
             {
-                Generation = new GenerationOptions { NumBeams = parse.GetValue(beams), MaxNewTokens = parse.GetValue(maxNew), EarlyStopping = EarlyStopping.True },
+                Generation = GenerationOptions.Paper with { NumBeams = parse.GetValue(beams), MaxNewTokens = parse.GetValue(maxNew) },   // glance caption's decoding
                 Refine = parse.GetValue(refine),
                 Question = parse.GetValue(question),
             };
