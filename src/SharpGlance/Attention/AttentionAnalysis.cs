@@ -3,7 +3,6 @@ using System.Text;
 using SharpGlance.Captioning;
 using SharpGlance.Data;
 using SharpGlance.Data.Synthetic;
-using SharpGlance.IO;
 using SharpGlance.Preprocessing;
 using SkiaSharp;
 
@@ -261,7 +260,6 @@ public static class AttentionAnalysis
                 x += 16 + small.MeasureText(name) + 24;
             }
         }
-        using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100);
-        AtomicFile.Write(path, s => data.SaveTo(s));
+        AttentionSheet.SavePng(bitmap, path);
     }
 }

@@ -224,7 +224,8 @@ public static class AttentionSheet
         File.Delete(Path.Combine(dir, "deeplens.png"));
     }
 
-    private static string SavePng(SKBitmap bitmap, string path)
+    /// <summary>Writes <paramref name="bitmap"/> as a PNG through a temporary file and a rename; returns the path.</summary>
+    internal static string SavePng(SKBitmap bitmap, string path)
     {
         using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100);
         AtomicFile.Write(path, s => data.SaveTo(s));
