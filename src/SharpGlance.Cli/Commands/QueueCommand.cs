@@ -1,5 +1,4 @@
 using System.CommandLine;
-using SharpGlance.Runtime;
 using SharpGlance.Captioning;
 using SharpGlance.Generation;
 using SharpGlance.Queue;
@@ -108,12 +107,7 @@ public static class QueueCommand
             var error = parseResult.InvocationConfiguration.Error;
             var generation = GenerationOptions.Paper with { NumBeams = parseResult.GetValue(beams), MaxNewTokens = parseResult.GetValue(maxNew) };
             generation.Validate(int.MaxValue);
-            GemmChoice.Apply(GemmChoice.Parse(parseResult.GetValue(gemm)));
-            using var captioner = Captioner.Load(DefaultModel.Resolve(parseResult.GetValue(model)), new CaptionerLoadOptions
-            {
-                TrimVision = true,
-                DType = Precisions.Resolve(PrecisionChoice.Parse(parseResult.GetValue(precision)), TorchSharp.torch.CPU),
-            });
+            using var captioner = DefaultModel.LoadForInference(parseResult.GetValue(model), null, "cpu", parseResult.GetValue(gemm), parseResult.GetValue(precision));
             var options = new WorkerOptions
             {
                 Broker = parseResult.GetValue(broker)!,
