@@ -53,7 +53,10 @@ public static unsafe class OpenBlas
     public static string? CoreFix { get; private set; }
 
     /// <summary>The kernel family OpenBLAS chose (Haswell, SkylakeX, Zen, …); OPENBLAS_CORETYPE overrides it.</summary>
-    public static string CoreName() => Loaded.Value is { } api && api.GetCoreName is not null ? Marshal.PtrToStringAnsi((IntPtr)api.GetCoreName()) ?? "?" : "?";
+    public static string CoreName() => Loaded.Value is { } api ? CoreNameOf(api) : "?";
+
+    // Also read while the library loads (ReplaceFallbackCore), before Loaded has a value.
+    private static string CoreNameOf(Api api) => api.GetCoreName is not null ? Marshal.PtrToStringAnsi((IntPtr)api.GetCoreName()) ?? "?" : "?";
 
     /// <summary>OpenBLAS's thread count (get/set; setting is process-wide).</summary>
     public static int Threads
@@ -139,10 +142,10 @@ public static unsafe class OpenBlas
     {
         if (Environment.GetEnvironmentVariable("OPENBLAS_CORETYPE") is { Length: > 0 }) return;   // the user's choice
         if (api.GetCoreName is null || api.DynamicInit is null || api.DynamicQuit is null) return;
-        string before = Marshal.PtrToStringAnsi((IntPtr)api.GetCoreName()) ?? "?";
+        string before = CoreNameOf(api);
         if (FallbackReplacement(before, CpuFeatures.Current) is not { } target) return;
         Reinitialize(api, target);
-        string after = Marshal.PtrToStringAnsi((IntPtr)api.GetCoreName()) ?? "?";
+        string after = CoreNameOf(api);
         if (string.Equals(after, target, StringComparison.OrdinalIgnoreCase)) CoreFix = $"{before} → {after}";
         else Reinitialize(api, null);   // this build lacks the target's kernels: back to what it chose
     }
