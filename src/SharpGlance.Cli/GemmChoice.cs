@@ -24,11 +24,11 @@ public static class GemmChoice
         var other => throw new GlanceException($"--gemm {other}: use auto, torch or openblas"),
     };
 
-    /// <summary>Sets the backend; for auto on a machine with OpenBLAS, loads (or measures and caches) the plan.</summary>
+    /// <summary>Sets the backend; for auto, loads (or measures and caches) the plan.</summary>
     public static void Apply(GemmBackend backend, bool remeasure = false)
     {
         CpuGemm.Backend = backend;
-        if (backend != GemmBackend.Auto || !OpenBlas.IsAvailable) return;   // without OpenBLAS there is nothing to choose
+        if (backend != GemmBackend.Auto) return;
         CpuGemm.Plan = KernelPlan.ForThisMachine(remeasure: remeasure,
             measuring: path => Console.Error.WriteLine($"measuring this machine's matrix kernels (once, a few seconds; cached in {path})"));
     }

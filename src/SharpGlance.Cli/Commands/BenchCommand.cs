@@ -64,9 +64,10 @@ public static class BenchCommand
             if (Devices.Parse(parse.GetValue(device)).type == TorchSharp.DeviceType.CPU) GemmChoice.Apply(backend);
             if (parse.GetValue(profile))
             {
-                var (steps, other) = ProcessStats.WithOtherLoad(() => asJson ? LayerProfile.Run() : CliProgress.Run("profile", p => LayerProfile.Run(progress: p)));
-                if (asJson) Console.Out.WriteLine(JsonSerializer.Serialize(new { gemm = CpuGemm.Describe(), threads = TorchSharp.torch.get_num_threads(), load_average = LoadAverage(), other_load_cores = other, steps }, JsonOptions));
-                else PrintProfile(steps, other);
+                var dtype = Precisions.Resolve(PrecisionChoice.Parse(parse.GetValue(precision)), TorchSharp.torch.CPU);
+                var (steps, other) = ProcessStats.WithOtherLoad(() => asJson ? LayerProfile.Run(dtype: dtype) : CliProgress.Run("profile", p => LayerProfile.Run(progress: p, dtype: dtype)));
+                if (asJson) Console.Out.WriteLine(JsonSerializer.Serialize(new { gemm = CpuGemm.Describe(), precision = Precisions.Name(dtype), threads = TorchSharp.torch.get_num_threads(), load_average = LoadAverage(), other_load_cores = other, steps }, JsonOptions));
+                else PrintProfile(steps, other, dtype);
                 return 0;
             }
             var options = new CaptionBenchmarkOptions
@@ -183,9 +184,10 @@ public static class BenchCommand
     private static void PrintGemmHeader(double otherCores) =>
         AnsiConsole.MarkupLine(Markup.Escape(FormattableString.Invariant($"GEMM: {CpuGemm.Describe()}; {TorchSharp.torch.get_num_threads()} threads; load average {LoadAverage()[0]:0.00}, other processes busy {otherCores:0.00} cores")));
 
-    private static void PrintProfile(IReadOnlyList<ProfileStep> steps, double otherCores)
+    private static void PrintProfile(IReadOnlyList<ProfileStep> steps, double otherCores, TorchSharp.torch.ScalarType dtype)
     {
         PrintGemmHeader(otherCores);
+        AnsiConsole.MarkupLine(Markup.Escape($"precision: {Precisions.Name(dtype)}"));
         var table = new Table().AddColumn("block").AddColumn("step").AddColumn(new TableColumn("median ms").RightAligned()).AddColumn(new TableColumn("share").RightAligned());
         foreach (var group in steps.GroupBy(s => s.Block))
         {

@@ -15,21 +15,22 @@ public sealed record ProfileStep(string Block, string Step, double MedianMs);
 /// caption — a ViT-L block over 577 tokens (×23 per image), an OPT-125M block over the 591-token prefill
 /// (×12) and an OPT block decoding one token against a ~600-token cache (×12 per token), plus the LM head
 /// of a decode step. The steps mirror the modules' forward code on random weights (each step timed
-/// alone, so the sum is a little above the block's own time).
+/// alone, so the sum is a little above the block's own time), in the number format inference would use
+/// (<c>--precision</c>).
 /// </summary>
 public static class LayerProfile
 {
-    public static IReadOnlyList<ProfileStep> Run(int repeats = 10, IProgress<ProgressUpdate>? progress = null)
+    public static IReadOnlyList<ProfileStep> Run(int repeats = 10, IProgress<ProgressUpdate>? progress = null, ScalarType dtype = ScalarType.Float32)
     {
         if (repeats < 1) throw new GlanceException($"repeats must be at least 1 (got {repeats})");
         using var _ = no_grad();
         using var g = new Generator(0);
         var steps = new List<ProfileStep>();
         var vc = ClipVisionConfig.VitL14_336;
-        using (var vit = new ClipEncoderLayer(vc, null, ScalarType.Float32))
+        using (var vit = new ClipEncoderLayer(vc, null, dtype))
         {
             RandomCaptioner.FillCheaply(vit, g);
-            using var x = randn([1, vc.NumPositions, vc.HiddenSize], generator: g);
+            using var x = randn([1, vc.NumPositions, vc.HiddenSize], dtype: dtype, generator: g);
             steps.AddRange(ProfileVit(vit, x, vc.NumAttentionHeads, repeats));
         }
         progress?.Report(new ProgressUpdate(1, 3));
@@ -37,22 +38,22 @@ public static class LayerProfile
         var oc = OptConfig.Opt125m;
         // Twelve layers, as in OPT-125M: a decode step streams each layer's 28 MB of weights from memory
         // once, which one layer timed over and over (cache-resident) would hide.
-        var opts = Enumerable.Range(0, oc.NumHiddenLayers).Select(_ => new OptDecoderLayer(oc, null, ScalarType.Float32)).ToList();
+        var opts = Enumerable.Range(0, oc.NumHiddenLayers).Select(_ => new OptDecoderLayer(oc, null, dtype)).ToList();
         try
         {
             foreach (var l in opts) RandomCaptioner.FillCheaply(l, g);
-            using var x = randn([1, 591, oc.HiddenSize], generator: g);
+            using var x = randn([1, 591, oc.HiddenSize], dtype: dtype, generator: g);
             steps.AddRange(ProfileOpt("opt prefill (591 tokens)", opts.Take(2).ToList(), x, oc.NumAttentionHeads, past: 0, repeats));
             progress?.Report(new ProgressUpdate(2, 3));
-            using var one = randn([1, 1, oc.HiddenSize], generator: g);
+            using var one = randn([1, 1, oc.HiddenSize], dtype: dtype, generator: g);
             steps.AddRange(ProfileOpt("opt decode (1 token, 600 cached)", opts, one, oc.NumAttentionHeads, past: 600, repeats * 5));
         }
         finally
         {
             foreach (var l in opts) l.Dispose();
         }
-        using (var head = new Nn.Linear(new TorchSharp.Modules.Parameter(randn([oc.VocabSize, oc.EmbeddingDim], generator: g) * 0.02, requires_grad: false)))
-        using (var h = randn([1, 1, oc.EmbeddingDim], generator: g))
+        using (var head = new Nn.Linear(new TorchSharp.Modules.Parameter((randn([oc.VocabSize, oc.EmbeddingDim], generator: g) * 0.02).to(dtype), requires_grad: false)))
+        using (var h = randn([1, 1, oc.EmbeddingDim], dtype: dtype, generator: g))
         {
             steps.Add(new ProfileStep("lm head (decode)", "logits [1, 50272]", Time(() => head.forward(h), repeats * 10)));
             using var logits = head.forward(h).select(1, 0);
@@ -123,10 +124,10 @@ public static class LayerProfile
         int n = layers.Count;
         var a = layers[0].self_attn;
         using var scope = NewDisposeScope();
-        using var cache = new KvCache(1, b, heads, past + t, hd);
+        using var cache = new KvCache(1, b, heads, past + t, hd, x.dtype);
         if (past > 0)
         {
-            using var fill = randn([b, heads, past, hd]);
+            using var fill = randn([b, heads, past, hd], dtype: x.dtype);
             cache.Append(0, fill, fill);
             cache.Advance(past);
         }

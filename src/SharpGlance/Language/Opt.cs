@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using SharpGlance.IO;
 using SharpGlance.Nn;
+using SharpGlance.Runtime;
 using TorchSharp;
 using TorchSharp.Modules;
 using Linear = SharpGlance.Nn.Linear;
@@ -155,7 +156,7 @@ public sealed class OptAttention : nn.Module<Tensor, OptLayerContext, Tensor>
         // materialises the probabilities, so attention maps take the explicit path, and only when asked.
         var o = ctx.Attentions is { } sink
             ? ExplicitAttention(q, k, v, ctx, sink)
-            : nn.functional.scaled_dot_product_attention(q, k, v, ctx.Mask, training ? _dropout : 0.0, ctx.IsCausal);
+            : CpuGemm.Attention(q, k, v, ctx.Mask, training ? _dropout : 0.0, ctx.IsCausal);
         o = o.transpose(1, 2).reshape(b, t, d);
         return out_proj.forward(o).MoveToOuterDisposeScope();
     }

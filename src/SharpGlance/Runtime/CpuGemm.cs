@@ -14,6 +14,9 @@ public enum GemmBackend
     /// <summary>OpenBLAS; an error when it is missing.</summary>
     [System.Text.Json.Serialization.JsonStringEnumMemberName("openblas")]
     OpenBlas,
+    /// <summary>Ours: the kernel plan's choice on its bf16 routes (<see cref="Bf16Gemv"/>; attention widened to fp32); not a <c>--gemm</c> value.</summary>
+    [System.Text.Json.Serialization.JsonStringEnumMemberName("own")]
+    Own,
 }
 
 /// <summary>
@@ -121,18 +124,28 @@ public static unsafe class CpuGemm
             _ => _plan is null ? "no kernel plan in use" : "the measured kernel plan",
         };
         bool gemm = Routes(GemmRoute.Gemm), few = Routes(GemmRoute.FewRows), gemv = Routes(GemmRoute.Gemv);
-        if (!gemm && !few && !gemv) return $"libtorch ({how}; {(OpenBlas.IsAvailable ? "" : "OpenBLAS ")}{OpenBlas.Describe()})";
+        string bf16 = _backend != GemmBackend.Torch && _plan is { } p && (p.Bf16Gemv == GemmBackend.Own || p.Bf16Attention == GemmBackend.Own)
+            ? "; bf16 decoding: " + string.Join(" and ", new[] { p.Bf16Gemv == GemmBackend.Own ? "one-row products on our loop" : null, p.Bf16Attention == GemmBackend.Own ? "attention in fp32" : null }.OfType<string>())
+            : "";
+        if (!gemm && !few && !gemv) return $"libtorch ({how}; {(OpenBlas.IsAvailable ? "" : "OpenBLAS ")}{OpenBlas.Describe()}){bf16}";
         var parts = new List<string>();
         if (gemm && few) parts.Add($"≥ {MinRows} rows");
         else if (gemm) parts.Add($"≥ {ManyRows} rows");
         else if (few) parts.Add($"{MinRows}–{ManyRows - 1} rows");
         if (gemv) parts.Add($"1 row with weights ≥ {GemvMinWeights / 1e6:0.#}M");
-        return $"OpenBLAS for fp32 CPU inference with {string.Join(" and ", parts)}, libtorch otherwise ({how}): {OpenBlas.Describe()}";
+        return $"OpenBLAS for fp32 CPU inference with {string.Join(" and ", parts)}, libtorch otherwise ({how}): {OpenBlas.Describe()}{bf16}";
     }
 
-    /// <summary><c>torch.nn.functional.linear(x, weight, bias)</c>, through OpenBLAS where that applies.</summary>
+    /// <summary>
+    /// <c>torch.nn.functional.linear(x, weight, bias)</c>, through OpenBLAS where that applies, and one bf16 row
+    /// through <see cref="Bf16Gemv"/> where the plan chose it.
+    /// </summary>
     public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias)
     {
+        if (x.dtype == ScalarType.BFloat16)
+            return _backend != GemmBackend.Torch && _plan?.Bf16Gemv == GemmBackend.Own && Bf16Gemv.Applies(x, weight, bias)
+                ? Bf16Gemv.Linear(x, weight, bias)
+                : nn.functional.linear(x, weight, bias);
         if (_backend == GemmBackend.Torch || !Applies(x, weight, bias) || !OpenBlas.IsAvailable) return nn.functional.linear(x, weight, bias);
         long k = x.shape[^1], n = weight.shape[0];
         if (weight.shape[1] != k)
@@ -143,6 +156,28 @@ public static unsafe class CpuGemm
         bool route = RouteOf(m, k * n) is { } r && Routes(r);
         if (!route || !Fits(m, k, n)) return nn.functional.linear(x, weight, bias);
         return OpenBlasLinear(x, weight, bias);
+    }
+
+    /// <summary>
+    /// <c>scaled_dot_product_attention</c> at inference; a bf16 decoding step (one query) on the CPU runs in fp32
+    /// where the plan measured that faster (<see cref="KernelPlan.Bf16Attention"/>: libtorch 2.10's bf16 kernel
+    /// took 3× fp32's time for it on Zen 4).
+    /// </summary>
+    public static Tensor Attention(Tensor q, Tensor k, Tensor v, Tensor? mask, double dropout, bool causal)
+    {
+        if (q.dtype == ScalarType.BFloat16 && q.device_type == DeviceType.CPU && q.dim() == 4 && q.shape[2] == 1 && dropout == 0
+            && _backend != GemmBackend.Torch && _plan?.Bf16Attention == GemmBackend.Own && !(is_grad_enabled() && q.requires_grad))
+            return WidenedAttention(q, k, v, mask, causal);
+        return nn.functional.scaled_dot_product_attention(q, k, v, mask, dropout, causal);
+    }
+
+    /// <summary>Scaled dot-product attention of bf16 inputs computed in fp32 and rounded back to bf16.</summary>
+    public static Tensor WidenedAttention(Tensor q, Tensor k, Tensor v, Tensor? mask, bool causal)
+    {
+        using var scope = NewDisposeScope();
+        var m = mask is not null && mask.is_floating_point() ? mask.to(ScalarType.Float32) : mask;
+        return nn.functional.scaled_dot_product_attention(q.to(ScalarType.Float32), k.to(ScalarType.Float32), v.to(ScalarType.Float32), m, 0.0, causal)
+            .to(q.dtype).MoveToOuterDisposeScope();
     }
 
     // Tensor.bytes is a Span (int-sized) and CBLAS takes int sizes.

@@ -8,7 +8,7 @@ using SharpGlance.IO;
 
 namespace SharpGlance.Runtime;
 
-/// <summary>The three kinds of fp32 inference product <see cref="CpuGemm"/> routes, each decided on its own.</summary>
+/// <summary>The kinds of inference product <see cref="CpuGemm"/> routes, each decided on its own.</summary>
 public enum GemmRoute
 {
     /// <summary>Many rows (≥ <see cref="CpuGemm.ManyRows"/>): the ViT, the connector, the prefill; compute-bound.</summary>
@@ -21,9 +21,16 @@ public enum GemmRoute
     /// OpenBLAS was 3–35% faster on the ViT's shapes and up to 51% slower at 32 rows).
     /// </summary>
     FewRows,
+    /// <summary>One bf16 row (greedy decoding in bf16): libtorch's bf16 linear or our streaming loop (<see cref="Runtime.Bf16Gemv"/>).</summary>
+    Bf16Gemv,
+    /// <summary>A decoding step's attention in bf16: libtorch's bf16 kernel, or q, k, v widened to fp32 and fp32's kernel.</summary>
+    Bf16Attention,
 }
 
-/// <summary>One measured shape of the plan: median milliseconds on each backend, and how far OpenBLAS's result was from libtorch's.</summary>
+/// <summary>
+/// One measured shape of the plan: median milliseconds on each backend, and how far the alternative's result
+/// was from libtorch's — OpenBLAS on the fp32 routes, ours on the bf16 routes (<see cref="OwnMs"/>).
+/// </summary>
 public sealed record KernelTiming
 {
     [JsonPropertyName("shape")] public required string Shape { get; init; }
@@ -35,6 +42,12 @@ public sealed record KernelTiming
     /// <summary>Null when OpenBLAS is not installed.</summary>
     [JsonPropertyName("openblas_ms")] public double? OpenBlasMs { get; init; }
     [JsonPropertyName("openblas_max_abs_diff")] public double? OpenBlasMaxAbsDiff { get; init; }
+    /// <summary>The bf16 routes' alternative: <see cref="Bf16Gemv"/> for one row, attention widened to fp32 for attention; null on the fp32 routes.</summary>
+    [JsonPropertyName("own_ms")] public double? OwnMs { get; init; }
+    [JsonPropertyName("own_max_abs_diff")] public double? OwnMaxAbsDiff { get; init; }
+
+    /// <summary>The alternative to libtorch on this shape's route: its time and its distance from libtorch's result.</summary>
+    [JsonIgnore] public (double? Ms, double? MaxAbsDiff) Alternative => Route is GemmRoute.Bf16Gemv or GemmRoute.Bf16Attention ? (OwnMs, OwnMaxAbsDiff) : (OpenBlasMs, OpenBlasMaxAbsDiff);
 }
 
 /// <summary>
@@ -48,7 +61,7 @@ public sealed record KernelTiming
 public sealed record KernelPlan
 {
     /// <summary>Bumped when the shapes or the rule change, so older cached plans are measured again.</summary>
-    public const int Version = 2;
+    public const int Version = 3;
 
     /// <summary>
     /// The largest |OpenBLAS − libtorch| accepted on the measurement's inputs (x ∈ [−0.5, 0.5), W ∈ [−0.025,
@@ -56,6 +69,12 @@ public sealed record KernelPlan
     /// A kernel that is wrong misses by orders of magnitude more.
     /// </summary>
     public const double Tolerance = 1e-4;
+
+    /// <summary>
+    /// The same for the bf16 routes: the results are rounded to bf16, whose step is 2⁻⁷ between 1 and 2, and
+    /// another summation order may round the other way; two steps are accepted.
+    /// </summary>
+    public const double Bf16Tolerance = 2.0 / 128;
 
     /// <summary>OpenBLAS must be at least this much faster in total over a route's shapes, so noise does not flip the choice.</summary>
     public const double MinGain = 0.05;
@@ -79,6 +98,10 @@ public sealed record KernelPlan
     [JsonPropertyName("gemm")] public GemmBackend Gemm { get; init; } = GemmBackend.Torch;
     [JsonPropertyName("gemv")] public GemmBackend Gemv { get; init; } = GemmBackend.Torch;
     [JsonPropertyName("few_rows")] public GemmBackend FewRows { get; init; } = GemmBackend.Torch;
+    /// <summary>One-row bf16 products: <see cref="GemmBackend.Torch"/> or <see cref="GemmBackend.Own"/> (<see cref="Runtime.Bf16Gemv"/>).</summary>
+    [JsonPropertyName("bf16_gemv")] public GemmBackend Bf16Gemv { get; init; } = GemmBackend.Torch;
+    /// <summary>A bf16 decoding step's attention: <see cref="GemmBackend.Torch"/> (bf16) or <see cref="GemmBackend.Own"/> (widened to fp32).</summary>
+    [JsonPropertyName("bf16_attention")] public GemmBackend Bf16Attention { get; init; } = GemmBackend.Torch;
     [JsonPropertyName("reasons")] public IReadOnlyList<string> Reasons { get; init; } = [];
     [JsonPropertyName("timings")] public IReadOnlyList<KernelTiming> Timings { get; init; } = [];
 
@@ -96,11 +119,22 @@ public sealed record KernelPlan
         (new("lm head (decode)", 1, 768, 50272), GemmRoute.Gemv),
     ];
 
+    /// <summary>The bf16 one-row shapes of a decoding step, timed on libtorch and <see cref="Runtime.Bf16Gemv"/>.</summary>
+    public static IReadOnlyList<GemmShape> Bf16GemvShapes { get; } =
+    [
+        new("opt decode q/k/v", 1, 768, 768),
+        new("opt decode fc1", 1, 768, 3072),
+        new("opt decode fc2", 1, 3072, 768),
+        new("lm head (decode)", 1, 768, 50272),
+    ];
+
     /// <summary>How <c>glance info</c> names a route.</summary>
     public static string Name(GemmRoute route) => route switch
     {
         GemmRoute.Gemm => "many rows",
         GemmRoute.FewRows => "a few rows",
+        GemmRoute.Bf16Gemv => "bf16 one row",
+        GemmRoute.Bf16Attention => "bf16 decode attention",
         _ => "one row",
     };
 
@@ -109,12 +143,15 @@ public sealed record KernelPlan
     {
         GemmRoute.Gemm => Gemm,
         GemmRoute.FewRows => FewRows,
+        GemmRoute.Bf16Gemv => Bf16Gemv,
+        GemmRoute.Bf16Attention => Bf16Attention,
         _ => Gemv,
     };
 
     /// <summary>
-    /// The rule, per route: OpenBLAS only when it is installed, right on every shape (max |Δ| ≤
-    /// <see cref="Tolerance"/>), on no shape slower by more than <see cref="Noise"/>, and at least
+    /// The rule, per route: the alternative to libtorch — OpenBLAS on the fp32 routes, ours on the bf16 ones —
+    /// only when it is there, right on every shape (max |Δ| ≤ <see cref="Tolerance"/>, or
+    /// <see cref="Bf16Tolerance"/> in bf16), on no shape slower by more than <see cref="Noise"/>, and at least
     /// <see cref="MinGain"/> faster in total; libtorch otherwise. So the plan never picks a backend that
     /// measured wrong, or slower beyond the noise of the measurement.
     /// </summary>
@@ -122,16 +159,19 @@ public sealed record KernelPlan
     {
         var shapes = timings.Where(t => t.Route == route).ToList();
         string name = Name(route);
+        bool bf16 = route is GemmRoute.Bf16Gemv or GemmRoute.Bf16Attention;
+        var (other, otherName) = bf16 ? (GemmBackend.Own, route == GemmRoute.Bf16Attention ? "fp32 attention" : "our bf16 loop") : (GemmBackend.OpenBlas, "OpenBLAS");
+        double tolerance = bf16 ? Bf16Tolerance : Tolerance;
         if (shapes.Count == 0) return (GemmBackend.Torch, $"{name}: libtorch (nothing measured)");
-        if (shapes.Any(t => t.OpenBlasMs is null)) return (GemmBackend.Torch, $"{name}: libtorch (OpenBLAS not available)");
-        if (shapes.FirstOrDefault(t => t.OpenBlasMaxAbsDiff is not { } d || !(d <= Tolerance)) is { } wrong)
-            return (GemmBackend.Torch, Invariant($"{name}: libtorch (OpenBLAS wrong on {wrong.Shape}: max |Δ| {wrong.OpenBlasMaxAbsDiff:G3} > {Tolerance:G1})"));
-        if (shapes.FirstOrDefault(t => t.OpenBlasMs > t.TorchMs * (1 + Noise)) is { } slower)
-            return (GemmBackend.Torch, Invariant($"{name}: libtorch (OpenBLAS slower on {slower.Shape}: {slower.OpenBlasMs:0.###} ms against {slower.TorchMs:0.###}, more than {Noise * 100:0}%)"));
-        double torch = shapes.Sum(t => t.TorchMs), openblas = shapes.Sum(t => t.OpenBlasMs!.Value);
-        if (openblas > torch * (1 - MinGain))
-            return (GemmBackend.Torch, Invariant($"{name}: libtorch (OpenBLAS {openblas:0.##} ms in total against {torch:0.##}: less than {MinGain * 100:0}% faster)"));
-        return (GemmBackend.OpenBlas, Invariant($"{name}: OpenBLAS ({openblas:0.##} ms in total against libtorch's {torch:0.##}, no shape more than {Noise * 100:0}% slower)"));
+        if (shapes.Any(t => t.Alternative.Ms is null)) return (GemmBackend.Torch, $"{name}: libtorch ({otherName} not available)");
+        if (shapes.FirstOrDefault(t => t.Alternative.MaxAbsDiff is not { } d || !(d <= tolerance)) is { } wrong)
+            return (GemmBackend.Torch, Invariant($"{name}: libtorch ({otherName} wrong on {wrong.Shape}: max |Δ| {wrong.Alternative.MaxAbsDiff:G3} > {tolerance:G2})"));
+        if (shapes.FirstOrDefault(t => t.Alternative.Ms > t.TorchMs * (1 + Noise)) is { } slower)
+            return (GemmBackend.Torch, Invariant($"{name}: libtorch ({otherName} slower on {slower.Shape}: {slower.Alternative.Ms:0.###} ms against {slower.TorchMs:0.###}, more than {Noise * 100:0}%)"));
+        double torch = shapes.Sum(t => t.TorchMs), alternative = shapes.Sum(t => t.Alternative.Ms!.Value);
+        if (alternative > torch * (1 - MinGain))
+            return (GemmBackend.Torch, Invariant($"{name}: libtorch ({otherName} {alternative:0.##} ms in total against {torch:0.##}: less than {MinGain * 100:0}% faster)"));
+        return (other, Invariant($"{name}: {otherName} ({alternative:0.##} ms in total against libtorch's {torch:0.##}, no shape more than {Noise * 100:0}% slower)"));
     }
 
     /// <summary>A plan from measured timings (pure: the tests give it made-up ones).</summary>
@@ -140,19 +180,25 @@ public sealed record KernelPlan
         var gemm = Decide(GemmRoute.Gemm, timings);
         var few = Decide(GemmRoute.FewRows, timings);
         var gemv = Decide(GemmRoute.Gemv, timings);
+        var bf16 = Decide(GemmRoute.Bf16Gemv, timings);
+        var attention = Decide(GemmRoute.Bf16Attention, timings);
         return new KernelPlan
         {
             Machine = machine.Key, Cpu = machine.Cpu, Torch = machine.Torch, OpenBlasLibrary = machine.OpenBlas, Threads = machine.Threads,
             Measured = measured, OtherCoresBusy = Math.Round(otherCoresBusy, 2), Gemm = gemm.Backend, FewRows = few.Backend, Gemv = gemv.Backend,
-            Reasons = [gemm.Reason, few.Reason, gemv.Reason], Timings = timings,
+            Bf16Gemv = bf16.Backend, Bf16Attention = attention.Backend,
+            Reasons = [gemm.Reason, few.Reason, gemv.Reason, bf16.Reason, attention.Reason], Timings = timings,
         };
     }
 
-    /// <summary>Times <see cref="Shapes"/> on libtorch and (when installed) OpenBLAS on this machine; a few seconds.</summary>
+    /// <summary>
+    /// Times <see cref="Shapes"/> on libtorch and (when installed) OpenBLAS, and the bf16 decoding step's
+    /// products and attention on libtorch and ours, on this machine; a few seconds.
+    /// </summary>
     public static KernelPlan Measure(IProgress<ProgressUpdate>? progress = null, int repeats = 5)
     {
         var machine = MachineIdentity.Current;
-        var (results, other) = ProcessStats.WithOtherLoad(() => GemmBenchmark.Run([.. Shapes.Select(s => s.Shape)], repeats, progress));
+        var ((results, bf16), other) = ProcessStats.WithOtherLoad(() => (GemmBenchmark.Run([.. Shapes.Select(s => s.Shape)], repeats, progress), Bf16Benchmark.Run(Bf16GemvShapes, repeats)));
         var timings = Shapes.Select(s =>
         {
             var torch = results.Single(r => r.Shape == s.Shape.Name && r.Backend == "torch");
@@ -162,7 +208,7 @@ public sealed record KernelPlan
                 Shape = s.Shape.Name, M = s.Shape.M, K = s.Shape.K, N = s.Shape.N, Route = s.Route, TorchMs = Math.Round(torch.MedianMs, 4),
                 OpenBlasMs = openblas is null ? null : Math.Round(openblas.MedianMs, 4), OpenBlasMaxAbsDiff = openblas?.MaxAbsDiff,
             };
-        }).ToList();
+        }).Concat(bf16).ToList();
         return FromTimings(machine, timings, other, DateTimeOffset.UtcNow);
     }
 
@@ -222,7 +268,8 @@ public sealed record KernelPlan
         foreach (var r in Reasons) yield return "  " + r;
         foreach (var t in Timings)
             yield return Invariant($"    {t.Shape,-18} {t.M}×{t.K}×{t.N}: libtorch {t.TorchMs:0.###} ms") +
-                (t.OpenBlasMs is { } o ? Invariant($", OpenBLAS {o:0.###} ms (max |Δ| {t.OpenBlasMaxAbsDiff:G2})") : "");
+                (t.OpenBlasMs is { } o ? Invariant($", OpenBLAS {o:0.###} ms (max |Δ| {t.OpenBlasMaxAbsDiff:G2})") : "") +
+                (t.OwnMs is { } w ? Invariant($", {(t.Route == GemmRoute.Bf16Attention ? "fp32" : "ours")} {w:0.###} ms (max |Δ| {t.OwnMaxAbsDiff:G2})") : "");
     }
 
     public static readonly JsonSerializerOptions Json = new()

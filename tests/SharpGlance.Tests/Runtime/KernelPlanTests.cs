@@ -41,7 +41,8 @@ public class KernelPlanTests
             T("opt decode fc1", GemmRoute.Gemv, 0.209, 0.142), T("lm head (decode)", GemmRoute.Gemv, 16.6, 6.9),
         ], 0, DateTimeOffset.UnixEpoch);
         Assert.Equal((GemmBackend.OpenBlas, GemmBackend.Torch, GemmBackend.OpenBlas), (zen4.Gemm, zen4.FewRows, zen4.Gemv));
-        Assert.Equal(["many rows", "a few rows", "one row"], zen4.Reasons.Select(r => r[..r.IndexOf(':')]));
+        Assert.Equal(["many rows", "a few rows", "one row", "bf16 one row", "bf16 decode attention"], zen4.Reasons.Select(r => r[..r.IndexOf(':')]));
+        Assert.Equal((GemmBackend.Torch, GemmBackend.Torch), (zen4.Bf16Gemv, zen4.Bf16Attention));   // nothing measured: libtorch
     }
 
     [Fact]
@@ -94,6 +95,7 @@ public class KernelPlanTests
                 Assert.Equal("openblas", doc.RootElement.GetProperty("gemm").GetString());
                 Assert.Equal(machine.Key, doc.RootElement.GetProperty("machine").GetString());
                 Assert.Equal(1.0, doc.RootElement.GetProperty("timings")[0].GetProperty("openblas_ms").GetDouble());
+                Assert.Equal("torch", doc.RootElement.GetProperty("bf16_gemv").GetString());
             }
 
             var second = KernelPlan.ForThisMachine(folder, measure: Fake);
