@@ -37,11 +37,12 @@ public static class BenchCommand
         var kernels = new Option<bool>("--kernels") { Description = "Time the model's GEMM shapes on libtorch and OpenBLAS instead of captions" };
         var profile = new Option<bool>("--profile") { Description = "Time the steps of a ViT block, an OPT block (prefill and decode) and the LM head instead of captions" };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON" };
+        var logitsDiff = new Option<bool>("--logits-diff") { Description = "Compare the model's next-token logits after the prompt in fp32 and bf16 (the same weights) on 4 test cards instead of timing" };
         var saveModel = new Option<string?>("--save-model") { Description = "Write the random full-size captioner (with --refine, its paper-size DeepLens too) to this new folder in float16 instead of timing: a model to time glance video, serve or caption at full size with --model" };
 
         var command = new Command("bench", "Time a caption phase by phase (ViT, connector, prefill, decode), peak memory and batch throughput.")
         {
-            model, tokenizer, iterations, warmup, newTokens, batch, batchIterations, device, threads, gemm, precision, refine, minRows, fullVision, kernels, profile, json, saveModel,
+            model, tokenizer, iterations, warmup, newTokens, batch, batchIterations, device, threads, gemm, precision, refine, minRows, fullVision, kernels, profile, json, logitsDiff, saveModel,
         };
         command.SetAction(parse =>
         {
@@ -86,6 +87,14 @@ public static class BenchCommand
                 Refine = parse.GetValue(refine),
                 TrimVision = !parse.GetValue(fullVision),
             }.Validate();
+            if (parse.GetValue(logitsDiff))
+            {
+                var d = CaptionBenchmark.CompareLogits(options);
+                if (asJson) Console.Out.WriteLine(JsonSerializer.Serialize(d, JsonOptions));
+                else AnsiConsole.MarkupLine(Markup.Escape(FormattableString.Invariant(
+                    $"next-token logits after the prompt, bf16 against fp32 (the same weights), {d.Images} test cards: max |Δ| {d.MaxAbsDiff:G3}, mean |Δ| {d.MeanAbsDiff:G3} (largest |logit| {d.MaxAbsLogit:G3}); greedy token the same for {d.SameArgmax} of {d.Images}")));
+                return 0;
+            }
             if (parse.GetValue(saveModel) is { } saveTo)
             {
                 if (options.ModelFolder is not null) throw new GlanceException("--save-model writes the random full-size model: leave out --model");
@@ -178,6 +187,8 @@ public static class BenchCommand
         string batchRss = double.IsNaN(r.PeakRssBatchMiB) ? "" : FormattableString.Invariant($", {r.PeakRssBatchMiB:0} MiB after batch {r.Batched!.BatchSize}");
         AnsiConsole.MarkupLine(Markup.Escape(FormattableString.Invariant(
             $"peak RSS: {r.PeakRssSingleMiB:0} MiB (build + batch 1; {r.RssAfterBuildMiB:0} MiB after build){batchRss}")));
+        AnsiConsole.MarkupLine(Markup.Escape(FormattableString.Invariant(
+            $"compute floor: {r.WorkGFlop:0} GFLOP per caption at {r.GemmGFlops:0} GFLOP/s (ViT fc1 in {r.Precision}, the best product rate measured in this run) = {r.ComputeFloorMs / 1000:0.00} s; batch 1 took {r.FloorRatio:0.00}× that")));
     }
 
     /// <summary>The first line of <c>--profile</c> and <c>--kernels</c>: what multiplied, on how many threads, beside what load.</summary>

@@ -2,10 +2,12 @@ using System.Diagnostics;
 using SharpGlance.Captioning;
 using SharpGlance.Connectors;
 using SharpGlance.Generation;
+using SharpGlance.Language;
 using SharpGlance.Preprocessing;
 using SharpGlance.Runtime;
 using SharpGlance.Tokenization;
 using SharpGlance.Training;
+using SharpGlance.Vision;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -138,7 +140,22 @@ public sealed record CaptionBenchmarkResult
     public PhaseStats? Batched { get; init; }
     /// <summary>The last single-image caption (word salad for random weights).</summary>
     public required string SampleCaption { get; init; }
+    /// <summary>The multiply-adds of one batch-1 caption, ×2, in GFLOP (<see cref="CaptionBenchmark.CaptionGFlop"/>).</summary>
+    public double WorkGFlop { get; init; } = double.NaN;
+    /// <summary>The fastest product rate measured in this run, in GFLOP/s: the ViT's fc1 (577×1024×4096) in the run's precision, through the path the model uses.</summary>
+    public double GemmGFlops { get; init; } = double.NaN;
+    /// <summary>The time the caption's arithmetic would take at <see cref="GemmGFlops"/>: the compute floor.</summary>
+    public double ComputeFloorMs => WorkGFlop / GemmGFlops * 1000;
+    /// <summary>The batch-1 caption's mean time over the compute floor.</summary>
+    public double FloorRatio => Single.Total.Mean / ComputeFloorMs;
 }
+
+/// <summary>
+/// <c>glance bench --logits-diff</c>: one model's next-token logits after the prompt in fp32 and in bf16 (the
+/// same weights, rounded), per test image: the largest |Δ|, the logits' own range, and whether the greedy
+/// token is the same.
+/// </summary>
+public sealed record LogitsDiff(int Images, double MaxAbsDiff, double MeanAbsDiff, double MaxAbsLogit, int SameArgmax);
 
 /// <summary>
 /// Times the first glance (the single-pass caption of Fig. 1 (b)) as <c>glance caption</c> runs it, phase by
@@ -246,6 +263,7 @@ public static class CaptionBenchmark
             peakBatch = ProcessStats.PeakRssMiB;
         }
         var load1 = ProcessStats.LoadAverage;
+        double gemmRate = GemmRate(dtype, device);
 
         return new CaptionBenchmarkResult
         {
@@ -257,7 +275,8 @@ public static class CaptionBenchmark
             NewTokens = options.NewTokens,
             Device = device.ToString(),
             TorchThreads = get_num_threads(),
-            Gemm = device.type == DeviceType.CPU && dtype == ScalarType.Float32 ? CpuGemm.Describe() : "libtorch (" + device.type + ", " + Precisions.Name(dtype) + ")",
+            Gemm = device.type != DeviceType.CPU ? "libtorch (" + device.type + ", " + Precisions.Name(dtype) + ")"
+                : dtype == ScalarType.Float32 ? CpuGemm.Describe() : CpuGemm.DescribeBf16(),
             Precision = Precisions.Name(dtype),
             Cpu = ProcessStats.CpuModel ?? "?",
             Cores = System.Environment.ProcessorCount,
@@ -274,7 +293,92 @@ public static class CaptionBenchmark
             Single = PhaseStats.Of(1, single),
             Batched = batched,
             SampleCaption = caption,
+            WorkGFlop = CaptionGFlop(captioner, prompt.Length - 1, options.NewTokens),
+            GemmGFlops = gemmRate,
         };
+    }
+
+    /// <summary>
+    /// The arithmetic of one batch-1 caption in GFLOP (2 per multiply-add), counted from the configs: the ViT
+    /// blocks built (patch embedding, q/k/v/out, fc1/fc2, attention scores and sums over all tokens), the MLP
+    /// connector, OPT's prefill over visual + prompt tokens with the LM head on the last position only, and
+    /// each of the <paramref name="newTokens"/> − 1 decoding steps against its growing cache. Norms,
+    /// activations and softmax are left out (a few per cent of the ViT's time, bench --profile).
+    /// </summary>
+    public static double CaptionGFlop(Captioner captioner, int promptTokens, int newTokens) =>
+        CaptionGFlop(captioner.Vision.Config, captioner.Vision.BuiltLayers, captioner.Lm.Config,
+            captioner.MlpConnector.parameters().Where(p => p.dim() == 2).Sum(p => p.numel()), promptTokens, newTokens);
+
+    /// <summary>The same from the configs: <paramref name="connectorWeights"/> = the elements of the connector's matrices.</summary>
+    public static double CaptionGFlop(ClipVisionConfig v, int visionLayers, OptConfig t, long connectorWeights, int promptTokens, int newTokens)
+    {
+        double tokens = v.NumPatches + 1, d = v.HiddenSize, f = v.IntermediateSize;
+        double vit = 2.0 * v.NumPatches * (v.NumChannels * v.PatchSize * v.PatchSize) * d
+            + visionLayers * (2 * tokens * (4 * d * d + 2 * d * f) + 4 * tokens * tokens * d);
+        double h = t.HiddenSize, lmIn = t.EmbeddingDim, ffn = t.FfnDim, vocab = t.VocabSize;
+        double visual = 2.0 * connectorWeights * v.NumPatches;
+        double perToken = 2 * (4 * h * h + 2 * h * ffn);
+        double prefillTokens = v.NumPatches + promptTokens;
+        double prefill = t.NumHiddenLayers * (prefillTokens * perToken + 4 * prefillTokens * prefillTokens * h) + 2 * lmIn * vocab;
+        double decode = 0;
+        for (int i = 1; i < newTokens; i++)
+            decode += t.NumHiddenLayers * (perToken + 4 * (prefillTokens + i) * h) + 2 * lmIn * vocab;
+        return (vit + visual + prefill + decode) / 1e9;
+    }
+
+    /// <summary>
+    /// The rate of the ViT's fc1 product (577×1024×4096, the caption's largest compute-bound shape) in
+    /// <paramref name="dtype"/> through <see cref="CpuGemm.Linear"/> (the path the model takes), in GFLOP/s:
+    /// the best of <paramref name="repeats"/>.
+    /// </summary>
+    public static double GemmRate(ScalarType dtype, Device device, int repeats = 5)
+    {
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        using var g = new Generator(0);
+        var x = (rand([577, 1024], generator: g) - 0.5).to(dtype).to(device);
+        var w = ((rand([4096, 1024], generator: g) - 0.5) * 0.05).to(dtype).to(device);
+        var b = (rand([4096], generator: g) - 0.5).to(dtype).to(device);
+        CpuGemm.Linear(x, w, b).Dispose();
+        double best = double.MaxValue;
+        for (int i = 0; i < repeats; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            using var y = CpuGemm.Linear(x, w, b);
+            if (device.type != DeviceType.CPU) y.cpu().Dispose();   // wait for the device
+            best = Math.Min(best, Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+        }
+        return 2.0 * 577 * 1024 * 4096 / 1e9 / (best / 1000);
+    }
+
+    /// <summary>
+    /// <c>--logits-diff</c>: builds the model in fp32, takes the next-token logits after the prompt for
+    /// <paramref name="images"/> test cards, rounds the same weights to bf16 and takes them again.
+    /// </summary>
+    public static LogitsDiff CompareLogits(CaptionBenchmarkOptions options, int images = 4)
+    {
+        options.Validate();
+        using var captioner = Build(options with { Refine = false }, CPU, ScalarType.Float32);
+        using var _ = no_grad();
+        int size = captioner.Vision.Config.ImageSize;
+        var cards = Enumerable.Range(0, images).Select(i => SyntheticImage(size, size, i)).ToList();
+        var prompt = captioner.Template.Encode(captioner.Tokenizer, null, options.Question).Prompt;
+        Tensor Logits()
+        {
+            using var scope = NewDisposeScope();
+            using var pixels = captioner.Pixels(cards);
+            using var features = captioner.Encode(pixels);
+            using var visual = captioner.FirstGlanceEmbeds(features);
+            using var batch = PromptBatch.Build(captioner.Lm, Enumerable.Repeat(prompt, images).ToList(), null, visual, padLeft: true);
+            using var output = captioner.Lm.forward(new OptInputs { InputsEmbeds = batch.InputsEmbeds, AttentionMask = batch.AttentionMask, LastPositionOnly = true });
+            return output.Logits.to(ScalarType.Float32).reshape(images, -1).MoveToOuterDisposeScope();
+        }
+        using var fp32 = Logits();
+        foreach (var module in new nn.Module[] { captioner.Vision, captioner.MlpConnector, captioner.Lm }) module.to(ScalarType.BFloat16);
+        using var bf16 = Logits();
+        using var diff = (bf16 - fp32).abs();
+        using var same = fp32.argmax(-1).eq(bf16.argmax(-1));
+        return new LogitsDiff(images, diff.max().item<float>(), diff.mean().item<float>(), fp32.abs().max().item<float>(), (int)same.sum().item<long>());
     }
 
     /// <summary>The environment variables that change native threading and kernels (reported with every result).</summary>

@@ -14,7 +14,7 @@ public enum GemmBackend
     /// <summary>OpenBLAS; an error when it is missing.</summary>
     [System.Text.Json.Serialization.JsonStringEnumMemberName("openblas")]
     OpenBlas,
-    /// <summary>Ours: the kernel plan's choice on its bf16 routes (<see cref="Bf16Gemv"/>; attention widened to fp32); not a <c>--gemm</c> value.</summary>
+    /// <summary>Ours: the kernel plan's choice on its bf16 routes (<see cref="Bf16Gemv"/>, <see cref="Bf16DecodeAttention"/>); not a <c>--gemm</c> value.</summary>
     [System.Text.Json.Serialization.JsonStringEnumMemberName("own")]
     Own,
 }
@@ -125,7 +125,7 @@ public static unsafe class CpuGemm
         };
         bool gemm = Routes(GemmRoute.Gemm), few = Routes(GemmRoute.FewRows), gemv = Routes(GemmRoute.Gemv);
         string bf16 = _backend != GemmBackend.Torch && _plan is { } p && (p.Bf16Gemv == GemmBackend.Own || p.Bf16Attention == GemmBackend.Own)
-            ? "; bf16 decoding: " + string.Join(" and ", new[] { p.Bf16Gemv == GemmBackend.Own ? "one-row products on our loop" : null, p.Bf16Attention == GemmBackend.Own ? "attention in fp32" : null }.OfType<string>())
+            ? "; bf16 decoding: " + string.Join(" and ", new[] { p.Bf16Gemv == GemmBackend.Own ? "one-row products on our loop" : null, p.Bf16Attention == GemmBackend.Own ? "attention on ours" : null }.OfType<string>())
             : "";
         if (!gemm && !few && !gemv) return $"libtorch ({how}; {(OpenBlas.IsAvailable ? "" : "OpenBLAS ")}{OpenBlas.Describe()}){bf16}";
         var parts = new List<string>();
@@ -134,6 +134,15 @@ public static unsafe class CpuGemm
         else if (few) parts.Add($"{MinRows}–{ManyRows - 1} rows");
         if (gemv) parts.Add($"1 row with weights ≥ {GemvMinWeights / 1e6:0.#}M");
         return $"OpenBLAS for fp32 CPU inference with {string.Join(" and ", parts)}, libtorch otherwise ({how}): {OpenBlas.Describe()}{bf16}";
+    }
+
+    /// <summary>One line for a bf16 run: libtorch, and what the plan gives our kernels when decoding.</summary>
+    public static string DescribeBf16()
+    {
+        var p = _backend == GemmBackend.Torch ? null : _plan;
+        var own = new[] { p?.Bf16Gemv == GemmBackend.Own ? "one-row products on our loop" : null, p?.Bf16Attention == GemmBackend.Own ? "attention on ours" : null }.OfType<string>().ToList();
+        string how = _backend == GemmBackend.Torch ? "forced by --gemm torch" : _plan is null ? "no kernel plan in use" : "the measured kernel plan";
+        return $"libtorch bf16{(own.Count > 0 ? "; decoding: " + string.Join(" and ", own) : "")} ({how})";
     }
 
     /// <summary>
@@ -159,25 +168,15 @@ public static unsafe class CpuGemm
     }
 
     /// <summary>
-    /// <c>scaled_dot_product_attention</c> at inference; a bf16 decoding step (one query) on the CPU runs in fp32
-    /// where the plan measured that faster (<see cref="KernelPlan.Bf16Attention"/>: libtorch 2.10's bf16 kernel
-    /// took 3× fp32's time for it on Zen 4).
+    /// <c>scaled_dot_product_attention</c> at inference; a bf16 decoding step (one query, no mask) on the CPU goes
+    /// to <see cref="Bf16DecodeAttention"/> where the plan measured it faster (<see cref="KernelPlan.Bf16Attention"/>).
     /// </summary>
     public static Tensor Attention(Tensor q, Tensor k, Tensor v, Tensor? mask, double dropout, bool causal)
     {
-        if (q.dtype == ScalarType.BFloat16 && q.device_type == DeviceType.CPU && q.dim() == 4 && q.shape[2] == 1 && dropout == 0
-            && _backend != GemmBackend.Torch && _plan?.Bf16Attention == GemmBackend.Own && !(is_grad_enabled() && q.requires_grad))
-            return WidenedAttention(q, k, v, mask, causal);
+        if (mask is null && !causal && dropout == 0 && _backend != GemmBackend.Torch && _plan?.Bf16Attention == GemmBackend.Own
+            && Bf16DecodeAttention.Applies(q, k, v))
+            return Bf16DecodeAttention.Forward(q, k, v);
         return nn.functional.scaled_dot_product_attention(q, k, v, mask, dropout, causal);
-    }
-
-    /// <summary>Scaled dot-product attention of bf16 inputs computed in fp32 and rounded back to bf16.</summary>
-    public static Tensor WidenedAttention(Tensor q, Tensor k, Tensor v, Tensor? mask, bool causal)
-    {
-        using var scope = NewDisposeScope();
-        var m = mask is not null && mask.is_floating_point() ? mask.to(ScalarType.Float32) : mask;
-        return nn.functional.scaled_dot_product_attention(q.to(ScalarType.Float32), k.to(ScalarType.Float32), v.to(ScalarType.Float32), m, 0.0, causal)
-            .to(q.dtype).MoveToOuterDisposeScope();
     }
 
     // Tensor.bytes is a Span (int-sized) and CBLAS takes int sizes.

@@ -23,7 +23,7 @@ public enum GemmRoute
     FewRows,
     /// <summary>One bf16 row (greedy decoding in bf16): libtorch's bf16 linear or our streaming loop (<see cref="Runtime.Bf16Gemv"/>).</summary>
     Bf16Gemv,
-    /// <summary>A decoding step's attention in bf16: libtorch's bf16 kernel, or q, k, v widened to fp32 and fp32's kernel.</summary>
+    /// <summary>A decoding step's attention in bf16: libtorch's bf16 kernel or ours (<see cref="Runtime.Bf16DecodeAttention"/>).</summary>
     Bf16Attention,
 }
 
@@ -42,7 +42,7 @@ public sealed record KernelTiming
     /// <summary>Null when OpenBLAS is not installed.</summary>
     [JsonPropertyName("openblas_ms")] public double? OpenBlasMs { get; init; }
     [JsonPropertyName("openblas_max_abs_diff")] public double? OpenBlasMaxAbsDiff { get; init; }
-    /// <summary>The bf16 routes' alternative: <see cref="Bf16Gemv"/> for one row, attention widened to fp32 for attention; null on the fp32 routes.</summary>
+    /// <summary>The bf16 routes' alternative: <see cref="Bf16Gemv"/> for one row, <see cref="Bf16DecodeAttention"/> for attention; null on the fp32 routes.</summary>
     [JsonPropertyName("own_ms")] public double? OwnMs { get; init; }
     [JsonPropertyName("own_max_abs_diff")] public double? OwnMaxAbsDiff { get; init; }
 
@@ -100,7 +100,7 @@ public sealed record KernelPlan
     [JsonPropertyName("few_rows")] public GemmBackend FewRows { get; init; } = GemmBackend.Torch;
     /// <summary>One-row bf16 products: <see cref="GemmBackend.Torch"/> or <see cref="GemmBackend.Own"/> (<see cref="Runtime.Bf16Gemv"/>).</summary>
     [JsonPropertyName("bf16_gemv")] public GemmBackend Bf16Gemv { get; init; } = GemmBackend.Torch;
-    /// <summary>A bf16 decoding step's attention: <see cref="GemmBackend.Torch"/> (bf16) or <see cref="GemmBackend.Own"/> (widened to fp32).</summary>
+    /// <summary>A bf16 decoding step's attention: <see cref="GemmBackend.Torch"/> or <see cref="GemmBackend.Own"/> (<see cref="Runtime.Bf16DecodeAttention"/>).</summary>
     [JsonPropertyName("bf16_attention")] public GemmBackend Bf16Attention { get; init; } = GemmBackend.Torch;
     [JsonPropertyName("reasons")] public IReadOnlyList<string> Reasons { get; init; } = [];
     [JsonPropertyName("timings")] public IReadOnlyList<KernelTiming> Timings { get; init; } = [];
@@ -160,7 +160,7 @@ public sealed record KernelPlan
         var shapes = timings.Where(t => t.Route == route).ToList();
         string name = Name(route);
         bool bf16 = route is GemmRoute.Bf16Gemv or GemmRoute.Bf16Attention;
-        var (other, otherName) = bf16 ? (GemmBackend.Own, route == GemmRoute.Bf16Attention ? "fp32 attention" : "our bf16 loop") : (GemmBackend.OpenBlas, "OpenBLAS");
+        var (other, otherName) = bf16 ? (GemmBackend.Own, route == GemmRoute.Bf16Attention ? "our attention loop" : "our bf16 loop") : (GemmBackend.OpenBlas, "OpenBLAS");
         double tolerance = bf16 ? Bf16Tolerance : Tolerance;
         if (shapes.Count == 0) return (GemmBackend.Torch, $"{name}: libtorch (nothing measured)");
         if (shapes.Any(t => t.Alternative.Ms is null)) return (GemmBackend.Torch, $"{name}: libtorch ({otherName} not available)");
@@ -269,7 +269,7 @@ public sealed record KernelPlan
         foreach (var t in Timings)
             yield return Invariant($"    {t.Shape,-18} {t.M}×{t.K}×{t.N}: libtorch {t.TorchMs:0.###} ms") +
                 (t.OpenBlasMs is { } o ? Invariant($", OpenBLAS {o:0.###} ms (max |Δ| {t.OpenBlasMaxAbsDiff:G2})") : "") +
-                (t.OwnMs is { } w ? Invariant($", {(t.Route == GemmRoute.Bf16Attention ? "fp32" : "ours")} {w:0.###} ms (max |Δ| {t.OwnMaxAbsDiff:G2})") : "");
+                (t.OwnMs is { } w ? Invariant($", ours {w:0.###} ms (max |Δ| {t.OwnMaxAbsDiff:G2})") : "");
     }
 
     public static readonly JsonSerializerOptions Json = new()

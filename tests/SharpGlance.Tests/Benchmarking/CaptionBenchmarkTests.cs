@@ -64,6 +64,26 @@ public class CaptionBenchmarkTests
     }
 
     [Fact]
+    public void The_compute_floor_counts_the_full_size_captions_arithmetic()
+    {
+        // LLaVA-OPT-125M at batch 1, 23 ViT blocks, 15 prompt tokens, 20 new tokens, by hand:
+        // ViT 23 × (2·577·(4·1024² + 2·1024·4096) + 4·577²·1024) = 365.3 G, patch embedding 0.69 G; connector
+        // 2·576·(1024·768 + 768·768) = 1.59 G; OPT prefill over 591 tokens 12 × (591 · 14.16 M + 4·591²·768)
+        // = 113.3 G + the head's last row 0.08 G; 19 decoding steps ≈ 19 × 0.27 G = 5.1 G. ≈ 486 GFLOP (the
+        // issue's "≈ 490").
+        double full = CaptionBenchmark.CaptionGFlop(ClipVisionConfig.VitL14_336, 23, OptConfig.Opt125m, 1024 * 768 + 768 * 768, 15, 20);
+        Assert.InRange(full, 485.5, 486.8);
+        // Each part counts: a block more, a prompt token more, a new token more.
+        Assert.InRange(CaptionBenchmark.CaptionGFlop(ClipVisionConfig.VitL14_336, 24, OptConfig.Opt125m, 1024 * 768 + 768 * 768, 15, 20) - full, 15.8, 16.0);
+        Assert.InRange(CaptionBenchmark.CaptionGFlop(ClipVisionConfig.VitL14_336, 23, OptConfig.Opt125m, 1024 * 768 + 768 * 768, 16, 20) - full, 0.18, 0.22);
+        Assert.InRange(CaptionBenchmark.CaptionGFlop(ClipVisionConfig.VitL14_336, 23, OptConfig.Opt125m, 1024 * 768 + 768 * 768, 15, 21) - full, 0.26, 0.28);
+
+        var result = CaptionBenchmark.Run(new CaptionBenchmarkOptions { ModelFolder = TinyCaptioner.Value, Iterations = 1, Warmup = 0, NewTokens = 3, Batch = 0 });
+        Assert.True(result.GemmGFlops > 0 && result.WorkGFlop > 0);
+        Assert.Equal(result.Single.Total.Mean / (result.WorkGFlop / result.GemmGFlops * 1000), result.FloorRatio, 6);
+    }
+
+    [Fact]
     public void Options_are_validated()
     {
         Assert.Throws<GlanceException>(() => new CaptionBenchmarkOptions { Iterations = 0 }.Validate());

@@ -55,6 +55,27 @@ public class Bf16GemvTests
         Assert.Equal(torchBits, new[] { 1f + 3 * MathF.Pow(2, -8), -2.7182817f, 1e-30f, 65504.5f }.Select(Bf16Gemv.ToBf16));
     }
 
+    [Theory]
+    [InlineData(1, 12, 600, 64)]   // OPT-125M decoding one sequence: split across threads
+    [InlineData(3, 2, 7, 16)]      // three beams over a short cache, one thread
+    [InlineData(2, 3, 40, 20)]     // a head width that is not a whole vector
+    public void Decoding_attention_reads_the_strided_cache_and_equals_fp32_attention_rounded_once(int batch, int heads, int cached, int dim)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var g = new TorchSharp.torch.Generator(21);
+        var q = randn([batch, 1, heads, dim], generator: g).to(ScalarType.BFloat16).transpose(1, 2);   // as OPT's view(b, t, h, d).transpose(1, 2)
+        var k = (randn([batch, heads, cached + 9, dim], generator: g) * 2).to(ScalarType.BFloat16).narrow(2, 0, cached);   // the cache's views
+        var v = randn([batch, heads, cached + 9, dim], generator: g).to(ScalarType.BFloat16).narrow(2, 0, cached);
+        Assert.True(Bf16DecodeAttention.Applies(q, k, v));
+        var ours = Bf16DecodeAttention.Forward(q, k, v).to(ScalarType.Float32);
+        var exact = nn.functional.scaled_dot_product_attention(q.to(ScalarType.Float32), k.to(ScalarType.Float32), v.to(ScalarType.Float32));
+        var error = (ours - exact).abs();
+        Assert.True(error.le(exact.abs() * Math.Pow(2, -8) + 1e-5).all().item<bool>(), $"max error {error.max().item<float>()}");
+        Assert.False(Bf16DecodeAttention.Applies(q.to(ScalarType.Float32), k, v));
+        Assert.False(Bf16DecodeAttention.Applies(cat([q, q], 2), k, v));   // two queries: a prefill
+    }
+
     [Fact]
     public void Only_one_bf16_row_without_gradients_qualifies()
     {
@@ -97,14 +118,17 @@ public class Bf16GemvTests
             CpuGemm.Plan = plan with { Bf16Gemv = GemmBackend.Own, Bf16Attention = GemmBackend.Own };
             Assert.Equal(1, Calls(one));
             Assert.Equal(0, Calls(cat([one, one])));   // two rows: libtorch
-            Assert.Contains("bf16 decoding: one-row products on our loop and attention in fp32", CpuGemm.Describe());
+            Assert.Contains("bf16 decoding: one-row products on our loop and attention on ours", CpuGemm.Describe());
 
-            // The widened attention is fp32's attention of the same bf16 numbers, rounded once.
+            var ours = CpuGemm.Attention(q, k, v, null, 0, false);
+            Assert.Equal(ScalarType.BFloat16, ours.dtype);
+            Assert.Equal(new long[] { 1, 4, 1, 16 }, ours.shape);
             var exact = nn.functional.scaled_dot_product_attention(q.to(ScalarType.Float32), k.to(ScalarType.Float32), v.to(ScalarType.Float32));
-            var widened = CpuGemm.Attention(q, k, v, null, 0, false);
-            Assert.Equal(ScalarType.BFloat16, widened.dtype);
-            Assert.True((widened.to(ScalarType.Float32) - exact).abs().le(exact.abs() * Math.Pow(2, -8) + 1e-6).all().item<bool>());
-            TensorAssert.Close(exact, CpuGemm.WidenedAttention(q, k, v, null, false).to(ScalarType.Float32), 0.02, "widened attention");
+            Assert.True((ours.to(ScalarType.Float32) - exact).abs().le(exact.abs() * Math.Pow(2, -8) + 1e-5).all().item<bool>());
+            // A mask (padding) or a causal block is libtorch's.
+            var mask = zeros([1, 1, 1, 30], ScalarType.BFloat16);
+            Assert.Equal(0, (CpuGemm.Attention(q, k, v, mask, 0, false).to(ScalarType.Float32)
+                - nn.functional.scaled_dot_product_attention(q, k, v, mask).to(ScalarType.Float32)).abs().max().item<float>());
 
             CpuGemm.Backend = GemmBackend.Torch;
             Assert.Equal(0, Calls(one));
@@ -130,7 +154,7 @@ public class Bf16GemvTests
         Assert.Contains("our bf16 loop wrong on s", reason);
         (backend, reason) = KernelPlan.Decide(GemmRoute.Bf16Attention, [T(GemmRoute.Bf16Attention, 0.2, 0.3, 0.001)]);
         Assert.Equal(GemmBackend.Torch, backend);
-        Assert.Contains("fp32 attention slower on s", reason);
+        Assert.Contains("our attention loop slower on s", reason);
         // OpenBLAS's timings do not decide a bf16 route, nor ours an fp32 one.
         (backend, _) = KernelPlan.Decide(GemmRoute.Gemv, [new KernelTiming { Shape = "s", M = 1, K = 1, N = 1, Route = GemmRoute.Gemv, TorchMs = 1, OwnMs = 0.1, OwnMaxAbsDiff = 0 }]);
         Assert.Equal(GemmBackend.Torch, backend);
