@@ -3,7 +3,7 @@
 # split (its own world: 96 px, mini vocabulary) in fp32 and in bf16, first glance and refined: how many
 # captions are identical, the CIDEr of each (glance eval), wall time and peak RSS (GNU time). Part 2 (FULL=1,
 # the default): glance bench at full size (random weights) in both precisions, without and with --refine (the
-# second glance's overhead). Prints the load average before and after: read the times with it.
+# second glance's overhead), and the full-size logits' max |Δ| between them (--logits-diff). Prints the load average before and after: read the times with it.
 #   bash bench/precision.sh                 # TEST=500 images, seed 0
 #   TEST=100 FULL=0 bash bench/precision.sh
 # Needs: a Release build (dotnet build -c Release), python3 and GNU time (Debian: time).
@@ -50,6 +50,8 @@ for p in fp32 bf16; do
   done
 done
 if [ "$FULL" = 1 ]; then
+  echo "== glance bench --logits-diff (full size, random weights: fp32 against bf16 on the same weights)"
+  "$glance" bench --logits-diff 2>&1 | grep -Ev '^\[' || true
   for p in fp32 bf16; do
     for refine in "" --refine; do
       echo "== glance bench $refine --precision $p --iterations 3 --batch 0 (full size, random weights)"

@@ -16,12 +16,12 @@ public static class Bf16Benchmark
     /// <summary>The decoding step's attention as the plan times it: [1, 12, 1, 64] against 600 cached positions.</summary>
     public static readonly GemmShape Attention = new("opt decode attention", 1, 64, 600);
 
-    public static IReadOnlyList<KernelTiming> Run(IReadOnlyList<GemmShape> shapes, int repeats = 5)
+    public static IReadOnlyList<KernelTiming> Run(IReadOnlyList<(GemmShape Shape, int PerCaption)> shapes, int repeats = 5)
     {
         var results = new List<KernelTiming>();
         using var _ = no_grad();
         using var generator = new Generator(0);
-        foreach (var s in shapes)
+        foreach (var (s, perCaption) in shapes)
         {
             using var scope = NewDisposeScope();
             int copies = (int)Math.Clamp(64_000_000 / (2 * s.K * s.N), 1, 32);
@@ -34,7 +34,7 @@ public static class Bf16Benchmark
             int reps = repeats * 20;
             results.Add(new KernelTiming
             {
-                Shape = s.Name, M = s.M, K = s.K, N = s.N, Route = GemmRoute.Bf16Gemv,
+                Shape = s.Name, M = s.M, K = s.K, N = s.N, Route = GemmRoute.Bf16Gemv, PerCaption = perCaption,
                 TorchMs = Math.Round(Median(i => nn.functional.linear(x, ws[i % copies], b), reps), 4),
                 OwnMs = Math.Round(Median(i => Bf16Gemv.Linear(x, ws[i % copies], b), reps), 4), OwnMaxAbsDiff = diff,
             });
@@ -53,7 +53,7 @@ public static class Bf16Benchmark
             int reps = repeats * 20;
             results.Add(new KernelTiming
             {
-                Shape = Attention.Name, M = Attention.M, K = Attention.K, N = Attention.N, Route = GemmRoute.Bf16Attention,
+                Shape = Attention.Name, M = Attention.M, K = Attention.K, N = Attention.N, Route = GemmRoute.Bf16Attention, PerCaption = 12 * 19,
                 TorchMs = Math.Round(Median(i => nn.functional.scaled_dot_product_attention(q, ks[i % layers], vs[i % layers]), reps), 4),
                 OwnMs = Math.Round(Median(i => Bf16DecodeAttention.Forward(q, ks[i % layers], vs[i % layers]), reps), 4), OwnMaxAbsDiff = diff,
             });
