@@ -5,6 +5,8 @@
 //   dotnet run docs/demo/experiments/evaluate.cs -- WORLD NAME=MODEL[:refine] ...  [--images N]
 // NAME=MODEL scores the model's first glance; NAME=MODEL:refine also its refined caption (one round);
 // NAME=MODEL:notext refines with the initial caption given to DeepLens only, not written in the LM's prompt.
+// NAME=MODEL:refine@FIRST refines FIRST's greedy captions with MODEL (run R: the first glance from stage 1's
+// weights, the refinement from the SeR model's — the refine path as a separate adapter of the LM).
 using System.Text.Json;
 using SharpGlance.Demo;
 using SharpGlance.Generation;
@@ -20,11 +22,15 @@ var rows = new List<object>();
 foreach (var spec in args.Skip(1).TakeWhile(a => a != "--images"))
 {
     var (name, rest) = (spec[..spec.IndexOf('=')], spec[(spec.IndexOf('=') + 1)..]);
+    string? firstModel = null;
+    if (rest.Contains(":refine@", StringComparison.Ordinal))
+        (rest, firstModel) = (rest[..(rest.IndexOf(":refine@", StringComparison.Ordinal) + ":refine".Length)], rest[(rest.IndexOf(":refine@", StringComparison.Ordinal) + ":refine@".Length)..]);
     bool notext = rest.EndsWith(":notext", StringComparison.Ordinal);
     bool refine = notext || rest.EndsWith(":refine", StringComparison.Ordinal);
     var model = refine ? rest[..rest.LastIndexOf(':')] : rest;
     var clock = System.Diagnostics.Stopwatch.StartNew();
-    var captions = notext ? WithoutText(split, model, generation) : DemoEvaluation.Caption(split, model, refine ? 1 : 0, generation);
+    var captions = firstModel is not null ? RefineWith(split, model, DemoEvaluation.Caption(split, firstModel, 0, generation).First, generation)
+        : notext ? RefineWith(split, model, null, generation, captionInPrompt: false) : DemoEvaluation.Caption(split, model, refine ? 1 : 0, generation);
     void Report(string row, IReadOnlyDictionary<string, string> c)
     {
         var r = DemoEvaluation.Score(split, row, model, c);
@@ -45,7 +51,9 @@ foreach (var spec in args.Skip(1).TakeWhile(a => a != "--images"))
 }
 Console.WriteLine(JsonSerializer.Serialize(rows));
 
-static GlanceCaptions WithoutText(WorldSplit split, string model, GenerationOptions generation)
+// The model's second glance of every test image: refining its own first glance, or the given initial captions
+// (another model's); with captionInPrompt false the caption reaches DeepLens only.
+static GlanceCaptions RefineWith(WorldSplit split, string model, IReadOnlyDictionary<string, string>? initial, GenerationOptions generation, bool captionInPrompt = true)
 {
     using var c = SharpGlance.Captioning.Captioner.Load(model);
     var first = new Dictionary<string, string>();
@@ -55,9 +63,9 @@ static GlanceCaptions WithoutText(WorldSplit split, string model, GenerationOpti
         using var scope = TorchSharp.torch.NewDisposeScope();
         using var pixels = c.Pixels(chunk.Select(id => SharpGlance.Preprocessing.RgbImage.FromFile(split.Files[id])).ToList());
         using var features = c.Encode(pixels);
-        var initial = SharpGlance.Captioning.FirstGlance.Caption(c, features, generation);
-        var second = SharpGlance.Captioning.Refinement.Refine(c, features, initial, generation, captionInPrompt: false);
-        for (int i = 0; i < chunk.Length; i++) { first[chunk[i]] = initial[i]; refined[chunk[i]] = second[i]; }
+        var start = initial is null ? SharpGlance.Captioning.FirstGlance.Caption(c, features, generation) : chunk.Select(id => initial[id]).ToList();
+        var second = SharpGlance.Captioning.Refinement.Refine(c, features, start, generation, captionInPrompt);
+        for (int i = 0; i < chunk.Length; i++) { first[chunk[i]] = start[i]; refined[chunk[i]] = second[i]; }
     }
     return new GlanceCaptions(first, [refined]);
 }

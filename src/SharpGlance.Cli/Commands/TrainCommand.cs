@@ -51,13 +51,14 @@ public static class TrainCommand
         var singleShare = new Option<double>("--single-glance-share") { Description = "refine: share of examples trained as DeepLens single glances (no initial caption), so DeepLens learns to see", DefaultValueFactory = _ => 0.0 };
         var lmScale = new Option<double>("--lm-lr-scale") { Description = "refine: the LM's learning rate relative to DeepLens's", DefaultValueFactory = _ => 1.0 };
         var trainProjector = new Option<bool>("--train-projector") { Description = "refine: the MLP connector keeps training on the first-glance examples" };
+        var autocast = new Option<string>("--autocast") { Description = "off (fp32), or bf16: every Linear's product in bf16 (inputs and weights rounded, fp32 master weights and optimizer; CPU); auto = bf16 where the CPU has bf16 hardware", DefaultValueFactory = _ => "off" };
         var valScore = new Option<int>("--val-score-images") { Description = "Validation images captioned greedily for a CIDEr score at each validation (refine: the refined caption of the model's own first glance); 0 = off", DefaultValueFactory = _ => 0 };
 
         var command = new Command("train", "Train a stage: clip, lm, pretrain (stage 0), finetune (stage 1) or refine (stage 2, Sharp-Eyed Refinement).")
         {
             stage, data, images, output, init, vision, lm, lmWidth, lmLayers, tokenizer, val, epochs, lr, batch, accum, maxSteps, seed, evalEvery, checkpointEvery,
             warmup, weightDecay, projector, deeplens, noCaption, singleLevel, singleGlance, featureCache, closed, imageSize, device, json,
-            firstShare, singleShare, lmScale, trainProjector, valScore,
+            firstShare, singleShare, lmScale, trainProjector, valScore, autocast,
         };
         command.SetAction(parseResult =>
         {
@@ -87,6 +88,14 @@ public static class TrainCommand
                 ["first-glance-share"] = Text(parseResult.GetValue(firstShare)), ["single-glance-share"] = Text(parseResult.GetValue(singleShare)),
                 ["lm-lr-scale"] = Text(parseResult.GetValue(lmScale)), ["train-projector"] = Text(parseResult.GetValue(trainProjector)),
             };
+            CpuGemm.TrainingAutocast = parseResult.GetValue(autocast)?.ToLowerInvariant() switch
+            {
+                "off" or "fp32" => false,
+                "bf16" => true,
+                "auto" => Precisions.HasBf16Hardware(CpuFeatures.Current),
+                var other => throw new GlanceException($"--autocast {other}: use off, bf16 or auto"),
+            };
+            if (CpuGemm.TrainingAutocast) settings["autocast"] = "bf16";   // a resume must train as the run began
             if (freshLm)
                 (settings["lm-width"], settings["lm-layers"]) = (Text(parseResult.GetValue(lmWidth)), Text(parseResult.GetValue(lmLayers)));
             var trainer = new TrainerOptions

@@ -136,6 +136,13 @@ public static unsafe class CpuGemm
         return $"OpenBLAS for fp32 CPU inference with {string.Join(" and ", parts)}, libtorch otherwise ({how}): {OpenBlas.Describe()}{bf16}";
     }
 
+    /// <summary>
+    /// bf16 autocast for training (<c>glance train --autocast bf16</c>): while autograd records, every fp32 CPU
+    /// <see cref="Linear"/> multiplies its input and weight rounded to bf16 and returns fp32, as PyTorch's CPU
+    /// autocast does for <c>linear</c>; the weights, their gradients and the optimizer stay fp32.
+    /// </summary>
+    public static bool TrainingAutocast { get; set; }
+
     /// <summary>One line for a bf16 run: libtorch, and what the plan gives our kernels when decoding.</summary>
     public static string DescribeBf16()
     {
@@ -151,6 +158,13 @@ public static unsafe class CpuGemm
     /// </summary>
     public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias)
     {
+        if (TrainingAutocast && x.dtype == ScalarType.Float32 && weight.dtype == ScalarType.Float32 && x.device_type == DeviceType.CPU
+            && is_grad_enabled() && (x.requires_grad || weight.requires_grad || (bias?.requires_grad ?? false)))
+        {
+            using var scope = NewDisposeScope();
+            return nn.functional.linear(x.to(ScalarType.BFloat16), weight.to(ScalarType.BFloat16), bias?.to(ScalarType.BFloat16))
+                .to(ScalarType.Float32).MoveToOuterDisposeScope();
+        }
         if (x.dtype == ScalarType.BFloat16)
             return _backend != GemmBackend.Torch && _plan?.Bf16Gemv == GemmBackend.Own && Bf16Gemv.Applies(x, weight, bias)
                 ? Bf16Gemv.Linear(x, weight, bias)

@@ -142,6 +142,42 @@ public class Bf16GemvTests
     }
 
     [Fact]
+    public void Training_autocast_multiplies_in_bf16_and_keeps_fp32_weights_and_gradients()
+    {
+        bool saved = CpuGemm.TrainingAutocast;
+        using var scope = NewDisposeScope();
+        var g = new TorchSharp.torch.Generator(8);
+        var x = randn([5, 40], generator: g);
+        var w = (randn([12, 40], generator: g) * 0.1).requires_grad_();
+        var b = randn([12], generator: g).requires_grad_();
+        try
+        {
+            CpuGemm.TrainingAutocast = true;
+            var y = CpuGemm.Linear(x, w, b);
+            Assert.Equal(ScalarType.Float32, y.dtype);
+            using (no_grad())
+            {
+                var rounded = nn.functional.linear(x.to(ScalarType.BFloat16), w.to(ScalarType.BFloat16), b.to(ScalarType.BFloat16)).to(ScalarType.Float32);
+                Assert.Equal(0, (y - rounded).abs().max().item<float>());
+                Assert.True((y - nn.functional.linear(x, w, b)).abs().max().item<float>() > 0);   // not the fp32 product
+            }
+            y.sum().backward();
+            Assert.Equal(ScalarType.Float32, w.grad!.dtype);
+            // d(sum)/dW[j, :] = Σ rows of x (rounded to bf16 on the way in, the gradient itself rounded): close to fp32's.
+            TensorAssert.Close(x.sum([0L], false).expand(12, 40), w.grad, 0.05, "autocast weight gradient");
+            TensorAssert.Close(full(12, 5f), b.grad!, 1e-6, "autocast bias gradient");
+
+            CpuGemm.TrainingAutocast = false;
+            using var plain = CpuGemm.Linear(x, w, b);
+            using (no_grad()) Assert.Equal(0, (plain - nn.functional.linear(x, w, b)).abs().max().item<float>());
+        }
+        finally
+        {
+            CpuGemm.TrainingAutocast = saved;
+        }
+    }
+
+    [Fact]
     public void The_bf16_routes_accept_a_bf16_step_of_difference_but_not_a_wrong_kernel()
     {
         static KernelTiming T(GemmRoute route, double torch, double own, double diff) =>
