@@ -24,9 +24,10 @@ public enum GemmBackend
 /// <c>cblas_sgemm(RowMajor, NoTrans, Trans)</c> on the tensors' own storage (no copies: the pointers come
 /// from <c>Tensor.bytes</c>, a span over libtorch's buffer), with the bias pre-filled into y and beta = 1.
 /// It applies only where autograd has nothing to record (no_grad, or nothing requires grad), on CPU, in
-/// float32; everything else — training, CUDA, fp16/bf16 — goes through libtorch unchanged. A ~1e-6
-/// relative difference from libtorch's result is expected (another summation order), well inside the
-/// parity tolerances.
+/// float32; everything else — training, CUDA, fp16/bf16 — goes through libtorch, except one-row bf16
+/// products (<see cref="Bf16Gemv"/>) where the plan chose ours, and training products under
+/// <see cref="TrainingAutocast"/>. A ~1e-6 relative difference from libtorch's result is expected (another
+/// summation order), well inside the parity tolerances.
 /// </summary>
 public static unsafe class CpuGemm
 {
@@ -114,19 +115,27 @@ public static unsafe class CpuGemm
         if (OpenBlas.IsAvailable) OpenBlas.Threads = threads;
     }
 
+    private static string How => _backend switch
+    {
+        GemmBackend.Torch => "forced by --gemm torch",
+        GemmBackend.OpenBlas => "forced by --gemm openblas",
+        _ => _plan is null ? "no kernel plan in use" : "the measured kernel plan",
+    };
+
+    /// <summary>What of a bf16 decoding step runs on our kernels ("" when nothing).</summary>
+    private static string OwnBf16Kernels()
+    {
+        var p = _backend == GemmBackend.Torch ? null : _plan;
+        var own = new[] { p?.Bf16Gemv == GemmBackend.Own ? "one-row products on our loop" : null, p?.Bf16Attention == GemmBackend.Own ? "attention on ours" : null }.OfType<string>().ToList();
+        return string.Join(" and ", own);
+    }
+
     /// <summary>One line for <c>glance info</c> and the benchmark.</summary>
     public static string Describe()
     {
-        string how = _backend switch
-        {
-            GemmBackend.Torch => "forced by --gemm torch",
-            GemmBackend.OpenBlas => "forced by --gemm openblas",
-            _ => _plan is null ? "no kernel plan in use" : "the measured kernel plan",
-        };
+        string how = How;
         bool gemm = Routes(GemmRoute.Gemm), few = Routes(GemmRoute.FewRows), gemv = Routes(GemmRoute.Gemv);
-        string bf16 = _backend != GemmBackend.Torch && _plan is { } p && (p.Bf16Gemv == GemmBackend.Own || p.Bf16Attention == GemmBackend.Own)
-            ? "; bf16 decoding: " + string.Join(" and ", new[] { p.Bf16Gemv == GemmBackend.Own ? "one-row products on our loop" : null, p.Bf16Attention == GemmBackend.Own ? "attention on ours" : null }.OfType<string>())
-            : "";
+        string bf16 = OwnBf16Kernels() is { Length: > 0 } own ? "; bf16 decoding: " + own : "";
         if (!gemm && !few && !gemv) return $"libtorch ({how}; {(OpenBlas.IsAvailable ? "" : "OpenBLAS ")}{OpenBlas.Describe()}){bf16}";
         var parts = new List<string>();
         if (gemm && few) parts.Add($"≥ {MinRows} rows");
@@ -144,13 +153,8 @@ public static unsafe class CpuGemm
     public static bool TrainingAutocast { get; set; }
 
     /// <summary>One line for a bf16 run: libtorch, and what the plan gives our kernels when decoding.</summary>
-    public static string DescribeBf16()
-    {
-        var p = _backend == GemmBackend.Torch ? null : _plan;
-        var own = new[] { p?.Bf16Gemv == GemmBackend.Own ? "one-row products on our loop" : null, p?.Bf16Attention == GemmBackend.Own ? "attention on ours" : null }.OfType<string>().ToList();
-        string how = _backend == GemmBackend.Torch ? "forced by --gemm torch" : _plan is null ? "no kernel plan in use" : "the measured kernel plan";
-        return $"libtorch bf16{(own.Count > 0 ? "; decoding: " + string.Join(" and ", own) : "")} ({how})";
-    }
+    public static string DescribeBf16() =>
+        $"libtorch bf16{(OwnBf16Kernels() is { Length: > 0 } own ? "; decoding: " + own : "")} ({How})";
 
     /// <summary>
     /// <c>torch.nn.functional.linear(x, weight, bias)</c>, through OpenBLAS where that applies, and one bf16 row
