@@ -13,6 +13,10 @@ public static class ConfigJson
 {
     public static readonly JsonSerializerOptions Options = new()
     {
+        // Set, not left to the first (de)serialization: Bind's strict check asks GetTypeInfo first, which
+        // throws "metadata ... was not provided by TypeInfoResolver of type '<null>'" until then (a fresh
+        // `glance train --deeplens-config` failed so; in-process tests had always serialized something before).
+        TypeInfoResolver = new System.Text.Json.Serialization.Metadata.DefaultJsonTypeInfoResolver(),
         WriteIndented = true,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
