@@ -150,7 +150,7 @@ public static class LayerProfile
         yield return Step("self_attn_layer_norm", l => l.self_attn_layer_norm.forward(x));
         yield return Step("q, k, v projections", l => { l.self_attn.q_proj.forward(ln1); l.self_attn.k_proj.forward(ln1); return l.self_attn.v_proj.forward(ln1); });
         yield return Step("kv cache write", l => { cache.Append(0, k, v); return k; });
-        yield return Step("scaled_dot_product_attention", l => nn.functional.scaled_dot_product_attention(q, kc, vc, null, 0.0, causal));
+        yield return Step("scaled_dot_product_attention", l => SharpGlance.Runtime.CpuGemm.Attention(q, kc, vc, null, 0.0, causal));   // as OPT runs it (ours in bf16 decoding where the plan says so)
         yield return Step("merge heads (transpose + reshape)", l => o.transpose(1, 2).reshape(b, t, d));
         yield return Step("out_proj", l => l.self_attn.out_proj.forward(merged));
         yield return Step("residual adds (2)", l => { var r = x + attn; return r + f2; });
