@@ -32,13 +32,20 @@ def attention(q, k, v, heads, causal_from=None):
     return torch.matmul(w, v).transpose(1, 2).reshape(b, t, d)
 
 
-class ClipBlock(nn.Module):
-    def __init__(self, d=1024, f=4096, heads=16):
+class Block(nn.Module):
+    """A pre-LN transformer block's parameters: CLIP's and OPT's have the same ones."""
+
+    def __init__(self, d, f, heads):
         super().__init__()
         self.heads = heads
         self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
         self.q, self.k, self.v, self.o = (nn.Linear(d, d) for _ in range(4))
         self.fc1, self.fc2 = nn.Linear(d, f), nn.Linear(f, d)
+
+
+class ClipBlock(Block):
+    def __init__(self):
+        super().__init__(1024, 4096, 16)
 
     def forward(self, x):
         h = self.ln1(x)
@@ -47,13 +54,9 @@ class ClipBlock(nn.Module):
         return x + self.fc2(h * torch.sigmoid(1.702 * h))   # quick_gelu
 
 
-class OptBlock(nn.Module):
-    def __init__(self, d=768, f=3072, heads=12):
-        super().__init__()
-        self.heads = heads
-        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
-        self.q, self.k, self.v, self.o = (nn.Linear(d, d) for _ in range(4))
-        self.fc1, self.fc2 = nn.Linear(d, f), nn.Linear(f, d)
+class OptBlock(Block):
+    def __init__(self):
+        super().__init__(768, 3072, 12)
 
     def forward(self, x, cache):
         h = self.ln1(x)
