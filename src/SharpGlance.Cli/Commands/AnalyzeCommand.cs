@@ -15,19 +15,49 @@ public static class AnalyzeCommand
 {
     public static Command Create()
     {
-        var clip = new Option<string>("--clip") { Description = "A full CLIP folder (both towers), e.g. a demo run's clip/", Required = true };
+        var clip = new Option<string?>("--clip") { Description = "A full CLIP folder (both towers), e.g. a demo run's clip/; with --layers a vision-only CLIP folder will do" };
+        var model = new Option<string?>("--model") { Description = "With --layers: a captioner folder holding its tower (default: the embedded model)" };
+        var layersFlag = new Option<bool>("--layers") { Description = "Probe the patch tokens of every hidden state instead (entity, colour, count, size, region, arrangement, relation), trained on --train-split, scored on --split" };
+        var only = new Option<string?>("--only-layers") { Description = "With --layers: hidden states probed, comma-separated (default all)" };
+        var probeTasks = new Option<string?>("--tasks") { Description = "With --layers: tasks probed, comma-separated (entity, colour, count, size, region, arrangement, relation; default all)" };
+        var trainSplit = new Option<string>("--train-split") { Description = "With --layers: the split the probes train on", DefaultValueFactory = _ => "train" };
+        var trainImages = new Option<int>("--train-images") { Description = "With --layers: training scenes at most", DefaultValueFactory = _ => 8000 };
+        var epochs = new Option<int>("--epochs") { Description = "With --layers: epochs of each probe", DefaultValueFactory = _ => 10 };
         var world = new Option<string>("--world") { Description = "A synthetic world folder (glance synth or a demo run's world/)", Required = true };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "Folder with the OPT vocab.json + merges.txt (default: the embedded model's)" };
         var split = new Option<string>("--split") { DefaultValueFactory = _ => "test" };
         var images = new Option<int>("--images") { Description = "Images probed at most", DefaultValueFactory = _ => 500 };
         var seed = new Option<long>("--seed") { Description = "Seed of the swapped words", DefaultValueFactory = _ => 0 };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON" };
-        var tower = new Command("tower", "Forced choice between each image's caption and the caption with one word swapped (entity, colour, count, size, relation), by CLIP's pooled embeddings; chance is 50%.")
+        var tower = new Command("tower", "Forced choice between each image's caption and the caption with one word swapped (entity, colour, count, size, relation), by CLIP's pooled embeddings; chance is 50%. With --layers: probes on every hidden state's patch tokens.")
         {
-            clip, world, tokenizer, split, images, seed, json,
+            clip, world, tokenizer, split, images, seed, json, model, layersFlag, only, probeTasks, trainSplit, trainImages, epochs,
         };
         tower.SetAction(parse =>
         {
+            if (parse.GetValue(layersFlag))
+            {
+                if (parse.GetValue(clip) is not null && parse.GetValue(model) is not null) throw new GlanceException("give --clip or --model, not both");
+                string folder = parse.GetValue(clip) ?? parse.GetValue(model) ?? DefaultModel.Folder;
+                var options = new TowerLayerProbe.Options
+                {
+                    TrainSplit = parse.GetValue(trainSplit)!, TestSplit = parse.GetValue(split)!, MaxTrain = parse.GetValue(trainImages),
+                    MaxTest = parse.GetValue(images), Epochs = parse.GetValue(epochs), Seed = parse.GetValue(seed),
+                    Layers = parse.GetValue(only) is { } l ? ParseLayers(l) : null,
+                    Tasks = parse.GetValue(probeTasks)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+                };
+                using var vision = TowerLayerProbe.LoadTower(folder);
+                var probe = CliProgress.Run("analyze tower --layers", p => TowerLayerProbe.Run(vision, parse.GetValue(world)!, options, p));
+                parse.InvocationConfiguration.Output.WriteLine(parse.GetValue(json)
+                    ? JsonSerializer.Serialize(new
+                    {
+                        grid = probe.Grid, train_images = probe.TrainImages, test_images = probe.TestImages,
+                        layers = probe.Rows.Select(r => new { layer = r.Layer, scores = r.Scores.ToDictionary(kv => kv.Key, kv => new { right = kv.Value.Right, total = kv.Value.Total, accuracy = kv.Value.Accuracy }) }),
+                    })
+                    : probe.Format());
+                return 0;
+            }
+            if (parse.GetValue(clip) is null) throw new GlanceException("--clip is required (a full CLIP folder), unless --layers is given");
             string tok = parse.GetValue(tokenizer) ?? DefaultModel.Folder;
             var result = CliProgress.Run("analyze tower", p => TowerProbe.Run(parse.GetValue(clip)!, tok, parse.GetValue(world)!, parse.GetValue(split)!,
                 parse.GetValue(images), parse.GetValue(seed), p));
@@ -43,6 +73,10 @@ public static class AnalyzeCommand
         });
         return new Command("analyze", "Analyses of a model's parts.") { tower, Attention() };
     }
+
+    private static IReadOnlyList<int> ParseLayers(string text) =>
+        text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(x => int.TryParse(x, out var v) ? v : throw new GlanceException($"--only-layers: '{x}' is not a layer index")).ToList();
 
     private static Command Attention()
     {
