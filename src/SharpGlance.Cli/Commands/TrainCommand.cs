@@ -45,6 +45,12 @@ public static class TrainCommand
         var featureCache = new Option<string?>("--feature-cache") { Description = $"Cache of the frozen tower's features (default {CaptionerStageOptions.DefaultFeatureCache})" };
         var closed = new Option<bool>("--closed-vocabulary") { Description = "Softmax over the tokens the captions use only (the model's vocabulary_subset); for small synthetic worlds" };
         var imageSize = new Option<int>("--image-size") { Description = "clip: input size of a fresh tower", DefaultValueFactory = _ => 96 };
+        var patchSize = new Option<int?>("--patch-size") { Description = "clip: patch size of a fresh tower (default image size / 8: an 8×8 grid)" };
+        var towerLayers = new Option<int>("--tower-layers") { Description = "clip: blocks of a fresh tower", DefaultValueFactory = _ => 6 };
+        var towerWidth = new Option<int>("--tower-width") { Description = "clip: width of a fresh tower", DefaultValueFactory = _ => 128 };
+        var hardNegatives = new Option<bool>("--hard-negatives") { Description = "clip: each caption with one word swapped (entity, colour, count, size, relation) joins the batch as a negative of its image" };
+        var sceneLoss = new Option<double>("--scene-loss") { Description = "clip: weight of an auxiliary loss on the scene graph (per patch: entity, colour, count, size; per image: the relation); needs SPLIT.scenes.json beside --data", DefaultValueFactory = _ => 0.0 };
+        var sceneLayer = new Option<int>("--scene-layer") { Description = "clip: the hidden state the scene-graph loss reads (negative: from the end)", DefaultValueFactory = _ => -2 };
         var device = new Option<string>("--device") { DefaultValueFactory = _ => "cpu" };
         var json = new Option<bool>("--json") { Description = "Print the run summary as JSON" };
         var firstShare = new Option<double>("--first-glance-share") { Description = "refine: share of examples trained as first glances (MLP), so the shared LM keeps its first glance", DefaultValueFactory = _ => 0.25 };
@@ -58,7 +64,7 @@ public static class TrainCommand
         {
             stage, data, images, output, init, vision, lm, lmWidth, lmLayers, tokenizer, val, epochs, lr, batch, accum, maxSteps, seed, evalEvery, checkpointEvery,
             warmup, weightDecay, projector, deeplens, noCaption, singleLevel, singleGlance, featureCache, closed, imageSize, device, json,
-            firstShare, singleShare, lmScale, trainProjector, valScore, autocast,
+            firstShare, singleShare, lmScale, trainProjector, valScore, autocast, patchSize, towerLayers, towerWidth, hardNegatives, sceneLoss, sceneLayer,
         };
         command.SetAction(parseResult =>
         {
@@ -135,7 +141,12 @@ public static class TrainCommand
                 {
                     Data = parseResult.GetValue(data)!, Images = Images(), Out = outDir,
                     Tokenizer = tok, Validation = parseResult.GetValue(val), Init = folders[init],
-                    Config = SyntheticClip.Config(parseResult.GetValue(imageSize)), Device = dev, Trainer = trainer,
+                    Config = SyntheticClip.Config(parseResult.GetValue(imageSize), parseResult.GetValue(towerWidth), parseResult.GetValue(towerLayers), parseResult.GetValue(patchSize)),
+                    Auxiliary = new ClipAuxiliaryOptions
+                    {
+                        HardNegatives = parseResult.GetValue(hardNegatives), SceneLoss = parseResult.GetValue(sceneLoss), SceneLayer = parseResult.GetValue(sceneLayer),
+                    },
+                    Device = dev, Trainer = trainer,
                 };
                 summary = CliProgress.Run("train clip", p => ClipTrainer.Run(request, p));
             }

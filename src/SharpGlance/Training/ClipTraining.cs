@@ -26,6 +26,8 @@ public sealed record ClipTrainingRequest
     public string? Init { get; init; }
     public ClipConfig Config { get; init; } = SyntheticClip.Config(96);
     public int TextLength { get; init; } = 40;
+    /// <summary>Hard negatives and the scene-graph loss (off by default: plain CLIP).</summary>
+    public ClipAuxiliaryOptions Auxiliary { get; init; } = new();
     public Device? Device { get; init; }
     public TrainerOptions Trainer { get; init; } = new();
 }
@@ -47,12 +49,12 @@ public static class SyntheticClip
     /// ViT: patch 12 on 96 px (8×8 grid), width 128, 6 layers, so LLaVA's select layer −2 is
     /// hidden_states[5] and DeepLens taps 5, 3, 4 (ViT-L's 23, 13, 18 scaled to 6 layers).
     /// </summary>
-    public static ClipConfig Config(int imageSize, int width = 128, int layers = 6) => new()
+    public static ClipConfig Config(int imageSize, int width = 128, int layers = 6, int? patchSize = null) => new()
     {
         VisionConfig = new ClipVisionConfig
         {
             HiddenSize = width, IntermediateSize = 4 * width, ProjectionDim = width, NumHiddenLayers = layers,
-            NumAttentionHeads = Math.Max(1, width / 32), ImageSize = imageSize, PatchSize = imageSize / 8,
+            NumAttentionHeads = Math.Max(1, width / 32), ImageSize = imageSize, PatchSize = patchSize ?? imageSize / 8,
         },
         TextConfig = new ClipTextConfig
         {
@@ -111,19 +113,30 @@ public sealed class ClipTrainingTask : ITrainingTask<ClipExample>, IDisposable
     private readonly long _seed;
     private readonly Dictionary<string, Tensor> _pixels = new(StringComparer.Ordinal);
 
-    public ClipTrainingTask(ClipModel model, OptTokenizer tokenizer, IReadOnlyList<ClipExample> validation, int textLength, long seed)
+    private readonly ClipAuxiliary? _auxiliary;
+
+    public ClipTrainingTask(ClipModel model, OptTokenizer tokenizer, IReadOnlyList<ClipExample> validation, int textLength, long seed,
+        ClipAuxiliary? auxiliary = null)
     {
         _model = model; _tokenizer = tokenizer; _validation = validation; _textLength = textLength; _seed = seed;
+        _auxiliary = auxiliary is { Options.Any: true } ? auxiliary : null;
         int size = model.Config.VisionConfig.ImageSize;
         _processor = SyntheticClip.Processor(size);
-        TrainableParameters = model.named_parameters().Select(p => (p.name, p.parameter)).ToList();
+        var trainable = model.named_parameters().Select(p => (p.name, p.parameter)).ToList();
+        // The scene-graph heads train beside the tower (and resume with it), but are not part of the saved CLIP.
+        if (_auxiliary?.Heads is { } heads) trainable.AddRange(heads.named_parameters().Select(p => ("scene_heads." + p.name, p.parameter)));
+        TrainableParameters = trainable;
     }
 
     public ClipImageProcessor Processor => _processor;
 
     public IReadOnlyList<(string Name, Parameter Parameter)> TrainableParameters { get; }
 
-    public void SetTraining(bool training) => _model.train(training);
+    public void SetTraining(bool training)
+    {
+        _model.train(training);
+        _auxiliary?.Heads?.train(training);
+    }
 
     /// <summary>Decodes and preprocesses every image once; kept as float16 [3, S, S] in memory.</summary>
     public void Preload(IEnumerable<string> paths, IProgress<ProgressUpdate>? progress = null)
@@ -154,12 +167,52 @@ public sealed class ClipTrainingTask : ITrainingTask<ClipExample>, IDisposable
     {
         var captions = batch.Select(e => e.Captions[new Random(Seeds.Mix(_seed, e.Index, epoch)).Next(e.Captions.Count)]).ToList();
         using var pixels = Pixels(batch);
+        if (_auxiliary is not null) return AuxiliaryLoss(batch, captions, pixels, epoch);
         var (ids, mask) = Texts(captions);
         using (ids) using (mask)
         {
             using var output = _model.Forward(pixels, ids, mask, returnLoss: true);
             return new BatchLoss(output.Loss!.alias(), batch.Count);
         }
+    }
+
+    /// <summary>
+    /// CLIP's loss with <see cref="ClipAuxiliary"/>'s additions: the image→text cross-entropy runs over the
+    /// batch's captions and their one-word edits (each edit a negative for every image, the hardest for its
+    /// own); text→image over the true captions only, as CLIP; plus the scene-graph loss, weighted.
+    /// </summary>
+    private BatchLoss AuxiliaryLoss(IReadOnlyList<ClipExample> batch, IReadOnlyList<string> captions, Tensor pixels, int epoch)
+    {
+        using var scope = NewDisposeScope();
+        var aux = _auxiliary!;
+        var texts = captions.ToList();
+        if (aux.Editor is { } editor)
+            for (int i = 0; i < batch.Count; i++)
+            {
+                var edited = editor.Edit(captions[i], 1, new Random(Seeds.Mix(_seed ^ 0x4e6, batch[i].Index, epoch)));
+                if (edited.Edits.Count == 1 && edited.Text != captions[i]) texts.Add(edited.Text);
+            }
+        var vc = _model.Config.VisionConfig;
+        int sceneLayer = aux.Options.SceneLayer < 0 ? vc.NumHiddenLayers + 1 + aux.Options.SceneLayer : aux.Options.SceneLayer;
+        var layers = aux.Heads is null ? new[] { vc.NumHiddenLayers } : [sceneLayer, vc.NumHiddenLayers];
+        using var vision = _model.vision_model.Forward(pixels, layers);
+        var (ids, mask) = Texts(texts);
+        using var text = _model.text_model.forward(ids, mask);
+        var image = _model.visual_projection.forward(vision.PoolerOutput!);
+        var txt = _model.text_projection.forward(text.PoolerOutput);
+        image = image / image.norm(-1, true, 2);
+        txt = txt / txt.norm(-1, true, 2);
+        var logitsPerImage = matmul(image, txt.t()) * _model.logit_scale.exp();   // [B, B + edits]
+        int b = batch.Count;
+        var labels = arange(b, ScalarType.Int64, image.device);
+        var loss = (nn.functional.cross_entropy(logitsPerImage, labels)
+                    + nn.functional.cross_entropy(logitsPerImage.narrow(1, 0, b).t(), labels)) / 2.0;
+        if (aux.Heads is { } heads)
+        {
+            using var targets = aux.Targets(batch.Select(e => e.ImagePath).ToList(), image.device);
+            loss = loss + aux.Options.SceneLoss * heads.Loss(vision.HiddenStates[sceneLayer], targets);
+        }
+        return new BatchLoss(loss.MoveToOuterDisposeScope(), b);
     }
 
     /// <summary>Validation: the contrastive loss and image→text top-1 accuracy over batches of 64.</summary>
@@ -208,9 +261,17 @@ public static class ClipTrainer
             : new ClipModel(r.Config, r.Device, generator: new Generator((ulong)r.Trainer.Seed));
         if (model.Config.TextConfig.VocabSize < tokenizer.VocabSize)
             throw new GlanceException($"the CLIP text tower's vocab_size {model.Config.TextConfig.VocabSize} is smaller than the tokenizer's {tokenizer.VocabSize}");
-        using var task = new ClipTrainingTask(model, tokenizer, validation, r.TextLength, r.Trainer.Seed);
+        var auxiliary = r.Auxiliary.Any
+            ? ClipAuxiliary.Create(r.Auxiliary, r.Data, r.Images, model.Config.VisionConfig.GridSize, model.Config.VisionConfig.HiddenSize,
+                model.logit_scale.device, r.Trainer.Seed)
+            : null;
+        using var task = new ClipTrainingTask(model, tokenizer, validation, r.TextLength, r.Trainer.Seed, auxiliary);
         task.Preload(train.Concat(validation).Select(e => e.ImagePath), progress);
-        var options = r.Trainer with { Stage = TrainStage.Clip.Name(), ModelConfig = ConfigJson.ToObject(model.Config) };
+        var options = r.Trainer with
+        {
+            Stage = TrainStage.Clip.Name(), ModelConfig = ConfigJson.ToObject(model.Config),
+            RunSettings = r.Trainer.RunSettings.Concat(r.Auxiliary.RunSettings()).ToDictionary(kv => kv.Key, kv => kv.Value),
+        };
         var trainer = new Trainer<ClipExample>(task, train, options, r.Out, "SharpGlance CLIP (contrastive)");
         return trainer.Run(progress);
     }
