@@ -52,11 +52,8 @@ public sealed class SceneVocabulary
     };
 }
 
-/// <summary>
-/// One group's labels: ids, its share of each grid cell, the 3×3 region of its centre, and its anchor: the
-/// grid cell under the centre of its largest copy (a pointer to the group that tells neither its count nor its size).
-/// </summary>
-public sealed record GroupLabels(int Entity, int? Colour, int Count, int? Size, int Region, float[] Coverage, int Anchor);
+/// <summary>One group's labels: ids, its share of each grid cell, and the 3×3 region of its centre.</summary>
+public sealed record GroupLabels(int Entity, int? Colour, int Count, int? Size, int Region, float[] Coverage);
 
 /// <summary>A scene's labels: its groups in canonical order, and for two groups the relation first → second.</summary>
 public sealed record SceneLabels(IReadOnlyList<GroupLabels> Groups, int? Predicate, int? Arrangement)
@@ -74,8 +71,7 @@ public sealed record SceneLabels(IReadOnlyList<GroupLabels> Groups, int? Predica
             .ToList();
         var groups = order.Select(x => new GroupLabels(x.Entity, x.Colour, Math.Clamp(x.Group.Count, 1, SceneVocabulary.MaxCount) - 1,
             SceneVocabulary.Size(x.Group.Size), Region(x.Group.Bounds, scene.Width, scene.Height),
-            Coverage(x.Group.Instances.Select(i => i.Box), scene.Width, scene.Height, grid),
-            Cell(x.Group.Instances.MaxBy(i => i.Box.W * i.Box.H)!.Box, scene.Width, scene.Height, grid))).ToList();
+            Coverage(x.Group.Instances.Select(i => i.Box), scene.Width, scene.Height, grid))).ToList();
         int? predicate = null, arrangement = null;
         if (order.Count == 2 && scene.Relations.Count > 0)
         {
@@ -94,10 +90,6 @@ public sealed record SceneLabels(IReadOnlyList<GroupLabels> Groups, int? Predica
         int row = Math.Clamp((int)(3 * box.CenterY / height), 0, 2);
         return row * 3 + col;
     }
-
-    /// <summary>The cell (row-major) of a <paramref name="grid"/>² patch grid that holds the box's centre.</summary>
-    public static int Cell(SceneBox box, int width, int height, int grid) =>
-        Math.Clamp((int)(grid * box.CenterY / height), 0, grid - 1) * grid + Math.Clamp((int)(grid * box.CenterX / width), 0, grid - 1);
 
     /// <summary>
     /// For each cell of a <paramref name="grid"/>² patch grid (row-major), the share of its area inside any

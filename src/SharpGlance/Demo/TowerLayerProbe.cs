@@ -37,13 +37,15 @@ public sealed record TowerLayerProbeResult(int Grid, int TrainImages, int TestIm
 }
 
 /// <summary>
-/// What each hidden state of a frozen tower holds, read from its patch tokens with the grid kept: a small
-/// convolutional probe per (layer, task) is trained on one split's scenes and scored on another's. A probe
-/// that pooled the positions away could not see layout; this one ends in a linear layer over the whole
-/// grid. Per group (pointed at by an extra input plane that is 1 on the patch under the centre of its
-/// largest copy: a pointer that gives away neither its count nor its size) the entity, colour, count and size; the 3×3 region of a group's centre (pointed at by its entity and colour as
-/// constant planes); and for two groups their arrangement and the relation with its roles (first = the
-/// group whose entity sorts first, so the probe must recognise both). Labels come from the scene graphs.
+/// What each hidden state of a frozen tower holds, read from its patch tokens: a small probe per (layer,
+/// task) is trained on one split's scenes and scored on another's; labels come from the scene graphs.
+/// Per group — its entity, colour, count and size — the probe (an MLP) reads the group's own patches, their
+/// features averaged with the group's share of each as weights (so the count must be in the features, not
+/// in how many patches were pointed at). The grid tasks keep the positions, which a probe of the pooled
+/// vector would lose: one self-attention block over the grid's tokens with a position embedding reads the
+/// 3×3 region of a group (named by its entity and colour as constant input planes), the arrangement of two
+/// groups, and their relation with its roles (first = the group whose entity sorts first, so the probe must
+/// recognise both and compare where they are).
 /// </summary>
 public static class TowerLayerProbe
 {
@@ -171,10 +173,7 @@ public static class TowerLayerProbe
                     foreach (var gr in s.Groups)
                     {
                         int? label = task switch { Entity => gr.Entity, Colour => gr.Colour, Count => gr.Count, _ => gr.Size };
-                        if (label is not { } l) continue;
-                        var anchor = new float[cells];
-                        anchor[gr.Anchor] = 1;
-                        list.Add((i, anchor, l));
+                        if (label is { } l) list.Add((i, gr.Coverage, l));
                     }
                     break;
             }
@@ -189,22 +188,34 @@ public static class TowerLayerProbe
         _ => throw new ArgumentException(task),
     };
 
+    /// <summary>Per-group tasks read the group's own patches: their features averaged, weighted by the group's share of each.</summary>
+    private static bool PerGroup(string task) => task is Entity or Colour or Count or Size;
+
     private static int Planes(string task, SceneVocabulary vocab) => task switch
     {
-        Entity or Colour or Count or Size => 1, Region => vocab.Entities.Count + vocab.Colours.Count, _ => 0,
+        Region => vocab.Entities.Count + vocab.Colours.Count, _ => 0,
     };
 
-    /// <summary>The batch of examples <paramref name="rows"/>: features (float32) with the extra planes appended.</summary>
-    private static (Tensor X, Tensor Y) Batch(Tensor features, IReadOnlyList<(int Scene, float[] Planes, int Label)> rows, int planes, int grid)
+    /// <summary>
+    /// The batch of examples <paramref name="rows"/>: for a per-group task the group's pooled features [B, D];
+    /// else the grid (float32) with the extra planes appended [B, D + planes, g, g].
+    /// </summary>
+    private static (Tensor X, Tensor Y) Batch(Tensor features, IReadOnlyList<(int Scene, float[] Planes, int Label)> rows, int planes, int grid, bool perGroup)
     {
         var x = features.index_select(0, tensor(rows.Select(r => (long)r.Scene).ToArray())).to(ScalarType.Float32);
+        var y = tensor(rows.Select(r => (long)r.Label).ToArray());
+        if (perGroup)
+        {
+            var w = tensor(rows.SelectMany(r => r.Planes).ToArray(), [rows.Count, 1, grid * grid]);
+            return ((x.flatten(2) * w).sum(2) / w.sum(2).clamp_min(1e-6), y);
+        }
         if (planes > 0)
         {
             var extra = new float[rows.Count * planes * grid * grid];
             for (int i = 0; i < rows.Count; i++) Array.Copy(rows[i].Planes, 0, extra, i * planes * grid * grid, planes * grid * grid);
             x = cat([x, tensor(extra, [rows.Count, planes, grid, grid])], 1);
         }
-        return (x, tensor(rows.Select(r => (long)r.Label).ToArray()));
+        return (x, y);
     }
 
     private static ProbeScore Probe(string task, Tensor trainX, IReadOnlyList<Scene> train, Tensor testX, IReadOnlyList<Scene> test,
@@ -213,15 +224,17 @@ public static class TowerLayerProbe
         var trainRows = Examples(task, train, vocab, grid);
         var testRows = Examples(task, test, vocab, grid);
         if (trainRows.Count == 0 || testRows.Count == 0) return new ProbeScore(0, 0);
-        int planes = Planes(task, vocab), classes = Classes(task, vocab);
+        int planes = Planes(task, vocab), classes = Classes(task, vocab), width = (int)trainX.shape[1];
+        bool perGroup = PerGroup(task);
         // Per-channel standardisation from the training features (hidden states of different layers differ in scale).
         using var mean = trainX.to(ScalarType.Float32).mean([0, 2, 3], keepdim: true);
         using var std = trainX.to(ScalarType.Float32).std([0, 2, 3], keepdim: true).add_(1e-5);
-        Tensor Norm(Tensor x) => planes == 0 ? (x - mean) / std
-            : cat([(x.narrow(1, 0, mean.shape[1]) - mean) / std, x.narrow(1, mean.shape[1], planes)], 1);
+        Tensor Norm(Tensor x) => perGroup ? (x - mean.flatten(1)) / std.flatten(1)
+            : planes == 0 ? (x - mean) / std
+            : cat([(x.narrow(1, 0, width) - mean) / std, x.narrow(1, width, planes)], 1);
 
         var generator = new Generator((ulong)Seeds.Mix(o.Seed, layer, task.Length * 31 + task[0]));
-        using var net = new ProbeNet((int)trainX.shape[1] + planes, classes, grid, generator);
+        using nn.Module<Tensor, Tensor> net = perGroup ? new GroupProbe(width, classes, generator) : new GridProbe(width + planes, classes, grid, generator);
         using var opt = optim.AdamW(net.parameters(), lr: 2e-3, weight_decay: 0.05);
         var rng = new Random(Seeds.Mix(o.Seed, layer, task[0]));
         const int batch = 128;
@@ -234,7 +247,7 @@ public static class TowerLayerProbe
             {
                 using var scope = NewDisposeScope();
                 foreach (var group in opt.ParamGroups) group.LearningRate = 2e-3 * 0.5 * (1 + Math.Cos(Math.PI * t / steps));
-                var (x, y) = Batch(trainX, b, planes, grid);
+                var (x, y) = Batch(trainX, b, planes, grid, perGroup);
                 var loss = nn.functional.cross_entropy(net.forward(Norm(x)), y);
                 opt.zero_grad();
                 loss.backward();
@@ -248,35 +261,72 @@ public static class TowerLayerProbe
             foreach (var b in testRows.Chunk(256))
             {
                 using var scope = NewDisposeScope();
-                var (x, y) = Batch(testX, b, planes, grid);
+                var (x, y) = Batch(testX, b, planes, grid, perGroup);
                 right += (int)net.forward(Norm(x)).argmax(1).eq(y).sum().item<long>();
             }
         return new ProbeScore(right, testRows.Count);
     }
 
-    /// <summary>
-    /// conv 1×1 (64) → GELU → conv 3×3 (32) → GELU → a linear layer over the whole grid (positions kept); grids
-    /// above 8 are halved by the 3×3 conv's stride. Small enough to train 49 of them on two cores in minutes.
-    /// </summary>
-    private sealed class ProbeNet : nn.Module<Tensor, Tensor>
+    private static void Init(nn.Module module, Generator generator)
     {
-        private readonly Conv2d conv1, conv2;
-        private readonly Linear head;
+        using var _ = no_grad();
+        foreach (var (name, p) in module.named_parameters())
+            if (name.Contains("norm")) continue;
+            else if (name.EndsWith("weight")) p.normal_(0, Math.Sqrt(1.0 / p.shape.Skip(1).Aggregate(1L, (a, b) => a * b)), generator);
+            else if (name.EndsWith("bias")) p.zero_();
+            else p.normal_(0, 0.02, generator);
+    }
 
-        public ProbeNet(int channels, int classes, int grid, Generator generator) : base(nameof(ProbeNet))
+    /// <summary>A group's pooled features → an MLP (256 hidden) → its label.</summary>
+    private sealed class GroupProbe : nn.Module<Tensor, Tensor>
+    {
+        private readonly Linear fc1, fc2;
+
+        public GroupProbe(int width, int classes, Generator generator) : base(nameof(GroupProbe))
         {
-            int stride = grid > 8 ? 2 : 1, g = (grid + stride - 1) / stride;
-            conv1 = nn.Conv2d(channels, 64, 1);
-            conv2 = nn.Conv2d(64, 32, 3, stride: stride, padding: 1);
-            head = nn.Linear(32 * g * g, classes);
+            fc1 = nn.Linear(width, 256);
+            fc2 = nn.Linear(256, classes);
             RegisterComponents();
-            using var _ = no_grad();
-            foreach (var (name, p) in named_parameters())
-                if (name.EndsWith("weight")) p.normal_(0, Math.Sqrt(1.0 / (p.shape.Skip(1).Aggregate(1L, (a, b) => a * b))), generator);
-                else p.zero_();
+            Init(this, generator);
         }
 
-        public override Tensor forward(Tensor x) =>
-            head.forward(nn.functional.gelu(conv2.forward(nn.functional.gelu(conv1.forward(x)))).flatten(1));
+        public override Tensor forward(Tensor x) => fc2.forward(nn.functional.gelu(fc1.forward(x)));
+    }
+
+    /// <summary>
+    /// The grid's tokens (a 1×1 conv to 64 channels, plus a learned position embedding) through one
+    /// pre-norm self-attention block (4 heads) and an MLP, averaged over positions → the label. Attention lets
+    /// it compare two places (which entity is where) that a convolution of small reach cannot.
+    /// </summary>
+    private sealed class GridProbe : nn.Module<Tensor, Tensor>
+    {
+        private const int D = 64, Heads = 4;
+        private readonly Conv2d proj;
+        private readonly Parameter pos;
+        private readonly LayerNorm norm1, norm2, norm3;
+        private readonly Linear qkv, @out, fc1, fc2, head;
+
+        public GridProbe(int channels, int classes, int grid, Generator generator) : base(nameof(GridProbe))
+        {
+            proj = nn.Conv2d(channels, D, 1);
+            pos = nn.Parameter(zeros(grid * grid, D));
+            norm1 = nn.LayerNorm(D); norm2 = nn.LayerNorm(D); norm3 = nn.LayerNorm(D);
+            qkv = nn.Linear(D, 3 * D); @out = nn.Linear(D, D);
+            fc1 = nn.Linear(D, 4 * D); fc2 = nn.Linear(4 * D, D);
+            head = nn.Linear(D, classes);
+            RegisterComponents();
+            Init(this, generator);
+        }
+
+        public override Tensor forward(Tensor x)
+        {
+            var h = proj.forward(x).flatten(2).transpose(1, 2) + pos;   // [B, g², D]
+            long b = h.shape[0], t = h.shape[1];
+            var q3 = qkv.forward(norm1.forward(h)).view(b, t, 3, Heads, D / Heads).permute(2, 0, 3, 1, 4);
+            var a = nn.functional.scaled_dot_product_attention(q3[0], q3[1], q3[2]).transpose(1, 2).reshape(b, t, D);
+            h = h + @out.forward(a);
+            h = h + fc2.forward(nn.functional.gelu(fc1.forward(norm2.forward(h))));
+            return head.forward(norm3.forward(h.mean([1])));
+        }
     }
 }
