@@ -214,7 +214,7 @@ public static class MiniaturePaper
                 StageOptions = r.StageOptions with
                 {
                     FirstGlanceShare = o.FirstGlanceShare, SingleGlanceShare = o.SingleGlanceShare,
-                    LmLearningRateScale = o.LmLearningRateScale, ProjectorTrainsInRefine = true,
+                    LmLearningRateScale = o.LmLearningRateScale, MlpConnectorTrainsInRefine = true,
                 },
             };
         }
