@@ -381,7 +381,7 @@ public static class CaptionFiles
             JsonElement obj;
             try
             {
-                using var doc = JsonDocument.Parse(line, IO.ConfigJson.Strict);
+                using var doc = JsonDocument.Parse(line, ConfigJson.Strict);
                 obj = doc.RootElement.Clone();
             }
             catch (JsonException e) { throw GlanceException.ForFile(path, $"line {i + 1} is not valid JSON ({e.Message})"); }

@@ -56,7 +56,7 @@ public static class PseudoCommand
             options.Validate();
             var inPath = parseResult.GetValue(input)!;
             var outPath = parseResult.GetValue(output)!;
-            if (File.Exists(inPath)) SharpGlance.IO.ConfigJson.ReadUtf8(inPath);   // the reader would fail on the first bad string, naming no file
+            if (File.Exists(inPath)) ConfigJson.ReadUtf8(inPath);   // the reader would fail on the first bad string, naming no file
             var lex = Lexicon.ForDataset(inPath, parseResult.GetValue(lexicon));
             var summary = CliProgress.Run("pseudo-initial captions", progress => PseudoCaptionGenerator.Run(inPath, outPath, options, lex, progress));
             if (parseResult.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }));

@@ -174,7 +174,7 @@ public static class TrainCommand
                         FirstGlanceShare = parseResult.GetValue(firstShare),
                         SingleGlanceShare = parseResult.GetValue(singleShare),
                         LmLearningRateScale = parseResult.GetValue(lmScale),
-                        ProjectorTrainsInRefine = parseResult.GetValue(trainProjector),
+                        MlpConnectorTrainsInRefine = parseResult.GetValue(trainProjector),
                         ValidationScoreImages = parseResult.GetValue(valScore),
                     },
                 };

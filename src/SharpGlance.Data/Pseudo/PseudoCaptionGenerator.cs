@@ -1,6 +1,5 @@
 using System.Text.Encodings.Web;
 using System.Text.Json;
-using SharpGlance.IO;
 using SharpGlance.Llm;
 
 namespace SharpGlance.Data.Pseudo;

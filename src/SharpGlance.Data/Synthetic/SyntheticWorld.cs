@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Text.Json;
-using SharpGlance.IO;
 
 namespace SharpGlance.Data.Synthetic;
 

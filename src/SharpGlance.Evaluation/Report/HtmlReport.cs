@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using SharpGlance.Evaluation.Judges;
-using SharpGlance.IO;
 using SkiaSharp;
 
 namespace SharpGlance.Evaluation.Report;

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using SharpGlance.Language;
 using SharpGlance.Nn;
+using SharpGlance.Runtime;
 using SharpGlance.Vision;
 using TorchSharp;
 using static TorchSharp.torch;

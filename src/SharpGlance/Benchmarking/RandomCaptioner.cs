@@ -35,22 +35,22 @@ public static class RandomCaptioner
         device ??= CPU;
         var vc = config.Vision ?? throw new GlanceException("random captioner: the config has no vision_config");
         ClipVisionModel? vision = null;
-        MlpConnector? projector = null;
+        MlpConnector? mlpConnector = null;
         OptForCausalLM? lm = null;
         try
         {
             vision = new ClipVisionModel(vc, device, dtype, initialize: false, buildLayers: trimVision ? CaptionerFolder.HighestTappedLayer(config, vc.NumHiddenLayers) : null);
             lm = new OptForCausalLM(config.Text, device, dtype, initialize: false);
-            projector = Connector.Create(config.ProjectorType, vc.HiddenSize, config.Text.EmbeddingDim, device, dtype);
+            mlpConnector = Connector.Create(config.ProjectorType, vc.HiddenSize, config.Text.EmbeddingDim, device, dtype);
             using var generator = new Generator((ulong)seed, device);
-            foreach (var module in new nn.Module[] { vision, projector, lm }) FillCheaply(module, generator);
-            var captioner = CaptionerFolder.FromParts(config, vision, projector, lm, tokenizer, device);
+            foreach (var module in new nn.Module[] { vision, mlpConnector, lm }) FillCheaply(module, generator);
+            var captioner = CaptionerFolder.FromParts(config, vision, mlpConnector, lm, tokenizer, device);
             Runtime.MemoryHygiene.AfterLoad();
             return captioner;
         }
         catch
         {
-            vision?.Dispose(); projector?.Dispose(); lm?.Dispose();
+            vision?.Dispose(); mlpConnector?.Dispose(); lm?.Dispose();
             throw;
         }
     }

@@ -34,10 +34,10 @@ public sealed class Captioner : IDisposable
     /// <summary>The folder the tower was read from when it is not stored in the captioner's own folder.</summary>
     public string? VisionSource { get; }
 
-    internal Captioner(CaptionerConfig config, ClipVisionModel vision, MlpConnector projector, OptForCausalLM lm,
+    internal Captioner(CaptionerConfig config, ClipVisionModel vision, MlpConnector mlpConnector, OptForCausalLM lm,
         DeepLens? deepLens, OptTokenizer tokenizer, ClipImageProcessor processor, Device device, string? visionSource)
     {
-        Config = config; Vision = vision; MlpConnector = projector; Lm = lm; DeepLens = deepLens;
+        Config = config; Vision = vision; MlpConnector = mlpConnector; Lm = lm; DeepLens = deepLens;
         Tokenizer = tokenizer; ImageProcessor = processor; Device = device; VisionSource = visionSource;
         Vision.eval();
         foreach (var p in Vision.parameters()) p.requires_grad = false;   // frozen in every stage (SPEC §2)

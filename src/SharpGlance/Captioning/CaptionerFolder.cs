@@ -59,7 +59,7 @@ public static class CaptionerFolder
 
         using var ck = Checkpoint.Open(folder);
         ClipVisionModel? vision = null;
-        MlpConnector? projector = null;
+        MlpConnector? mlpConnector = null;
         OptForCausalLM? lm = null;
         DeepLens? deepLens = null;
         try
@@ -67,9 +67,9 @@ public static class CaptionerFolder
             string? visionSource;
             (vision, config, visionSource) = LoadVision(folder, config, ck, options, device);
             lm = OptForCausalLM.Load(config.Text, ck, device, options.DType, [Captioner.MlpConnectorPrefix, "model.vision_tower.", Captioner.DeepLensPrefix]);
-            projector = Connector.Create(config.ProjectorType, vision.Config.HiddenSize, config.Text.EmbeddingDim, device, options.DType);
-            ck.LoadInto(projector, Captioner.MlpConnectorPrefix);
-            projector.eval();
+            mlpConnector = Connector.Create(config.ProjectorType, vision.Config.HiddenSize, config.Text.EmbeddingDim, device, options.DType);
+            ck.LoadInto(mlpConnector, Captioner.MlpConnectorPrefix);
+            mlpConnector.eval();
             if (config.DeepLens is { } dl)
             {
                 if (dl.VisionWidth != vision.Config.HiddenSize)
@@ -77,13 +77,13 @@ public static class CaptionerFolder
                 deepLens = DeepLens.FromCheckpoint(dl, ck, Captioner.DeepLensPrefix, device, options.DType);
             }
             var processor = new ClipImageProcessor(ProcessorConfig(folder, visionSource, vision.Config, config.Aspect));
-            var captioner = new Captioner(config, vision, projector, lm, deepLens, tokenizer, processor, device, visionSource);
+            var captioner = new Captioner(config, vision, mlpConnector, lm, deepLens, tokenizer, processor, device, visionSource);
             MemoryHygiene.AfterLoad();
             return captioner;
         }
         catch
         {
-            vision?.Dispose(); projector?.Dispose(); lm?.Dispose(); deepLens?.Dispose();
+            vision?.Dispose(); mlpConnector?.Dispose(); lm?.Dispose(); deepLens?.Dispose();
             throw;
         }
     }
@@ -173,9 +173,9 @@ public static class CaptionerFolder
                 Aspect = options.Aspect,
             }.Validate("assembled captioner");
             random.manual_seed(options.Seed);
-            var projector = Connector.Create(config.ProjectorType, vision.Config.HiddenSize, lm.Config.EmbeddingDim, device);
+            var mlpConnector = Connector.Create(config.ProjectorType, vision.Config.HiddenSize, lm.Config.EmbeddingDim, device);
             var processor = new ClipImageProcessor(ProcessorConfig(lmFolder, visionFolder, vision.Config, options.Aspect));
-            return new Captioner(config, vision, projector, lm, null, tokenizer, processor, device, Path.GetFullPath(visionFolder));
+            return new Captioner(config, vision, mlpConnector, lm, null, tokenizer, processor, device, Path.GetFullPath(visionFolder));
         }
         catch
         {
@@ -188,14 +188,14 @@ public static class CaptionerFolder
     /// A captioner from parts already built (the benchmark's full-size model with random weights); the image
     /// processor is CLIP's at the tower's input size.
     /// </summary>
-    internal static Captioner FromParts(CaptionerConfig config, ClipVisionModel vision, MlpConnector projector, OptForCausalLM lm,
+    internal static Captioner FromParts(CaptionerConfig config, ClipVisionModel vision, MlpConnector mlpConnector, OptForCausalLM lm,
         OptTokenizer tokenizer, Device device)
     {
         var processor = new ClipImageProcessor(ImageProcessorConfig.ClipVitL336 with
         {
             ShortestEdge = vision.Config.ImageSize, CropSize = vision.Config.ImageSize, Aspect = config.Aspect,
         });
-        return new Captioner(config.Validate("captioner"), vision, projector, lm, null, tokenizer, processor, device, null);
+        return new Captioner(config.Validate("captioner"), vision, mlpConnector, lm, null, tokenizer, processor, device, null);
     }
 
     /// <summary>

@@ -61,9 +61,9 @@ public static class SinePositions
 /// the values); q is scaled by head_dim^−0.5 after projection; padding is an additive finfo.min mask.
 /// Attention dropout is DetrConfig's default 0 and so absent.
 /// </summary>
-internal sealed class DetrAttention : nn.Module
+public sealed class DetrAttention : nn.Module
 {
-    private readonly Linear q_proj, k_proj, v_proj, out_proj;
+    public Linear q_proj, k_proj, v_proj, out_proj;
     private readonly long _heads, _headDim;
     private readonly double _scaling;
 
@@ -111,11 +111,11 @@ internal sealed class DetrAttention : nn.Module
 /// transformers <c>DetrDecoderLayer</c> (post-LN): self-attention over the queries (+caption) → dropout →
 /// add &amp; LN; cross-attention to the memory → dropout → add &amp; LN; fc1 → act → fc2 → dropout → add &amp; LN.
 /// </summary>
-internal sealed class DeepLensDecoderLayer : nn.Module
+public sealed class DeepLensDecoderLayer : nn.Module
 {
-    private readonly DetrAttention self_attn, encoder_attn;
-    private readonly LayerNorm self_attn_layer_norm, encoder_attn_layer_norm, final_layer_norm;
-    private readonly Linear fc1, fc2;
+    public DetrAttention self_attn, encoder_attn;
+    public LayerNorm self_attn_layer_norm, encoder_attn_layer_norm, final_layer_norm;
+    public Linear fc1, fc2;
     private readonly double _dropout;
     private readonly Func<Tensor, Tensor> _act;
 
@@ -148,10 +148,10 @@ internal sealed class DeepLensDecoderLayer : nn.Module
 }
 
 /// <summary>The decoder stack and DETR's LayerNorm after the last layer (<c>decoder.layernorm</c>).</summary>
-internal sealed class DeepLensDecoder : nn.Module
+public sealed class DeepLensDecoder : nn.Module
 {
-    private readonly ModuleList<DeepLensDecoderLayer> layers;
-    private readonly LayerNorm layernorm;
+    public ModuleList<DeepLensDecoderLayer> layers;
+    public LayerNorm layernorm;
 
     public DeepLensDecoder(DeepLensConfig c, Device? device, ScalarType dtype) : base(nameof(DeepLensDecoder))
     {
@@ -183,18 +183,18 @@ internal sealed class DeepLensDecoder : nn.Module
 public sealed partial class DeepLens : nn.Module
 {
     // --- detr (released code) ---
-    private readonly ModuleList<MlpConnector>? input_projection;
-    private Parameter? layer_embedding; // [levels−1, D]: added to every level after the base one
-    private readonly Embedding? query_position_embeddings;
-    private readonly DeepLensDecoder? decoder;
+    public ModuleList<MlpConnector>? input_projection;
+    public Parameter? layer_embedding; // [levels−1, D]: added to every level after the base one
+    public Embedding? query_position_embeddings;
+    public DeepLensDecoder? decoder;
     // --- bert (paper text) ---
-    private readonly Linear? visual_proj;
-    private readonly Embedding? token_type_embeddings; // row 0: visual tokens, row 1: caption tokens
-    private readonly LayerNorm? embeddings_layer_norm;
-    private readonly DeepLensEncoder? encoder;
+    public Linear? visual_proj;
+    public Embedding? token_type_embeddings; // row 0: visual tokens, row 1: caption tokens
+    public LayerNorm? embeddings_layer_norm;
+    public DeepLensEncoder? encoder;
     // --- both ---
-    private readonly MlpConnector? pre_caption_proj; // Linear(H, D) → GELU → Linear(D, D)
-    private readonly Linear llm_proj;
+    public MlpConnector? pre_caption_proj; // Linear(H, D) → GELU → Linear(D, D)
+    public Linear llm_proj;
 
     public DeepLensConfig Config { get; }
 

@@ -17,11 +17,11 @@ namespace SharpGlance.Connectors;
 /// A BERT layer (post-LN, bidirectional) for the paper-text variant: self-attention → dropout → add &amp; LN;
 /// fc1 → act → fc2 → dropout → add &amp; LN. Names follow the DETR/BART encoder layer, not BERT's checkpoint keys.
 /// </summary>
-internal sealed class DeepLensEncoderLayer : nn.Module
+public sealed class DeepLensEncoderLayer : nn.Module
 {
-    private readonly DetrAttention self_attn;
-    private readonly LayerNorm self_attn_layer_norm, final_layer_norm;
-    private readonly Linear fc1, fc2;
+    public DetrAttention self_attn;
+    public LayerNorm self_attn_layer_norm, final_layer_norm;
+    public Linear fc1, fc2;
     private readonly double _dropout;
     private readonly Func<Tensor, Tensor> _act;
 
@@ -46,9 +46,9 @@ internal sealed class DeepLensEncoderLayer : nn.Module
     }
 }
 
-internal sealed class DeepLensEncoder : nn.Module
+public sealed class DeepLensEncoder : nn.Module
 {
-    private readonly ModuleList<DeepLensEncoderLayer> layers;
+    public ModuleList<DeepLensEncoderLayer> layers;
 
     public DeepLensEncoder(DeepLensConfig c, Device? device, ScalarType dtype) : base(nameof(DeepLensEncoder))
     {

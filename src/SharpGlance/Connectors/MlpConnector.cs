@@ -74,8 +74,8 @@ public sealed class MlpConnector : nn.Module<Tensor, Tensor>
     private readonly bool[] _geluAfter;
     // `linear` is one bare nn.Linear in LLaVA, so its parameters sit at the root ("weight", "bias"). They are
     // fields named as their keys, so Module.to(device) can swap them in place (it disposes the old ones).
-    private Parameter? weight;
-    private Parameter? bias;
+    public Parameter? weight;
+    public Parameter? bias;
 
     public string ProjectorType { get; }
     public long InputDim { get; }

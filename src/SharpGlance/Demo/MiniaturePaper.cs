@@ -214,7 +214,7 @@ public static class MiniaturePaper
                 StageOptions = r.StageOptions with
                 {
                     FirstGlanceShare = o.FirstGlanceShare, SingleGlanceShare = o.SingleGlanceShare,
-                    LmLearningRateScale = o.LmLearningRateScale, ProjectorTrainsInRefine = true,
+                    LmLearningRateScale = o.LmLearningRateScale, MlpConnectorTrainsInRefine = true,
                 },
             };
         }
@@ -290,7 +290,7 @@ public static class MiniaturePaper
                     ? JsonSerializer.Serialize(new { image = Path.GetRelativePath(imagesRoot, r.Image).Replace('\\', '/'), caption = r.Caption })
                     : throw new GlanceException(r.Error!)));
         }
-        IO.AtomicFile.WriteAllText(output, string.Join("\n", lines) + "\n");
+        AtomicFile.WriteAllText(output, string.Join("\n", lines) + "\n");
     }
 
     /// <summary>Reports pass-local progress as a share of the whole.</summary>

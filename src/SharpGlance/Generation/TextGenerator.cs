@@ -1,4 +1,5 @@
 using SharpGlance.Language;
+using SharpGlance.Nn;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -117,6 +118,7 @@ public static class TextGenerator
         int maxNew = o.MaxNewTokens;
         using var cache = lm.NewCache(b, p + maxNew);
         using var fullMask = FullMask(promptMask, b, p, maxNew, lm.Device, null);
+        using var steps = new DecodeSteps(fullMask, p, lm.DType);
         using var rng = o.Seed is { } seed ? new torch.Generator((ulong)seed, lm.Device) : null;
         using var allowed = AllowedMask(o, lm.Config.VocabSize, lm.Device);
         var unfinished = Enumerable.Repeat(true, (int)b).ToArray();
@@ -155,8 +157,7 @@ public static class TextGenerator
                 using (no_grad())
                 using (NewDisposeScope())
                 {
-                    var ids = tensor(next, [b, 1], device: lm.Device);
-                    logits = StepLogits(lm, new OptInputs { InputIds = ids, AttentionMask = fullMask.narrow(1, 0, p + step + 1), Cache = cache, LastPositionOnly = true });
+                    logits = StepLogits(lm, steps.Inputs(tensor(next, [b, 1], device: lm.Device), cache));
                 }
             }
         }
@@ -168,122 +169,40 @@ public static class TextGenerator
 
     // ---- beam search -----------------------------------------------------------------------------
 
+    // HF beam_search / beam_sample with BeamSearchScorer, in four parts: the prefill copied to the beams,
+    // the top candidates of a step, BeamSearchScorer.process choosing the next beams, and finalize.
     private static GenerationResult BeamSearch(OptForCausalLM lm, Tensor embeds, Tensor promptMask, GenerationOptions o, long b, long p)
     {
         int nb = o.NumBeams, maxNew = o.MaxNewTokens, v = lm.Config.VocabSize;
         int rowsN = (int)b * nb;
         var expand = Enumerable.Range(0, rowsN).Select(r => (long)(r / nb)).ToArray();   // repeat_interleave
 
-        // Prefill once per prompt, then copy each prompt's cache rows to its beams.
-        KvCache cache;
-        Tensor logits;
-        using (var prefill = lm.NewCache(b, p))
-        using (var promptMaskCopy = promptMask.to_type(ScalarType.Int64))
-        {
-            using var first = StepLogits(lm, new OptInputs { InputsEmbeds = embeds, AttentionMask = promptMaskCopy, Cache = prefill, LastPositionOnly = true });
-            cache = prefill.SelectRows(expand, p + maxNew);
-            using var idx = tensor(expand, device: first.device);
-            logits = first.index_select(0, idx).DetachFromDisposeScope();
-        }
+        var (cache, logits) = PrefillBeams(lm, embeds, promptMask, expand, p, maxNew);
         using var _cache = cache;
         using var fullMask = FullMask(promptMask, b, p, maxNew, lm.Device, expand);
+        using var steps = new DecodeSteps(fullMask, p, lm.DType);
         using var rng = o.Seed is { } seed ? new torch.Generator((ulong)seed, lm.Device) : null;
         using var allowed = AllowedMask(o, v, lm.Device);
 
         // HF beam_search: beams after the first start at −1e9 so the first step expands beam 0 only
         // (beam_sample starts them all at 0).
-        var beamScores = new float[rowsN];
-        if (!o.DoSample)
-            for (int r = 0; r < rowsN; r++) beamScores[r] = r % nb == 0 ? 0f : -1e9f;
-        var hyps = Enumerable.Range(0, (int)b).Select(_ => new BeamHypotheses(nb, o.LengthPenalty, o.EarlyStopping, maxNew)).ToArray();
-        var done = new bool[b];
-        var seqs = Enumerable.Range(0, rowsN).Select(_ => new List<long>()).ToArray();
-        int k = 2 * nb;   // HF: max(2, 1 + number of EOS ids) * num_beams
+        var beams = new Beams(o, (int)b, maxNew);
         try
         {
             for (int step = 0; ; step++)
             {
                 int curLen = step + 1;   // new tokens the candidates' scores cover (HF: cur_len − decoder_prompt_len)
-                float[] topScores;
-                long[] topIds;
-                using (NewDisposeScope())
-                {
-                    var logp = nn.functional.log_softmax(logits, -1);
-                    logp = Suppress(logp, o.VocabLimit, allowed);
-                    var scores = logp + tensor(beamScores, device: logp.device).unsqueeze(1);
-                    Tensor values, indices;
-                    if (o.DoSample)
-                    {
-                        scores = Warp(scores, o, minTokensToKeep: 2).view(b, (long)nb * v);
-                        var probs = nn.functional.softmax(scores, -1);
-                        var sampled = probs.multinomial(k, false, rng);
-                        var sampledScores = scores.gather(1, sampled);
-                        (values, var order) = sampledScores.sort(1, true);
-                        indices = sampled.gather(1, order);
-                    }
-                    else
-                    {
-                        (values, indices) = scores.view(b, (long)nb * v).topk(k, 1, true, true);
-                    }
-                    topScores = values.cpu().data<float>().ToArray();
-                    topIds = indices.cpu().data<long>().ToArray();
-                }
+                var candidates = TopCandidates(logits, beams.Scores, o, allowed, rng, b, v);
                 logits.Dispose();
-
-                // BeamSearchScorer.process
-                var nextScores = new float[rowsN];
-                var nextTokens = new long[rowsN];
-                var nextIndices = new long[rowsN];
-                for (int bi = 0; bi < b; bi++)
-                {
-                    if (done[bi])
-                    {
-                        for (int j = 0; j < nb; j++) { nextScores[bi * nb + j] = 0; nextTokens[bi * nb + j] = o.PadTokenId; nextIndices[bi * nb + j] = 0; }
-                        continue;
-                    }
-                    int beamIdx = 0;
-                    for (int rank = 0; rank < k; rank++)
-                    {
-                        long flat = topIds[bi * k + rank];
-                        long token = flat % v;
-                        int batchBeam = bi * nb + (int)(flat / v);
-                        float score = topScores[bi * k + rank];
-                        if (o.EosTokenId is { } eos && token == eos)
-                        {
-                            if (rank >= nb) continue;   // an EOS outside the top num_beams is not a hypothesis
-                            hyps[bi].Add(seqs[batchBeam].ToArray(), score, curLen);
-                        }
-                        else
-                        {
-                            nextScores[bi * nb + beamIdx] = score;
-                            nextTokens[bi * nb + beamIdx] = token;
-                            nextIndices[bi * nb + beamIdx] = batchBeam;
-                            beamIdx++;
-                        }
-                        if (beamIdx == nb) break;
-                    }
-                    if (beamIdx < nb) throw new InvalidOperationException($"beam search: fewer than {nb} non-EOS candidates among {k}");
-                    done[bi] = done[bi] || hyps[bi].IsDone(topScores[bi * k], curLen);   // scores come sorted
-                }
-
-                var newSeqs = new List<long>[rowsN];
-                for (int r = 0; r < rowsN; r++)
-                {
-                    newSeqs[r] = new List<long>(seqs[nextIndices[r]]) { nextTokens[r] };
-                }
-                seqs = newSeqs;
-                beamScores = nextScores;
-                if (done.All(d => d) || curLen >= maxNew) break;
+                var next = beams.Process(candidates, curLen, v);
+                if (beams.AllDone || curLen >= maxNew) break;
 
                 // Beams stay within their prompt, and a prompt's beams share its prefill: only the
                 // generated positions need gathering. (A finished prompt's rows get index 0, as in HF;
                 // they are never read again.)
-                cache.Reorder(nextIndices, fromPosition: p);
+                cache.Reorder(next.Indices, fromPosition: p);
                 using (NewDisposeScope())
-                {
-                    var ids = tensor(nextTokens, [rowsN, 1], device: lm.Device);
-                    logits = StepLogits(lm, new OptInputs { InputIds = ids, AttentionMask = fullMask.narrow(1, 0, p + curLen), Cache = cache, LastPositionOnly = true });
-                }
+                    logits = StepLogits(lm, steps.Inputs(tensor(next.Tokens, [rowsN, 1], device: lm.Device), cache));
             }
         }
         catch
@@ -291,42 +210,170 @@ public static class TextGenerator
             logits.Dispose();
             throw;
         }
+        return beams.Finalize();
+    }
 
-        // BeamSearchScorer.finalize
-        for (int bi = 0; bi < b; bi++)
+    /// <summary>
+    /// The prompt's prefill once per prompt, its cache rows copied to the beams (room for
+    /// <paramref name="maxNew"/> more), and the last position's logits [B·beams, V] outside every scope.
+    /// </summary>
+    private static (KvCache Cache, Tensor Logits) PrefillBeams(OptForCausalLM lm, Tensor embeds, Tensor promptMask, long[] expand, long p, int maxNew)
+    {
+        using var prefill = lm.NewCache(embeds.shape[0], p);
+        using var promptMaskCopy = promptMask.to_type(ScalarType.Int64);
+        using var first = StepLogits(lm, new OptInputs { InputsEmbeds = embeds, AttentionMask = promptMaskCopy, Cache = prefill, LastPositionOnly = true });
+        var cache = prefill.SelectRows(expand, p + maxNew);
+        using var idx = tensor(expand, device: first.device);
+        return (cache, first.index_select(0, idx).DetachFromDisposeScope());
+    }
+
+    /// <summary>
+    /// One step's 2·beams candidates per prompt, best first: log-probabilities plus the beams' scores, then
+    /// topk over beams × vocabulary (beam search) or a multinomial draw sorted by score (beam sampling).
+    /// Flat ids are beam · V + token.
+    /// </summary>
+    private static (float[] Scores, long[] Ids, int K) TopCandidates(Tensor logits, float[] beamScores, GenerationOptions o, Tensor? allowed,
+        torch.Generator? rng, long b, int v)
+    {
+        int nb = o.NumBeams, k = 2 * nb;   // HF: max(2, 1 + number of EOS ids) * num_beams
+        using var scope = NewDisposeScope();
+        var logp = nn.functional.log_softmax(logits, -1);
+        logp = Suppress(logp, o.VocabLimit, allowed);
+        var scores = logp + tensor(beamScores, device: logp.device).unsqueeze(1);
+        Tensor values, indices;
+        if (o.DoSample)
         {
-            if (done[bi]) continue;
-            for (int j = 0; j < nb; j++)
+            scores = Warp(scores, o, minTokensToKeep: 2).view(b, (long)nb * v);
+            var probs = nn.functional.softmax(scores, -1);
+            var sampled = probs.multinomial(k, false, rng);
+            var sampledScores = scores.gather(1, sampled);
+            (values, var order) = sampledScores.sort(1, true);
+            indices = sampled.gather(1, order);
+        }
+        else
+        {
+            (values, indices) = scores.view(b, (long)nb * v).topk(k, 1, true, true);
+        }
+        return (values.cpu().data<float>().ToArray(), indices.cpu().data<long>().ToArray(), k);
+    }
+
+    /// <summary>
+    /// The beams of every prompt (their tokens and running scores) and each prompt's finished hypotheses:
+    /// HF's <c>BeamSearchScorer</c>, ported line by line.
+    /// </summary>
+    private sealed class Beams
+    {
+        private readonly GenerationOptions _o;
+        private readonly int _prompts, _nb, _maxNew;
+        private readonly BeamHypotheses[] _hyps;
+        private readonly bool[] _done;
+        private List<long>[] _seqs;
+
+        public float[] Scores { get; private set; }
+        public bool AllDone => _done.All(d => d);
+
+        public Beams(GenerationOptions o, int prompts, int maxNew)
+        {
+            _o = o; _prompts = prompts; _nb = o.NumBeams; _maxNew = maxNew;
+            int rows = prompts * _nb;
+            Scores = new float[rows];
+            if (!o.DoSample)
+                for (int r = 0; r < rows; r++) Scores[r] = r % _nb == 0 ? 0f : -1e9f;
+            _hyps = Enumerable.Range(0, prompts).Select(_ => new BeamHypotheses(_nb, o.LengthPenalty, o.EarlyStopping, maxNew)).ToArray();
+            _done = new bool[prompts];
+            _seqs = Enumerable.Range(0, rows).Select(_ => new List<long>()).ToArray();
+        }
+
+        /// <summary>
+        /// BeamSearchScorer.process: per prompt, the best non-EOS candidates become the next beams and an EOS
+        /// among the top num_beams closes a hypothesis. Returns each row's next token and the row it extends.
+        /// </summary>
+        public (long[] Tokens, long[] Indices) Process((float[] Scores, long[] Ids, int K) c, int curLen, int v)
+        {
+            int nb = _nb, k = c.K, rows = _prompts * nb;
+            var nextScores = new float[rows];
+            var nextTokens = new long[rows];
+            var nextIndices = new long[rows];
+            for (int bi = 0; bi < _prompts; bi++)
             {
-                int r = bi * nb + j;
-                hyps[bi].Add(seqs[r].ToArray(), beamScores[r], seqs[r].Count);
+                if (_done[bi])
+                {
+                    for (int j = 0; j < nb; j++) { nextScores[bi * nb + j] = 0; nextTokens[bi * nb + j] = _o.PadTokenId; nextIndices[bi * nb + j] = 0; }
+                    continue;
+                }
+                int beamIdx = 0;
+                for (int rank = 0; rank < k; rank++)
+                {
+                    long flat = c.Ids[bi * k + rank];
+                    long token = flat % v;
+                    int batchBeam = bi * nb + (int)(flat / v);
+                    float score = c.Scores[bi * k + rank];
+                    if (_o.EosTokenId is { } eos && token == eos)
+                    {
+                        if (rank >= nb) continue;   // an EOS outside the top num_beams is not a hypothesis
+                        _hyps[bi].Add(_seqs[batchBeam].ToArray(), score, curLen);
+                    }
+                    else
+                    {
+                        nextScores[bi * nb + beamIdx] = score;
+                        nextTokens[bi * nb + beamIdx] = token;
+                        nextIndices[bi * nb + beamIdx] = batchBeam;
+                        beamIdx++;
+                    }
+                    if (beamIdx == nb) break;
+                }
+                if (beamIdx < nb) throw new InvalidOperationException($"beam search: fewer than {nb} non-EOS candidates among {k}");
+                _done[bi] = _done[bi] || _hyps[bi].IsDone(c.Scores[bi * k], curLen);   // scores come sorted
             }
+
+            var newSeqs = new List<long>[rows];
+            for (int r = 0; r < rows; r++) newSeqs[r] = new List<long>(_seqs[nextIndices[r]]) { nextTokens[r] };
+            _seqs = newSeqs;
+            Scores = nextScores;
+            return (nextTokens, nextIndices);
         }
-        int nr = o.NumReturnSequences;
-        var best = new List<(double Score, long[] Tokens)>();
-        for (int bi = 0; bi < b; bi++)
+
+        /// <summary>
+        /// BeamSearchScorer.finalize: open beams join their prompt's hypotheses, the best NumReturnSequences of
+        /// each are returned, padded (and closed with EOS where shorter) to one width.
+        /// </summary>
+        public GenerationResult Finalize()
         {
-            // Python: sorted(..., key=score) (stable), then pop() from the end → highest score, the later
-            // added first among equals.
-            var sorted = hyps[bi].Beams.Select((h, i) => (h, i)).OrderBy(x => x.h.Score).ThenBy(x => x.i).Select(x => x.h).ToList();
-            for (int j = 0; j < nr; j++)
+            for (int bi = 0; bi < _prompts; bi++)
             {
-                best.Add(sorted[^1]);
-                sorted.RemoveAt(sorted.Count - 1);
+                if (_done[bi]) continue;
+                for (int j = 0; j < _nb; j++)
+                {
+                    int r = bi * _nb + j;
+                    _hyps[bi].Add(_seqs[r].ToArray(), Scores[r], _seqs[r].Count);
+                }
             }
+            int nr = _o.NumReturnSequences;
+            var best = new List<(double Score, long[] Tokens)>();
+            for (int bi = 0; bi < _prompts; bi++)
+            {
+                // Python: sorted(..., key=score) (stable), then pop() from the end → highest score, the later
+                // added first among equals.
+                var sorted = _hyps[bi].Beams.Select((h, i) => (h, i)).OrderBy(x => x.h.Score).ThenBy(x => x.i).Select(x => x.h).ToList();
+                for (int j = 0; j < nr; j++)
+                {
+                    best.Add(sorted[^1]);
+                    sorted.RemoveAt(sorted.Count - 1);
+                }
+            }
+            int maxLen = best.Max(x => x.Tokens.Length);
+            int width = Math.Min(maxLen + 1, _maxNew);
+            var result = new long[best.Count][];
+            for (int i = 0; i < best.Count; i++)
+            {
+                var row = Enumerable.Repeat((long)_o.PadTokenId, width).ToArray();
+                var toks = best[i].Tokens;
+                Array.Copy(toks, row, toks.Length);
+                if (toks.Length < width && _o.EosTokenId is { } eos) row[toks.Length] = eos;
+                result[i] = row;
+            }
+            return new GenerationResult(result, best.Select(x => x.Score).ToArray());
         }
-        int maxLen = best.Max(x => x.Tokens.Length);
-        int width = Math.Min(maxLen + 1, maxNew);
-        var result = new long[best.Count][];
-        for (int i = 0; i < best.Count; i++)
-        {
-            var row = Enumerable.Repeat((long)o.PadTokenId, width).ToArray();
-            var toks = best[i].Tokens;
-            Array.Copy(toks, row, toks.Length);
-            if (toks.Length < width && o.EosTokenId is { } eos) row[toks.Length] = eos;
-            result[i] = row;
-        }
-        return new GenerationResult(result, best.Select(x => x.Score).ToArray());
     }
 
     // ---- shared pieces ---------------------------------------------------------------------------
@@ -340,6 +387,45 @@ public static class TextGenerator
         var full = ones([pm.shape[0], p + maxNew], ScalarType.Int64, device);
         full.narrow(1, 0, p).copy_(pm);
         return full.DetachFromDisposeScope();
+    }
+
+    /// <summary>
+    /// What every decode step needs beside its tokens, made once per generation (as llama2.c's RunState
+    /// allocates its buffers once): each row's positions [R, P + maxNew] and, when a prompt is padded, the
+    /// additive mask [R, 1, 1, P + maxNew] in the model's dtype. A step reads views of both, so the decoder
+    /// runs no cumsum, builds no mask and makes no host sync per token. Rows keep their prompt's positions
+    /// and mask when beams are reordered, since beams never leave their prompt.
+    /// </summary>
+    private sealed class DecodeSteps : IDisposable
+    {
+        private readonly Tensor _positions;
+        private readonly Tensor? _mask;
+
+        public DecodeSteps(Tensor fullMask, long p, ScalarType dtype)
+        {
+            using var scope = NewDisposeScope();
+            _positions = OptDecoder.Positions(fullMask).DetachFromDisposeScope();
+            bool padded = fullMask.narrow(1, 0, p).eq(0).any().item<bool>();   // once per generation
+            // One query per step sees every earlier key, so the mask is padding only (HF's combined causal
+            // mask has the same entries for a single query).
+            _mask = padded ? AttentionMasks.Padding(fullMask, dtype).DetachFromDisposeScope() : null;
+        }
+
+        /// <summary>The inputs feeding <paramref name="ids"/> [R, 1] after the <see cref="KvCache.Length"/> cached tokens.</summary>
+        public OptInputs Inputs(Tensor ids, KvCache cache) => new()
+        {
+            InputIds = ids,
+            PositionIds = _positions.narrow(1, cache.Length, 1),
+            AdditiveMask = _mask?.narrow(3, 0, cache.Length + 1),
+            Cache = cache,
+            LastPositionOnly = true,
+        };
+
+        public void Dispose()
+        {
+            _positions.Dispose();
+            _mask?.Dispose();
+        }
     }
 
     /// <summary>One forward; the last position's logits as float32 [B, V], outside every dispose scope.</summary>

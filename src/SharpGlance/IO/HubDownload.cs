@@ -3,7 +3,6 @@ using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
-using SharpGlance.Runtime;
 
 namespace SharpGlance.IO;
 

@@ -277,32 +277,17 @@ public sealed class OptDecoder : nn.Module
 
     /// <summary>
     /// The decoder stack over <paramref name="inputsEmbeds"/> [B, T, word_embed_proj_dim], returning the
-    /// final states [B, T, word_embed_proj_dim] (after final_layer_norm and project_out).
-    /// <paramref name="attentionMask"/> [B, past+T] covers cached and new tokens (SPEC §5). With
-    /// <paramref name="attentions"/> each layer appends its attention probabilities to it (explicit softmax,
-    /// slower than SDPA: only for attention maps).
+    /// final states [B, T, word_embed_proj_dim] (after final_layer_norm and project_out), with positions and
+    /// mask derived from <paramref name="attentionMask"/> [B, past+T], which covers cached and new tokens
+    /// (SPEC §5). With <paramref name="attentions"/> each layer appends its attention probabilities to it
+    /// (explicit softmax, slower than SDPA: only for attention maps).
     /// </summary>
     internal Tensor Run(Tensor inputsEmbeds, Tensor attentionMask, KvCache? cache, List<Tensor>? attentions = null)
     {
         using var scope = NewDisposeScope();
         long b = inputsEmbeds.shape[0], t = inputsEmbeds.shape[1];
         long past = cache?.Length ?? 0;
-        long total = past + t;
-
-        // Positions over the whole mask, sliced to the new tokens: with left padding a token's position is
-        // the number of real tokens before it, not the cache length + i (SPEC §5; HF
-        // OPTLearnedPositionalEmbedding). Padding gets −1 → row 1.
-        var positions = (attentionMask.cumsum(1) * attentionMask - 1).narrow(1, past, t);
-        if (total > _config.MaxPositionEmbeddings)
-        {
-            long maxPos = positions.max().item<long>();
-            if (maxPos >= _config.MaxPositionEmbeddings)
-                throw new GlanceException($"OPT: position {maxPos} exceeds max_position_embeddings {_config.MaxPositionEmbeddings}");
-        }
-        var posEmbeds = embed_positions.forward(positions + OptConfig.PositionOffset);
-
-        var h = project_in is null ? inputsEmbeds : project_in.forward(inputsEmbeds);
-        h = h + posEmbeds;
+        var h = InputStates(inputsEmbeds, Positions(attentionMask).narrow(1, past, t), past + t);
 
         // Mask: nothing for one token without padding, SDPA's causal flag for a fresh causal block,
         // else HF's combined additive mask (finfo.min where blocked).
@@ -313,7 +298,47 @@ public sealed class OptDecoder : nn.Module
             mask = AttentionMasks.CausalWithPadding(padded ? attentionMask : null, b, t, past, h.dtype, h.device);
         else if (t > 1)
             isCausal = true;
+        return Stack(h, mask, isCausal, cache, attentions).MoveToOuterDisposeScope();
+    }
 
+    /// <summary>
+    /// The decoder stack with the positions [B, T] of the new tokens and the additive mask [B, 1, T, past+T]
+    /// given (null: every key visible, or SDPA's causal flag with <paramref name="isCausal"/>), as a
+    /// generator's decode step calls it: no cumsum, no mask built, no host sync and nothing that grows with
+    /// the sequence (but for the position-table check beyond max_position_embeddings).
+    /// </summary>
+    internal Tensor Run(Tensor inputsEmbeds, Tensor positions, Tensor? mask, bool isCausal, KvCache? cache, List<Tensor>? attentions = null)
+    {
+        using var scope = NewDisposeScope();
+        var h = InputStates(inputsEmbeds, positions, (cache?.Length ?? 0) + inputsEmbeds.shape[1]);
+        return Stack(h, mask, isCausal, cache, attentions).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Each token's position [B, L] from a 0/1 mask [B, L]: with left padding a token's position is the
+    /// number of real tokens before it, not its index (SPEC §5; HF <c>OPTLearnedPositionalEmbedding</c>).
+    /// Padding gets −1 (→ row 1 of the table). A generator computes it once for the whole generation.
+    /// </summary>
+    public static Tensor Positions(Tensor attentionMask) => attentionMask.cumsum(1) * attentionMask - 1;
+
+    /// <summary>The first layer's input: the embeddings (projected in) plus the learned positions (offset 2).</summary>
+    private Tensor InputStates(Tensor inputsEmbeds, Tensor positions, long total)
+    {
+        if (total > _config.MaxPositionEmbeddings)
+        {
+            long maxPos = positions.max().item<long>();
+            if (maxPos >= _config.MaxPositionEmbeddings)
+                throw new GlanceException($"OPT: position {maxPos} exceeds max_position_embeddings {_config.MaxPositionEmbeddings}");
+        }
+        var posEmbeds = embed_positions.forward(positions + OptConfig.PositionOffset);
+        var h = project_in is null ? inputsEmbeds : project_in.forward(inputsEmbeds);
+        return h + posEmbeds;
+    }
+
+    /// <summary>The layers, then final_layer_norm and project_out; advances the cache by the new tokens.</summary>
+    private Tensor Stack(Tensor h, Tensor? mask, bool isCausal, KvCache? cache, List<Tensor>? attentions)
+    {
+        long t = h.shape[1];
         for (int i = 0; i < layers.Count; i++)
         {
             // LayerDrop (https://arxiv.org/abs/1909.11556) while training, as HF does.
@@ -328,7 +353,7 @@ public sealed class OptDecoder : nn.Module
 
         if (final_layer_norm is not null) h = final_layer_norm.forward(h);
         if (project_out is not null) h = project_out.forward(h);
-        return h.MoveToOuterDisposeScope();
+        return h;
     }
 }
 
@@ -353,6 +378,18 @@ public sealed record OptInputs
     public Tensor? InputsEmbeds { get; init; }
     /// <summary>[B, past + T], 1 = token, 0 = padding (left padding); null = all ones.</summary>
     public Tensor? AttentionMask { get; init; }
+    /// <summary>
+    /// [B, T] int64 positions of the new tokens (<see cref="OptDecoder.Positions"/> of the whole mask, sliced),
+    /// given by a generator that computed them once; then <see cref="AdditiveMask"/> is the mask and
+    /// <see cref="AttentionMask"/> is not read: the decode step makes no cumsum, no mask and no host sync.
+    /// </summary>
+    public Tensor? PositionIds { get; init; }
+    /// <summary>
+    /// With <see cref="PositionIds"/>: [B, 1, T, past + T] in the model's dtype, 0 where a key is visible and
+    /// finfo.min where not (a view of one mask made for the whole generation); null = every key visible
+    /// (one new token per row, no padding) or, for a fresh block, causal.
+    /// </summary>
+    public Tensor? AdditiveMask { get; init; }
     /// <summary>When set, new K/V are written into it and attention spans the cached tokens too.</summary>
     public KvCache? Cache { get; init; }
     /// <summary>[B, T] targets; shifted inside (position t predicts t+1), −100 = ignored.</summary>
@@ -485,18 +522,30 @@ public sealed class OptForCausalLM : nn.Module<OptInputs, OptOutput>
             throw new GlanceException($"OPT: attention_mask has shape [{string.Join(", ", m.shape)}], expected [{b}, {past + t}] (cached + new tokens)");
         if (input.Cache is { } cache && cache.Batch != b)
             throw new GlanceException($"OPT: the KV cache holds {cache.Batch} rows but the input has {b}");
+        if (input.PositionIds is { } pos && (pos.dim() != 2 || pos.shape[0] != b || pos.shape[1] != t))
+            throw new GlanceException($"OPT: position_ids has shape [{string.Join(", ", pos.shape)}], expected [{b}, {t}]");
+        if (input.AdditiveMask is { } am4)
+        {
+            if (input.PositionIds is null) throw new GlanceException("OPT: an additive mask needs the positions it was made with");
+            if (am4.dim() != 4 || am4.shape[0] != b || am4.shape[1] != 1 || am4.shape[2] != t || am4.shape[3] != past + t)
+                throw new GlanceException($"OPT: the additive mask has shape [{string.Join(", ", am4.shape)}], expected [{b}, 1, {t}, {past + t}]");
+        }
+        else if (input.PositionIds is not null && t > 1 && past > 0)
+            throw new GlanceException("OPT: several new tokens after a cache need an additive mask");
         if (input.Labels is { } l && !l.shape.SequenceEqual(new[] { b, t }))
             throw new GlanceException($"OPT: labels has shape [{string.Join(", ", l.shape)}], expected [{b}, {t}]");
 
         using var scope = NewDisposeScope();
         var dtype = DType;
         var embeds = input.InputsEmbeds is { } x ? (x.dtype == dtype ? x : x.to_type(dtype)) : Embed(input.InputIds!);
-        var mask = input.AttentionMask is { } am
-            ? (am.dtype == ScalarType.Int64 ? am : am.to_type(ScalarType.Int64))
-            : ones([b, past + t], ScalarType.Int64, embeds.device);
         var attentions = input.OutputAttentions ? new List<Tensor>(c.NumHiddenLayers) : null;
         Tensor h;
-        try { h = model.decoder.Run(embeds, mask, input.Cache, attentions); }
+        try
+        {
+            h = input.PositionIds is { } positions
+                ? model.decoder.Run(embeds, positions, input.AdditiveMask, isCausal: input.AdditiveMask is null && t > 1, input.Cache, attentions)
+                : model.decoder.Run(embeds, ZeroOneMask(input.AttentionMask, b, past + t, embeds.device), input.Cache, attentions);
+        }
         catch
         {
             // The recorded maps are outside every scope: a failed pass must not leak them.
@@ -516,6 +565,10 @@ public sealed class OptForCausalLM : nn.Module<OptInputs, OptOutput>
         }
         return new OptOutput { Logits = logits.MoveToOuterDisposeScope(), Loss = loss?.MoveToOuterDisposeScope(), Attentions = attentions };
     }
+
+    private static Tensor ZeroOneMask(Tensor? mask, long b, long length, Device device) => mask is { } m
+        ? (m.dtype == ScalarType.Int64 ? m : m.to_type(ScalarType.Int64))
+        : ones([b, length], ScalarType.Int64, device);
 
     /// <summary>Forward with named arguments (see <see cref="OptInputs"/>).</summary>
     public OptOutput Forward(Tensor? inputIds = null, Tensor? inputsEmbeds = null, Tensor? attentionMask = null,

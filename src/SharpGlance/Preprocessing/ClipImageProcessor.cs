@@ -77,7 +77,7 @@ public sealed record ImageProcessorConfig
         JsonObject json;
         try
         {
-            json = JsonNode.Parse(File.ReadAllText(path), documentOptions: IO.ConfigJson.Strict) as JsonObject ?? throw new JsonException("not a JSON object");
+            json = JsonNode.Parse(File.ReadAllText(path), documentOptions: ConfigJson.Strict) as JsonObject ?? throw new JsonException("not a JSON object");
         }
         catch (Exception e) when (e is JsonException or IOException)
         {
@@ -139,7 +139,7 @@ public sealed record ImageProcessorConfig
     /// Writes these settings as an HF <c>preprocessor_config.json</c> in CLIPImageProcessor's own layout, so
     /// transformers reads it too; <see cref="FromHfPreprocessorConfig"/> reads it back to an equal config.
     /// </summary>
-    public void WriteHfPreprocessorConfig(string path) => IO.ConfigJson.Write(path, new JsonObject
+    public void WriteHfPreprocessorConfig(string path) => ConfigJson.Write(path, new JsonObject
     {
         ["image_processor_type"] = "CLIPImageProcessor",
         ["do_resize"] = true, ["size"] = new JsonObject { ["shortest_edge"] = ShortestEdge },

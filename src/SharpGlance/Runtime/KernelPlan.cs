@@ -3,8 +3,6 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using SharpGlance.Benchmarking;
-using SharpGlance.IO;
 
 namespace SharpGlance.Runtime;
 

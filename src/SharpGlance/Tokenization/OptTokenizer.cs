@@ -69,7 +69,7 @@ public sealed class OptTokenizer
         {
             var from = Path.GetFullPath(Path.Combine(source, name));
             var to = Path.GetFullPath(Path.Combine(folder, name));
-            if (from != to) IO.AtomicFile.Write(to, s => { using var f = File.OpenRead(from); f.CopyTo(s); });
+            if (from != to) AtomicFile.Write(to, s => { using var f = File.OpenRead(from); f.CopyTo(s); });
         }
     }
 

@@ -66,7 +66,7 @@ public static class CaptionerSetup
     /// LM reads, instead of from random weights. Returns whether it copied. A training choice of ours; the
     /// paper does not say how DeepLens is initialised.
     /// </summary>
-    public static bool InitDeepLensLevelsFromProjector(this Captioner c)
+    public static bool InitDeepLensLevelsFromMlpConnector(this Captioner c)
     {
         var lens = c.DeepLens ?? throw new GlanceException("no DeepLens attached");
         var source = c.MlpConnector.state_dict();

@@ -33,8 +33,8 @@ public sealed record CaptionerTrainingRequest
     public (bool NoCaptionInput, bool SingleLevel) DeepLensAblation { get; init; }
     /// <summary>Train DeepLens as the only connector of a single pass (Tab. 3's "single glance with ②").</summary>
     public bool SingleGlanceDeepLens { get; init; }
-    /// <summary>A freshly attached DeepLens starts its level projections from the trained MLP connector when shapes agree (<see cref="CaptionerSetup.InitDeepLensLevelsFromProjector"/>).</summary>
-    public bool DeepLensLevelsFromProjector { get; init; } = true;
+    /// <summary>A freshly attached DeepLens starts its level projections from the trained MLP connector when shapes agree (<see cref="CaptionerSetup.InitDeepLensLevelsFromMlpConnector"/>).</summary>
+    public bool DeepLensLevelsFromMlpConnector { get; init; } = true;
     public Device? Device { get; init; }
     public TrainerOptions Trainer { get; init; } = new();
     public CaptionerStageOptions StageOptions { get; init; } = new();
@@ -95,7 +95,7 @@ public static class CaptionerTrainer
                     else
                     {
                         c.AttachDeepLens(lens, r.Trainer.Seed);
-                        if (r.DeepLensLevelsFromProjector) c.InitDeepLensLevelsFromProjector();
+                        if (r.DeepLensLevelsFromMlpConnector) c.InitDeepLensLevelsFromMlpConnector();
                     }
                 }
                 c.UseDeepLensForFirstGlance(r.SingleGlanceDeepLens);

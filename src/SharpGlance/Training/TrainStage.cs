@@ -90,7 +90,7 @@ public static class TrainStages
         // "Single glance with ②" (Tab. 3): DeepLens replaces the MLP as the one connector.
         TrainStage.Finetune when captioner.Config.FirstGlance == FirstGlanceConnector.DeepLens => [captioner.DeepLens!, captioner.Lm],
         TrainStage.Finetune => [captioner.MlpConnector, captioner.Lm],
-        TrainStage.Refine when options.ProjectorTrainsInRefine => [captioner.DeepLens!, captioner.Lm, captioner.MlpConnector],
+        TrainStage.Refine when options.MlpConnectorTrainsInRefine => [captioner.DeepLens!, captioner.Lm, captioner.MlpConnector],
         TrainStage.Refine => [captioner.DeepLens!, captioner.Lm],
         _ => throw new GlanceException($"--stage {stage.Name()} does not train a captioner"),
     };
@@ -125,7 +125,7 @@ public sealed record CaptionerStageOptions
     /// Stage 2 only: the MLP connector keeps training on the first-glance examples (else it is frozen, as
     /// in the paper's stage 2).
     /// </summary>
-    public bool ProjectorTrainsInRefine { get; init; }
+    public bool MlpConnectorTrainsInRefine { get; init; }
     /// <summary>
     /// Closed-vocabulary training: the softmax runs over the token ids the targets actually use (plus
     /// any the starting model already had), which become the model's <c>vocabulary_subset</c>. The loss is

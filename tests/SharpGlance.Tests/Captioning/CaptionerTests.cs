@@ -75,7 +75,7 @@ public class CaptionerTests
     {
         using var c = Assemble();
         c.AttachDeepLens(TinyModels.DeepLens, seed: 4);   // D = 32 = the LM width: every level takes the connector
-        Assert.True(c.InitDeepLensLevelsFromProjector());
+        Assert.True(c.InitDeepLensLevelsFromMlpConnector());
         var lens = c.DeepLens!.state_dict();
         foreach (var (name, t) in c.MlpConnector.state_dict())
             for (int level = 0; level < 3; level++)
@@ -83,7 +83,7 @@ public class CaptionerTests
 
         c.AttachDeepLens(TinyModels.DeepLens with { DModel = 64, DecoderFfnDim = 128 }, seed: 4);
         var before = c.DeepLens!.state_dict()["input_projection.0.0.weight"].clone();
-        Assert.False(c.InitDeepLensLevelsFromProjector());   // D = 64 ≠ 32: left as created
+        Assert.False(c.InitDeepLensLevelsFromMlpConnector());   // D = 64 ≠ 32: left as created
         Assert.True(before.allclose(c.DeepLens!.state_dict()["input_projection.0.0.weight"], rtol: 0, atol: 0));
     }
 
@@ -141,8 +141,8 @@ public class CaptionerTests
         // and model.mm_projector.* (mlp4x_bott4x_gelu), the tower named by mm_vision_tower.
         var dir = TempDir.Create();
         using var lm = new OptForCausalLM(TinyModels.TextConfig, generator: new Generator(21));
-        using var projector = Connector.Create("mlp4x_bott4x_gelu", 32, 32);
-        var tensors = lm.state_dict().Concat(projector.state_dict().Select(kv => new KeyValuePair<string, Tensor>("model.mm_projector." + kv.Key, kv.Value)));
+        using var mlpConnector = Connector.Create("mlp4x_bott4x_gelu", 32, 32);
+        var tensors = lm.state_dict().Concat(mlpConnector.state_dict().Select(kv => new KeyValuePair<string, Tensor>("model.mm_projector." + kv.Key, kv.Value)));
         SafeTensorsFile.Save(Path.Combine(dir, "model.safetensors"), tensors);
         var config = ConfigJson.ToObject(TinyModels.TextConfig);
         config["model_type"] = "llava_opt";

@@ -137,7 +137,7 @@ public class CaptionerTrainingTests
         {
             Validation = r.Data.Replace("train.json", "val.json"),
             Trainer = r.Trainer with { EvalEvery = 2 },
-            StageOptions = r.StageOptions with { HalfPrecisionCache = false, ProjectorTrainsInRefine = true, FirstGlanceShare = 0.4, SingleGlanceShare = 0.3, LmLearningRateScale = 0.5, ValidationScoreImages = 4 },
+            StageOptions = r.StageOptions with { HalfPrecisionCache = false, MlpConnectorTrainsInRefine = true, FirstGlanceShare = 0.4, SingleGlanceShare = 0.3, LmLearningRateScale = 0.5, ValidationScoreImages = 4 },
         };
         var withoutPre = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(r.Data))!.AsArray();
         foreach (var e in withoutPre) e!.AsObject().Remove("pre_captions");
@@ -258,7 +258,7 @@ public class CaptionerTrainingTests
         var examples = LlavaDataset.Load(r.Data, r.Images);
         using var c = Captioner.Load(r.Init!);
         c.AttachDeepLens(r.DeepLens!, r.Trainer.Seed);
-        if (r.DeepLensLevelsFromProjector) c.InitDeepLensLevelsFromProjector();   // as CaptionerTrainer starts it
+        if (r.DeepLensLevelsFromMlpConnector) c.InitDeepLensLevelsFromMlpConnector();   // as CaptionerTrainer starts it
         var options = r.StageOptions;
         var features = new CachedTower(c, options.FeatureCacheRoot, options.HalfPrecisionCache);
         var task = new CaptionerTrainingTask(c, r.Stage, options, features, examples, r.Trainer.Seed);

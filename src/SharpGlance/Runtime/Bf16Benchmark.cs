@@ -1,9 +1,8 @@
 using System.Diagnostics;
-using SharpGlance.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace SharpGlance.Benchmarking;
+namespace SharpGlance.Runtime;
 
 /// <summary>
 /// The kernel plan's bf16 measurements: a greedy decoding step's one-row products on libtorch's bf16 linear

@@ -1,4 +1,4 @@
-namespace SharpGlance.IO;
+namespace SharpGlance;
 
 /// <summary>
 /// Writes a file through a temporary sibling and a rename, so a reader (or a crash) never sees a

@@ -1,9 +1,8 @@
 using System.Diagnostics;
-using SharpGlance.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace SharpGlance.Benchmarking;
+namespace SharpGlance.Runtime;
 
 /// <summary>One Linear shape of the full-size model: y[M,N] = x[M,K]·W[N,K]ᵀ + b.</summary>
 public sealed record GemmShape(string Name, long M, long K, long N)

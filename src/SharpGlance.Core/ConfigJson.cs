@@ -2,7 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 
-namespace SharpGlance.IO;
+namespace SharpGlance;
 
 /// <summary>
 /// Reading and writing Hugging Face <c>config.json</c> files into the <c>sealed record XConfig</c> types.

@@ -1,9 +1,9 @@
 using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
-using SharpGlance.Video;
+using SharpGlance.Llm;
 
-namespace SharpGlance.Llm;
+namespace SharpGlance.Video;
 
 /// <summary>A question about a captioned video, and how much the LLM can read at once.</summary>
 public sealed record VideoQuestion

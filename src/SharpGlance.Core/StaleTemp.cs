@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 
-namespace SharpGlance.IO;
+namespace SharpGlance;
 
 /// <summary>
 /// Temporary folders named after the process that writes them (<c>.checkpoint.{pid}.tmp</c>,
