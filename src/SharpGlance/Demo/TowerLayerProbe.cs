@@ -78,7 +78,7 @@ public static class TowerLayerProbe
     {
         var configPath = System.IO.Path.Combine(folder, "config.json");
         if (!File.Exists(configPath)) throw GlanceException.ForFile(folder, "no config.json: not a model folder");
-        string type = IO.ConfigJson.ModelType(IO.ConfigJson.ReadObject(configPath));
+        string type = ConfigJson.ModelType(ConfigJson.ReadObject(configPath));
         if (type is "clip" or "clip_vision_model") return ClipVisionModel.FromPretrained(folder);
         var config = Captioning.CaptionerConfig.FromFile(configPath);
         if (config.Vision is null) throw GlanceException.ForFile(configPath, "the captioner does not hold its tower (no vision_config): pass the tower's CLIP folder");
