@@ -8,7 +8,7 @@ namespace SharpGlance.IO;
 /// <summary>
 /// The tensors of a Hugging Face model folder, found as transformers finds them: a sharded
 /// <c>model.safetensors.index.json</c> with its shards, else <c>model.safetensors</c>, else
-/// <c>pytorch_model.bin.index.json</c> with its shards, else <c>pytorch_model.bin</c> (<c>torch.save</c>
+/// <c>pytorch_model.bin</c>, else <c>pytorch_model.bin.index.json</c> with its shards (<c>torch.save</c>
 /// checkpoints, read by <see cref="TorchSaveFile"/> without running their pickles' code), else every
 /// <c>*.safetensors</c> file in the folder.
 /// </summary>
@@ -46,8 +46,9 @@ public sealed class Checkpoint : IDisposable
         {
             var index = Path.Combine(pathOrFolder, "model.safetensors.index.json");
             var single = Path.Combine(pathOrFolder, "model.safetensors");
-            // transformers' order: safetensors (sharded, then one file), then the pickles (sharded, then one file).
-            if (!File.Exists(index) && !File.Exists(single)) index = Path.Combine(pathOrFolder, PickleIndex);
+            var pickle = Path.Combine(pathOrFolder, PickleWeights);
+            // safetensors first, as transformers; then its pickles: pytorch_model.bin, else the index of its shards.
+            if (!File.Exists(index) && !File.Exists(single) && !File.Exists(pickle)) index = Path.Combine(pathOrFolder, PickleIndex);
             IEnumerable<string> files;
             if (File.Exists(index))
             {
@@ -70,8 +71,8 @@ public sealed class Checkpoint : IDisposable
                 // the folder (reference outputs, adapters) are not weights of this model.
                 files = [single];
             }
-            else if (File.Exists(Path.Combine(pathOrFolder, PickleWeights)))
-                files = [Path.Combine(pathOrFolder, PickleWeights)];
+            else if (File.Exists(pickle))
+                files = [pickle];
             else
             {
                 files = Directory.EnumerateFiles(pathOrFolder, "*.safetensors").Order(StringComparer.Ordinal).ToList();

@@ -147,4 +147,33 @@ public class TorchSaveFileTests
         // transformers' logits (≤ 1e-4) and every greedy and beam generation of the fixture, identical.
         OptParity.Check(dir.Path);
     }
+
+    /// <summary>
+    /// A captioner (tower, connector, OPT) whose weights are a torch.save zip instead of safetensors gives the
+    /// same captions through <c>glance caption</c>. The zip is written by <see cref="TorchSaveWriter"/>, which
+    /// lays it out as torch.save does (the reader is held to real torch.save files above).
+    /// </summary>
+    [Fact]
+    public void A_captioner_saved_as_pytorch_model_bin_captions_identically()
+    {
+        using var dir = new TempFolder();
+        var model = Directory.CreateDirectory(dir.File("model")).FullName;
+        foreach (var f in Directory.GetFiles(TinyModels.CaptionerFolder).Where(f => !f.EndsWith(".safetensors", StringComparison.Ordinal)))
+            File.Copy(f, Path.Combine(model, Path.GetFileName(f)));
+        using (var st = SafeTensorsFile.Open(Path.Combine(TinyModels.CaptionerFolder, "model.safetensors")))
+        {
+            var tensors = st.Tensors.Keys.Select(k => new KeyValuePair<string, Tensor>(k, st.Load(k))).ToList();
+            TorchSaveWriter.Write(Path.Combine(model, "pytorch_model.bin"), tensors);
+            foreach (var (_, t) in tensors) t.Dispose();
+        }
+        var image = Path.Combine(Fixtures.RepoRoot, "samples", "scene1.png");
+
+        var fromPickle = GlanceCli.RunReported("caption", "--model", model, "--max-new-tokens", "6", image);
+        var fromSafetensors = GlanceCli.RunReported("caption", "--model", TinyModels.CaptionerFolder, "--max-new-tokens", "6", image);
+
+        Assert.True(fromPickle.Code == 0, fromPickle.Error);
+        Assert.True(fromSafetensors.Code == 0, fromSafetensors.Error);
+        Assert.NotEqual("", fromPickle.Output.Trim());
+        Assert.Equal(fromSafetensors.Output, fromPickle.Output);
+    }
 }
