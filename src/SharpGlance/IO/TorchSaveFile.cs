@@ -226,18 +226,22 @@ public sealed partial class TorchSaveFile : ITensorFile
         var target = t.bytes[..(int)length];
         lock (_read)
         {
-            var entry = _zip.GetEntry($"{_prefix}data/{view.Storage.Key}")!;
-            using var s = entry.Open();
-            // Zip entry streams do not seek: skip to the view's offset (zero for all but views into a shared storage).
-            var skip = new byte[(int)Math.Min(begin, 1 << 16)];
-            for (long left = begin; left > 0;)
+            try
             {
-                int n = s.Read(skip, 0, (int)Math.Min(left, skip.Length));
-                if (n <= 0) throw GlanceException.ForFile(Path, $"tensor '{name}': unexpected end of file");
-                left -= n;
+                var entry = _zip.GetEntry($"{_prefix}data/{view.Storage.Key}")!;
+                using var s = entry.Open();
+                // Zip entry streams do not seek: skip to the view's offset (zero for all but views into a shared storage).
+                var skip = new byte[(int)Math.Min(begin, 1 << 16)];
+                for (long left = begin; left > 0;)
+                {
+                    int n = s.Read(skip, 0, (int)Math.Min(left, skip.Length));
+                    if (n <= 0) throw new EndOfStreamException();
+                    left -= n;
+                }
+                s.ReadExactly(target);
             }
-            try { s.ReadExactly(target); }
             catch (EndOfStreamException) { throw GlanceException.ForFile(Path, $"tensor '{name}': unexpected end of file (truncated?)"); }
+            catch (InvalidDataException e) { throw GlanceException.ForFile(Path, $"tensor '{name}': corrupt zip record: {e.Message}"); }
         }
         if (_bigEndian) SwapBytes(target, size);
     }

@@ -5,7 +5,9 @@ namespace SharpGlance.Tests.IO;
 
 /// <summary>
 /// A generated suite of hostile torch.save files: each is refused with one line naming the file, what it
-/// asks for never happens (the payloads would create a marker file), and nothing is written.
+/// asks for never happens, and nothing is written. The payloads are live: loaded with torch 1.13's
+/// <c>torch.load(weights_only=False)</c>, the os.system, posix.system, STACK_GLOBAL, eval and INST ones
+/// created the marker file; <c>weights_only=True</c> refused those too.
 /// </summary>
 public class HostilePickleTests
 {
@@ -122,6 +124,7 @@ public class HostilePickleTests
 
     [Theory]
     [InlineData("not a zip", "no zip signature")]
+    [InlineData("truncated zip", "corrupt torch.save zip")]
     [InlineData("no data.pkl", "without {folder}/data.pkl")]
     [InlineData("version 99", "format version '99'")]
     [InlineData("byteorder middle", "byteorder 'middle'")]
@@ -133,6 +136,10 @@ public class HostilePickleTests
         switch (what)
         {
             case "not a zip": File.WriteAllText(file, "hello"); break;
+            case "truncated zip":
+                var whole = File.ReadAllBytes(Path.Combine(Fixtures.RepoRoot, "tests", "fixtures", "pickle", "views", "pytorch_model.bin"));
+                File.WriteAllBytes(file, whole[..(whole.Length / 2)]);
+                break;
             case "no data.pkl":
                 using (var zip = new ZipArchive(File.Create(file), ZipArchiveMode.Create)) zip.CreateEntry("archive/other");
                 break;

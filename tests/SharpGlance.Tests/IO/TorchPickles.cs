@@ -78,7 +78,9 @@ internal sealed class PickleBuilder
 
 /// <summary>
 /// What <c>torch.save(state_dict, path)</c> writes, reproduced for tests that need a checkpoint made from
-/// TorchSharp tensors (the reader itself is checked against real torch.save files in tests/fixtures/pickle):
+/// TorchSharp tensors (the reader itself is checked against real torch.save files in tests/fixtures/pickle;
+/// this writer's output was checked once the other way, loaded by torch 1.13's <c>torch.load(weights_only=True)</c>
+/// with its values, dtypes and <c>_metadata</c> intact):
 /// a zip of stored entries <c>{prefix}/data.pkl</c>, <c>{prefix}/data/{key}</c>, <c>{prefix}/version</c>,
 /// <c>{prefix}/byteorder</c>; the pickle as torch 1.13 writes it (OrderedDict, _rebuild_tensor_v2 per
 /// tensor, one storage per tensor, <c>_metadata</c> set by BUILD).
