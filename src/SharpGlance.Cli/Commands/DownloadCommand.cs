@@ -15,7 +15,7 @@ public static class DownloadCommand
         var name = new Argument<string>("model") { Description = "The model's name on the hub, org/name[@revision] (a branch, tag or commit; default main)" };
         var cache = new Option<string?>("--cache-dir") { Description = "The hub cache folder (default: HF_HUB_CACHE, else HF_HOME/hub, else ~/.cache/huggingface/hub)" };
 
-        var command = new Command("download", "Fetch a Hugging Face model (config, safetensors, tokenizer) into the hub cache, resumably and checked.") { name, cache };
+        var command = new Command("download", "Fetch a Hugging Face model (config, safetensors or else pytorch_model.bin, tokenizer) into the hub cache, resumably and checked.") { name, cache };
         command.SetAction(parseResult =>
         {
             string text = parseResult.GetValue(name)!;

@@ -6,33 +6,37 @@ using static TorchSharp.torch;
 namespace SharpGlance.IO;
 
 /// <summary>
-/// The tensors of a Hugging Face model folder: a sharded <c>model.safetensors.index.json</c> with its
-/// shards, else <c>model.safetensors</c>, else every <c>*.safetensors</c> file in the folder.
-/// PyTorch pickles (<c>*.bin</c>) are refused: unpickling can execute code (SPEC §1).
+/// The tensors of a Hugging Face model folder, found as transformers finds them: a sharded
+/// <c>model.safetensors.index.json</c> with its shards, else <c>model.safetensors</c>, else
+/// <c>pytorch_model.bin</c>, else <c>pytorch_model.bin.index.json</c> with its shards (<c>torch.save</c>
+/// checkpoints, read by <see cref="TorchSaveFile"/> without running their pickles' code), else every
+/// <c>*.safetensors</c> file in the folder.
 /// </summary>
 public sealed class Checkpoint : IDisposable
 {
-    private readonly List<SafeTensorsFile> _files = new();
-    private readonly Dictionary<string, SafeTensorsFile> _byName = new(StringComparer.Ordinal);
+    private readonly List<ITensorFile> _files = new();
+    private readonly Dictionary<string, ITensorFile> _byName = new(StringComparer.Ordinal);
 
     public string Folder { get; }
     public IEnumerable<string> Keys => _byName.Keys;
-    public IEnumerable<SafeTensorsFile> Files => _files;
+    public IEnumerable<ITensorFile> Files => _files;
 
     private Checkpoint(string folder) => Folder = folder;
 
-    public static bool HasWeights(string folder) =>
-        Directory.Exists(folder) && Directory.EnumerateFiles(folder, "*.safetensors").Any();
+    /// <summary>The weights transformers saves when safetensors are not asked for.</summary>
+    public const string PickleWeights = "pytorch_model.bin", PickleIndex = "pytorch_model.bin.index.json";
 
-    /// <summary>Opens the weights of <paramref name="pathOrFolder"/> (a folder, or one .safetensors file).</summary>
+    public static bool HasWeights(string folder) =>
+        Directory.Exists(folder) && (Directory.EnumerateFiles(folder, "*.safetensors").Any()
+            || File.Exists(Path.Combine(folder, PickleWeights)) || File.Exists(Path.Combine(folder, PickleIndex)));
+
+    /// <summary>Opens the weights of <paramref name="pathOrFolder"/> (a folder, or one .safetensors or torch.save file).</summary>
     public static Checkpoint Open(string pathOrFolder)
     {
         if (File.Exists(pathOrFolder))
         {
-            if (!pathOrFolder.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
-                throw GlanceException.ForFile(pathOrFolder, RefusalFor(pathOrFolder));
             var single = new Checkpoint(Path.GetDirectoryName(Path.GetFullPath(pathOrFolder))!);
-            single.Add(SafeTensorsFile.Open(pathOrFolder));
+            single.Add(ITensorFile.Open(pathOrFolder));
             return single;
         }
         if (!Directory.Exists(pathOrFolder)) throw GlanceException.ForFile(pathOrFolder, "no such model folder");
@@ -41,6 +45,10 @@ public sealed class Checkpoint : IDisposable
         try
         {
             var index = Path.Combine(pathOrFolder, "model.safetensors.index.json");
+            var single = Path.Combine(pathOrFolder, "model.safetensors");
+            var pickle = Path.Combine(pathOrFolder, PickleWeights);
+            // safetensors first, as transformers; then its pickles: pytorch_model.bin, else the index of its shards.
+            if (!File.Exists(index) && !File.Exists(single) && !File.Exists(pickle)) index = Path.Combine(pathOrFolder, PickleIndex);
             IEnumerable<string> files;
             if (File.Exists(index))
             {
@@ -57,24 +65,20 @@ public sealed class Checkpoint : IDisposable
                         throw GlanceException.ForFile(index, $"shard '{s}' named in the index is missing");
                 files = shards.Select(s => Path.Combine(pathOrFolder, s));
             }
-            else if (File.Exists(Path.Combine(pathOrFolder, "model.safetensors")))
+            else if (File.Exists(single))
             {
                 // transformers reads model.safetensors (or the index) and nothing else; other *.safetensors in
                 // the folder (reference outputs, adapters) are not weights of this model.
-                files = [Path.Combine(pathOrFolder, "model.safetensors")];
+                files = [single];
             }
+            else if (File.Exists(pickle))
+                files = [pickle];
             else
             {
                 files = Directory.EnumerateFiles(pathOrFolder, "*.safetensors").Order(StringComparer.Ordinal).ToList();
-                if (!files.Any())
-                {
-                    var pickles = Directory.EnumerateFiles(pathOrFolder, "*.bin").Concat(Directory.EnumerateFiles(pathOrFolder, "*.pt")).ToList();
-                    throw GlanceException.ForFile(pathOrFolder, pickles.Count > 0
-                        ? RefusalFor(pickles[0])
-                        : "no *.safetensors weights in this folder");
-                }
+                if (!files.Any()) throw GlanceException.ForFile(pathOrFolder, $"no weights in this folder: no *.safetensors and no {PickleWeights}");
             }
-            foreach (var f in files) ck.Add(SafeTensorsFile.Open(f));
+            foreach (var f in files) ck.Add(ITensorFile.Open(f));
             return ck;
         }
         catch
@@ -84,11 +88,7 @@ public sealed class Checkpoint : IDisposable
         }
     }
 
-    private static string RefusalFor(string pickle) =>
-        $"'{Path.GetFileName(pickle)}' is a PyTorch pickle, which can execute code when loaded; SharpGlance reads only *.safetensors " +
-        "(convert it with `python -c \"import torch, safetensors.torch as st; st.save_file(torch.load('IN'), 'OUT.safetensors')\"`)";
-
-    private void Add(SafeTensorsFile file)
+    private void Add(ITensorFile file)
     {
         _files.Add(file);
         foreach (var name in file.Tensors.Keys)

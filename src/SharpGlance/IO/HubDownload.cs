@@ -40,8 +40,10 @@ public sealed record HubDownloadResult(string Snapshot, string Commit, IReadOnly
 /// <list type="number">
 /// <item>the file list and the commit from <c>{endpoint}/api/models/{repo}/revision/{revision}</c> (its
 /// <c>siblings</c>), else a default list (config, safetensors weights and their index's shards, tokenizer and
-/// preprocessor files). Only what SharpGlance reads is fetched: top-level JSON, <c>*.safetensors</c> and
-/// <c>merges.txt</c>, never pickles (<c>*.bin</c>), which we refuse to load;</item>
+/// preprocessor files). Only what SharpGlance reads is fetched (<see cref="Choose"/>): top-level JSON,
+/// <c>*.safetensors</c> and <c>merges.txt</c>; where a model has no safetensors, its <c>torch.save</c>
+/// weights (<c>pytorch_model.bin</c>, or <c>pytorch_model-*.bin</c> shards with their index), which
+/// <see cref="TorchSaveFile"/> reads without running them;</item>
 /// <item>for each file a HEAD of its resolve URL, redirects not followed, gives the checksum the hub keeps
 /// (<c>X-Linked-Etag</c>, the sha256 of an LFS file; else <c>ETag</c>, the git blob sha1 of a small file),
 /// the size and the commit (<c>X-Repo-Commit</c>);</item>
@@ -61,11 +63,34 @@ public static class HubDownload
         "vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "preprocessor_config.json",
     ];
 
+    /// <summary>Where the hub has no safetensors for a model (no file list to say so): its pickled weights, whole or sharded.</summary>
+    public static readonly string[] DefaultPickleFiles = [Checkpoint.PickleWeights, Checkpoint.PickleIndex];
+
     private const string IndexFile = "model.safetensors.index.json";
 
-    /// <summary>A file of the model worth fetching: top-level JSON, safetensors weights, BPE merges.</summary>
+    /// <summary>A file of the model worth fetching: top-level JSON, safetensors weights, BPE merges, torch.save weights.</summary>
     public static bool Wanted(string file) =>
-        !file.Contains('/') && (file.EndsWith(".json", StringComparison.Ordinal) || file.EndsWith(".safetensors", StringComparison.Ordinal) || file == "merges.txt");
+        !file.Contains('/') && (file.EndsWith(".json", StringComparison.Ordinal) || file.EndsWith(".safetensors", StringComparison.Ordinal)
+            || file == "merges.txt" || IsPickleWeights(file));
+
+    /// <summary><c>pytorch_model.bin</c>, its shards <c>pytorch_model-*.bin</c> and their index (not training_args.bin, optimizer states, …).</summary>
+    private static bool IsPickleWeights(string file) =>
+        file == Checkpoint.PickleIndex || (file.StartsWith("pytorch_model", StringComparison.Ordinal) && file.EndsWith(".bin", StringComparison.Ordinal));
+
+    /// <summary>
+    /// The files to fetch from the hub's list: the <see cref="Wanted"/> ones, the torch.save weights only where
+    /// there are no safetensors (as transformers prefers them), and of those pytorch_model.bin where it is
+    /// there, else the index and its shards.
+    /// </summary>
+    public static IReadOnlyList<string> Choose(IEnumerable<string> listed)
+    {
+        var wanted = listed.Where(Wanted).Distinct().ToList();
+        if (wanted.Any(f => f.EndsWith(".safetensors", StringComparison.Ordinal)))
+            return wanted.Where(f => !IsPickleWeights(f)).ToList();
+        if (wanted.Contains(Checkpoint.PickleWeights))
+            return wanted.Where(f => !IsPickleWeights(f) || f == Checkpoint.PickleWeights).ToList();
+        return wanted;
+    }
 
     /// <summary>Fetches <paramref name="id"/> (or, offline, finds it) and returns its snapshot folder.</summary>
     public static HubDownloadResult Run(HubModelId id, HubDownloadOptions options, IProgress<ProgressUpdate>? progress = null,
@@ -81,21 +106,29 @@ public static class HubDownload
         using var session = new Session(id, options, repo, log ?? (_ => { }), cancel);
         var (listed, commit) = session.ListFiles();
         var files = new List<RemoteFile>();
-        var queue = new Queue<string>(listed ?? DefaultFiles);
-        while (queue.TryDequeue(out var name))
+        void Fetch(IEnumerable<string> names)
         {
-            if (files.Any(f => f.Name == name)) continue;
-            var remote = session.Head(name, optional: listed is null && name != "config.json");
-            if (remote is null) continue;
-            files.Add(remote);
-            commit ??= remote.Commit;
-            // Without the API's list, a sharded checkpoint names its shards in its index: fetch it now to know them.
-            if (listed is null && name == IndexFile)
-                foreach (var shard in Shards(session.Fetch(remote, null, 0, 0)))
-                    queue.Enqueue(shard);
+            var queue = new Queue<string>(names);
+            while (queue.TryDequeue(out var name))
+            {
+                if (files.Any(f => f.Name == name)) continue;
+                var remote = session.Head(name, optional: listed is null && name != "config.json");
+                if (remote is null) continue;
+                files.Add(remote);
+                commit ??= remote.Commit;
+                // Without the API's list, a sharded checkpoint names its shards in its index: fetch it now to know them.
+                if (listed is null && name is IndexFile or Checkpoint.PickleIndex)
+                    foreach (var shard in Shards(session.Fetch(remote, null, 0, 0)))
+                        queue.Enqueue(shard);
+            }
         }
-        if (!files.Any(f => f.Name.EndsWith(".safetensors", StringComparison.Ordinal)))
-            throw new GlanceException($"{id}: the hub lists no safetensors weights for it (SharpGlance does not load PyTorch pickles)");
+        bool HasWeights() => files.Any(f => f.Name.EndsWith(".safetensors", StringComparison.Ordinal) || f.Name.EndsWith(".bin", StringComparison.Ordinal));
+        Fetch(listed is null ? DefaultFiles : Choose(listed));
+        // Without a list: a model with no safetensors may have pytorch_model.bin, else sharded pickles.
+        if (listed is null && !HasWeights()) Fetch(DefaultPickleFiles[..1]);
+        if (listed is null && !HasWeights()) Fetch(DefaultPickleFiles[1..]);
+        if (!HasWeights())
+            throw new GlanceException($"{id}: the hub lists no weights SharpGlance reads for it (*.safetensors, or pytorch_model.bin and its shards)");
         commit ??= id.Revision;   // a server that names no commit: the revision stands for it
 
         long total = files.Sum(f => f.Size), done = 0, fetched = 0;
@@ -124,6 +157,8 @@ public static class HubDownload
         var missing = new List<string>();
         if (!File.Exists(Path.Combine(snapshot, "config.json"))) missing.Add($"{snapshot}/config.json");
         var index = Path.Combine(snapshot, IndexFile);
+        if (!File.Exists(index) && !Directory.EnumerateFiles(snapshot, "*.safetensors").Any() && !File.Exists(Path.Combine(snapshot, Checkpoint.PickleWeights)))
+            index = Path.Combine(snapshot, Checkpoint.PickleIndex);   // pickled shards
         if (File.Exists(index))
             missing.AddRange(Shards(File.ReadAllBytes(index)).Where(s => !File.Exists(Path.Combine(snapshot, s))).Select(s => $"{snapshot}/{s}"));
         else if (!Checkpoint.HasWeights(snapshot)) missing.Add($"{snapshot}/model.safetensors");

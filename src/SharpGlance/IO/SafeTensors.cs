@@ -20,7 +20,7 @@ public sealed record SafeTensorInfo(string Name, string DType, long[] Shape, lon
 /// section, then the raw little-endian data. Everything in the header is validated before a byte of data
 /// is trusted (SPEC §1): a lying header is a clear error, never an out-of-range read.
 /// </summary>
-public sealed class SafeTensorsFile : IDisposable
+public sealed class SafeTensorsFile : ITensorFile
 {
     /// <summary>Headers above this size are refused (the reference implementation uses 100 MB).</summary>
     public const long MaxHeaderBytes = 100_000_000;

@@ -57,7 +57,7 @@ public sealed class FakeHub : IDisposable
         get { lock (_requests) return _requests.ToList(); }
     }
 
-    public static bool IsLfs(string file) => file.EndsWith(".safetensors", StringComparison.Ordinal);
+    public static bool IsLfs(string file) => file.EndsWith(".safetensors", StringComparison.Ordinal) || file.EndsWith(".bin", StringComparison.Ordinal);
     public static string Sha256(byte[] bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
     public static string GitSha1(byte[] bytes) => Convert.ToHexStringLower(SHA1.HashData([.. Encoding.ASCII.GetBytes($"blob {bytes.Length}\0"), .. bytes]));
     public string ETag(string file) => IsLfs(file) ? Sha256(_files[file]) : GitSha1(_files[file]);
@@ -115,7 +115,7 @@ public sealed class FakeHub : IDisposable
         string apiPrefix = $"/api/models/{_repo}/revision/", resolvePrefix = $"/{_repo}/resolve/";
         if (path.StartsWith(apiPrefix, StringComparison.Ordinal) && Api)
         {
-            var info = new JsonObject { ["id"] = _repo, ["sha"] = Commit, ["siblings"] = new JsonArray([.. _files.Keys.Append("README.md").Append("pytorch_model.bin").Select(f => (JsonNode)new JsonObject { ["rfilename"] = f })]) };
+            var info = new JsonObject { ["id"] = _repo, ["sha"] = Commit, ["siblings"] = new JsonArray([.. _files.Keys.Union(["README.md", "pytorch_model.bin", "training_args.bin"]).Select(f => (JsonNode)new JsonObject { ["rfilename"] = f })]) };
             Write(stream, 200, [("Content-Type", "application/json")], Encoding.UTF8.GetBytes(info.ToJsonString()));
             return;
         }

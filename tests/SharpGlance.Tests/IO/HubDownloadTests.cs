@@ -211,4 +211,73 @@ public class HubDownloadTests
         Assert.True(code == 0, error);
         Assert.Contains(snapshot, output);
     }
+
+    [Fact]
+    public void Pickled_weights_are_chosen_only_where_there_are_no_safetensors()
+    {
+        // As facebook/opt-125m's main branch lists its files (no safetensors), and as a model with both.
+        string[] opt = [".gitattributes", "LICENSE.md", "README.md", "config.json", "flax_model.msgpack", "generation_config.json",
+            "merges.txt", "pytorch_model.bin", "special_tokens_map.json", "tf_model.h5", "tokenizer_config.json", "vocab.json"];
+        Assert.Equal(["config.json", "generation_config.json", "merges.txt", "pytorch_model.bin", "special_tokens_map.json", "tokenizer_config.json", "vocab.json"],
+            HubDownload.Choose(opt));
+        Assert.Equal(["config.json", "model.safetensors", "vocab.json"],
+            HubDownload.Choose(["config.json", "pytorch_model.bin", "model.safetensors", "training_args.bin", "vocab.json"]));
+        Assert.Equal(["config.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", "model.safetensors.index.json"],
+            HubDownload.Choose(["config.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", "model.safetensors.index.json",
+                "pytorch_model-00001-of-00002.bin", "pytorch_model-00002-of-00002.bin", "pytorch_model.bin.index.json"]));
+        // As liuhaotian/llava-v1.5-7b: sharded pickles with their index; training_args.bin is not weights.
+        Assert.Equal(["config.json", "pytorch_model-00001-of-00002.bin", "pytorch_model-00002-of-00002.bin", "pytorch_model.bin.index.json"],
+            HubDownload.Choose(["config.json", "pytorch_model-00001-of-00002.bin", "pytorch_model-00002-of-00002.bin", "pytorch_model.bin.index.json",
+                "training_args.bin", "mm_projector/x.bin"]));
+        // Both a whole pickle and shards: the whole one, as transformers loads it first.
+        Assert.Equal(["pytorch_model.bin"], HubDownload.Choose(["pytorch_model-00001-of-00002.bin", "pytorch_model.bin.index.json", "pytorch_model.bin"]));
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Download_fetches_pytorch_model_bin_where_no_safetensors_exist(bool api)
+    {
+        var cache = TempDir.Create("hub-pickle");
+        var pickles = Path.Combine(Fixtures.RepoRoot, "tests", "fixtures", "pickle");
+        var opt = Path.Combine(Fixtures.Root, "tiny-opt");
+        var files = new Dictionary<string, byte[]>
+        {
+            ["config.json"] = File.ReadAllBytes(Path.Combine(opt, "config.json")),
+            ["generation_config.json"] = File.ReadAllBytes(Path.Combine(opt, "generation_config.json")),
+            ["pytorch_model.bin"] = File.ReadAllBytes(Path.Combine(pickles, "tiny-opt", "pytorch_model.bin")),
+        };
+        using var hub = new FakeHub("facebook/tiny-opt", files, api: api);
+
+        var result = HubDownload.Run(new HubModelId("facebook/tiny-opt"), Options(hub, cache), cancel: TestContext.Current.CancellationToken);
+
+        Assert.Equal(["config.json", "generation_config.json", "pytorch_model.bin"], result.Files.Order(StringComparer.Ordinal).ToArray());
+        Assert.DoesNotContain(hub.Requests, r => r.Path.EndsWith("training_args.bin"));
+        Assert.Empty(HubDownload.Missing(new HubModelId("facebook/tiny-opt"), cache));
+        using var lm = SharpGlance.Language.OptForCausalLM.FromPretrained(result.Snapshot);
+        using var reference = SharpGlance.Language.OptForCausalLM.FromPretrained(opt);
+        using var ids = TorchSharp.torch.tensor(new long[] { 2, 5, 17, 300 }).unsqueeze(0);
+        using var a = lm.Logits(ids);
+        using var b = reference.Logits(ids);
+        Assert.True(a.bytes.SequenceEqual(b.bytes));
+    }
+
+    [Fact]
+    public void Without_the_api_pickled_shards_are_found_through_their_index()
+    {
+        var cache = TempDir.Create("hub-pickle-shards");
+        var sharded = Path.Combine(Fixtures.RepoRoot, "tests", "fixtures", "pickle", "sharded");
+        var files = Directory.GetFiles(sharded).ToDictionary(f => Path.GetFileName(f), File.ReadAllBytes);
+        files["config.json"] = "{}"u8.ToArray();
+        using var hub = new FakeHub("org/sharded", files, api: false);
+
+        var result = HubDownload.Run(new HubModelId("org/sharded"), Options(hub, cache), cancel: TestContext.Current.CancellationToken);
+
+        Assert.Equal(["config.json", "pytorch_model-00001-of-00002.bin", "pytorch_model-00002-of-00002.bin", "pytorch_model.bin.index.json"],
+            result.Files.Order(StringComparer.Ordinal).ToArray());
+        using var ck = Checkpoint.Open(result.Snapshot);
+        Assert.Equal(5, ck.Keys.Count());
+        File.Delete(Path.Combine(result.Snapshot, "pytorch_model-00002-of-00002.bin"));
+        Assert.Equal([$"{result.Snapshot}/pytorch_model-00002-of-00002.bin"], HubDownload.Missing(new HubModelId("org/sharded"), cache));
+    }
 }
