@@ -203,7 +203,7 @@ public sealed class ComparisonTests : IDisposable
         });
         var html = File.ReadAllText(path);
         var cider = o.Intervals.Single(i => i.Name == CocoEvaluator.CiderName);
-        Assert.Contains($"[{100 * cider.Low:+0.00;-0.00;0}, {100 * cider.High:+0.00;-0.00;0}]", html);
+        Assert.Contains($"[{100 * cider.Low:+0.00;-0.00;0.00}, {100 * cider.High:+0.00;-0.00;0.00}]", html);
         Assert.Equal(7, Regex.Matches(html, "<svg ").Count);   // BLEU-1..4, CIDEr-D, two error rows
         Assert.Contains("<th>A right</th><td class=\"num\">3</td><td class=\"num\">0</td>", html);
         Assert.Contains("two &lt;b&gt;cats&lt;/b&gt;", html);

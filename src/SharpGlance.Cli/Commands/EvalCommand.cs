@@ -78,7 +78,7 @@ public static class EvalCommand
                 };
                 bool compareJson = parse.GetValue(json);
                 var compared = compareJson ? CaptionComparison.Run(compareRequest) : CliProgress.Run("eval --compare", p => CaptionComparison.Run(compareRequest, p));
-                Console.Out.Write(compareJson ? CaptionComparison.ToJson(compared) + "\n" : CaptionComparison.Format(compared));
+                parse.InvocationConfiguration.Output.Write(compareJson ? CaptionComparison.ToJson(compared) + "\n" : CaptionComparison.Format(compared));
                 return 0;
             }
             if (parse.GetValue(results) is null) throw new GlanceException("give --results FILE (or --compare A B)");

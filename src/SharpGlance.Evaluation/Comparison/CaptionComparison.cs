@@ -139,7 +139,7 @@ public static class CaptionComparison
         var bs = o.Request.Bootstrap;
         s.AppendLine(CultureInfo.InvariantCulture, $"A: {o.Request.PathA}");
         s.AppendLine(CultureInfo.InvariantCulture, $"B: {o.Request.PathB}");
-        s.AppendLine(CultureInfo.InvariantCulture, $"{o.Images.Count} images; Δ = B − A; {bs.Confidence:P0} paired bootstrap interval ({bs.Resamples} resamples, seed {bs.Seed})");
+        s.AppendLine(CultureInfo.InvariantCulture, $"{o.Images.Count} images; Δ = B − A; {100 * bs.Confidence:0.#}% paired bootstrap interval ({bs.Resamples} resamples, seed {bs.Seed})");
         s.AppendLine(CultureInfo.InvariantCulture, $"{"",-22} {"A",9} {"B",9} {"Δ",9}  {"interval",-21} {"B>A",5} {"B<A",5} {"same",5}");
         foreach (var iv in o.Intervals)
         {

@@ -152,7 +152,7 @@ public static class ComparisonReport
         h.Append("<td class=\"num\" data-v=\"").Append(v.ToString("R", CultureInfo.InvariantCulture)).Append("\">").Append(digits == 0 ? F(v, 0) : Signed(v, digits)).Append("</td>");
 
     private static string Signed(double v, int digits = 2) =>
-        double.IsNaN(v) ? "–" : v.ToString($"+0.{new string('0', digits)};-0.{new string('0', digits)};0", CultureInfo.InvariantCulture);
+        double.IsNaN(v) ? "–" : v.ToString($"+0.{new string('0', digits)};-0.{new string('0', digits)};0.{new string('0', digits)}", CultureInfo.InvariantCulture);
 
     private static string F(double v, int digits) => double.IsNaN(v) ? "–" : v.ToString("F" + digits, CultureInfo.InvariantCulture);
     private static string Enc(string s) => WebUtility.HtmlEncode(s);
