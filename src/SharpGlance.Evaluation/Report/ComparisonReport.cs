@@ -70,7 +70,7 @@ public static class ComparisonReport
         // ---- per image ----
         bool images = r.ImagesDir is not null, checks = o.ErrorFree is not null;
         var metrics = o.Metrics;
-        h.Append("<h2>Per image</h2>\n<p class=\"note\">Click a column to sort; Δ = B − A per image.</p>\n<table class=\"sortable\" id=\"images\"><thead><tr><th>image</th>")
+        h.Append("<h2>Per image</h2>\n<p class=\"note\">Click a column to sort; Δ = B − A per image, ×100.</p>\n<table class=\"sortable\" id=\"images\"><thead><tr><th>image</th>")
          .Append(images ? "<th></th>" : "").Append("<th>A</th><th>B</th>");
         foreach (var metric in metrics) h.Append("<th class=\"num\">Δ ").Append(Enc(HtmlReport.Label(metric))).Append("</th>");
         if (checks) h.Append("<th class=\"num\">errors A</th><th class=\"num\">errors B</th>");
@@ -89,7 +89,7 @@ public static class ComparisonReport
             }
             h.Append("<td>").Append(Enc(p.A.Candidate)).Append("</td><td").Append(p.A.Candidate == p.B.Candidate ? " class=\"same\"" : "").Append('>')
              .Append(Enc(p.B.Candidate)).Append("</td>");
-            foreach (var metric in metrics) Cell(h, p.Delta(metric), 3);
+            foreach (var metric in metrics) Cell(h, 100 * p.Delta(metric), 1);
             if (checks) { Cell(h, p.CheckA!.Errors, 0); Cell(h, p.CheckB!.Errors, 0); }
             h.Append("</tr>\n");
         }
@@ -112,7 +112,7 @@ public static class ComparisonReport
                     h.Append("<div class=\"card\">");
                     if (images && HtmlReport.ResolveImage(r.ImagesDir!, p.A.ImageFile, p.ImageId) is { } file && HtmlReport.Thumbnail(file, 320) is { } uri)
                         h.Append("<img src=\"").Append(uri).Append("\" alt=\"").Append(Enc(p.ImageId)).Append("\">");
-                    h.Append("<div class=\"id\">").Append(Enc(p.ImageId)).Append(" · Δ ").Append(Enc(HtmlReport.Label(rank))).Append(' ').Append(Signed(p.Delta(rank), 3)).Append("</div>");
+                    h.Append("<div class=\"id\">").Append(Enc(p.ImageId)).Append(" · Δ ").Append(Enc(HtmlReport.Label(rank))).Append(' ').Append(Signed(100 * p.Delta(rank), 1)).Append("</div>");
                     Caption(h, "A", p.A.Candidate, p.CheckA);
                     Caption(h, "B", p.B.Candidate, p.CheckB);
                     h.Append("</div>\n");
