@@ -23,6 +23,13 @@ public sealed class DriftStatistics
     public List<int> TokensAt { get; } = [];
     /// <summary>[layer][t]: summed share of the image at position t (divide by <see cref="TokensAt"/>).</summary>
     public required List<double>[] ShareSum { get; init; }
+    /// <summary>
+    /// [t]: summed share the image would have if a token spread its attention evenly over every position
+    /// before it (image tokens ÷ all keys: a longer context alone lowers the share).
+    /// </summary>
+    public List<double> EvenSum { get; } = [];
+    /// <summary>The even-spread share at position t.</summary>
+    public double Even(int t) => EvenSum[t] / TokensAt[t];
     /// <summary>[k]: mentions judged at mention position k (0-based) and how many of them were wrong.</summary>
     public List<int> MentionsAt { get; } = [];
     public List<int> WrongAt { get; } = [];
@@ -63,7 +70,8 @@ public sealed class DriftStatistics
         s.AppendLine(ic, $"{Images} images, {Tokens} generated tokens (mean {(double)Tokens / Math.Max(1, Images):F1} per caption, {MeanWords:F1} words); {CaptionsWithoutError} captions without any error");
         s.AppendLine();
         s.AppendLine("share of a generated token's attention on the image tokens, by its position in the caption (mean over LM layers)");
-        s.AppendLine(ic, $"{"positions",-12} {"tokens",7} {"share",7}{string.Concat(Enumerable.Range(0, Layers).Select(l => $" {"layer " + l,8}"))}");
+        s.AppendLine("(even: the share if each token spread its attention evenly over all positions before it; ratio = share ÷ even)");
+        s.AppendLine(ic, $"{"positions",-12} {"tokens",7} {"share",7}{string.Concat(Enumerable.Range(0, Layers).Select(l => $" {"layer " + l,8}"))} {"even",7} {"ratio",6}");
         int width = TokensAt.Count <= 24 ? 4 : 8;
         for (int from = 0; from < TokensAt.Count; from += width)
         {
@@ -72,7 +80,8 @@ public sealed class DriftStatistics
             s.Append(ic, $"{$"{from}–{to - 1}",-12} {n,7} {Pct(ShareOver(from, to)),7}");
             for (int l = 0; l < Layers; l++)
                 s.Append(ic, $" {Pct(Enumerable.Range(from, to - from).Sum(t => ShareSum[l][t]) / n),8}");
-            s.AppendLine();
+            double even = Enumerable.Range(from, to - from).Sum(t => EvenSum[t]) / n;
+            s.AppendLine(ic, $" {Pct(even),7} {ShareOver(from, to) / even,6:F2}");
         }
         s.AppendLine();
         s.AppendLine("mentions (entity, count, colour, size, relation) judged against the scene graph, by their place in the caption");
@@ -112,6 +121,7 @@ public static class DriftAnalysis
         int layers = captioner.Lm.Config.NumHiddenLayers;
         var stats = new DriftStatistics { ShareSum = Enumerable.Range(0, layers).Select(_ => new List<double>()).ToArray() };
         var analyzer = new SceneErrorAnalyzer(world.Lexicon);
+        var prompt = captioner.Template.Encode(captioner.Tokenizer, null, options.Question).Prompt;
         long words = 0;
         for (int i = 0; i < images.Count; i++)
         {
@@ -121,14 +131,18 @@ public static class DriftAnalysis
             captioner.ImageProcessor.CheckSize(image, captioner.Config.Aspect);
             var first = AttentionMaps.Read(captioner, image, options).First;
             stats.Images++;
+            // Token t is chosen at position promptLength − 1 + t, which sees promptLength + t keys (AttentionMaps.ReadTokens).
+            int visual = first.Layout.Count, promptLength = prompt.Length - 1 + visual;
             for (int t = 0; t < first.Tokens.Count; t++)
             {
                 if (t == stats.TokensAt.Count)
                 {
                     stats.TokensAt.Add(0);
+                    stats.EvenSum.Add(0);
                     foreach (var l in stats.ShareSum) l.Add(0);
                 }
                 stats.TokensAt[t]++;
+                stats.EvenSum[t] += (double)visual / (promptLength + t);
                 for (int l = 0; l < layers; l++) stats.ShareSum[l][t] += first.Tokens[t].VisualShare[l];
             }
             stats.Tokens += first.Tokens.Count;
@@ -182,6 +196,7 @@ public static class DriftAnalysis
             int layer = l;
             share.Add(($"layer {l}", Enumerable.Range(0, tokens).Select(t => stats.Share(layer, t)).ToArray()));
         }
+        share.Add(("even spread over all positions before", Enumerable.Range(0, tokens).Select(stats.Even).ToArray()));
         string a = Path.Combine(dir, "attention-by-position.png");
         Chart(a, $"{title}: attention on the image by generated token ({stats.Images} captions)", "generated token position",
             share, Enumerable.Range(0, tokens).Select(t => stats.TokensAt[t]).ToArray(), "captions");

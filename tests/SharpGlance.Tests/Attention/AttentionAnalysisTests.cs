@@ -76,6 +76,9 @@ public class AttentionAnalysisTests
         Assert.Equal(stats.Tokens, stats.TokensAt.Sum());
         Assert.True(stats.TokensAt.Zip(stats.TokensAt.Skip(1)).All(p => p.First >= p.Second));
         Assert.All(Enumerable.Range(0, stats.TokensAt.Count), t => Assert.InRange(stats.Share(t), 0.0, 1.0));
+        // The even-spread reference: 64 image tokens among the keys a token sees, fewer as the caption grows.
+        Assert.InRange(stats.Even(0), 0.5, 1.0);
+        Assert.True(Enumerable.Range(1, stats.TokensAt.Count - 1).All(t => stats.Even(t) < stats.Even(t - 1)));
         Assert.Equal(8, stats.MentionsAt[0]);
         Assert.Equal(stats.MentionsAt.Sum(), stats.MentionsByFifth.Sum());
         Assert.Equal(stats.MentionsAt.Sum(), stats.ByKind.Values.Sum(k => k.Judged));
