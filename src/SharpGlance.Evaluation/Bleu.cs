@@ -1,7 +1,14 @@
 namespace SharpGlance.Evaluation;
 
 /// <summary>BLEU-1..n: <c>Corpus[k]</c> is BLEU-(k+1) over the set; <c>PerImage[k][i]</c> that of image i.</summary>
-public sealed record BleuResult(double[] Corpus, double[][] PerImage);
+public sealed record BleuResult(double[] Corpus, double[][] PerImage)
+{
+    /// <summary>Each image's counts, from which any multiset of the images has a corpus BLEU (<see cref="Bleu.FromCounts"/>).</summary>
+    public IReadOnlyList<BleuCounts> Counts { get; init; } = [];
+}
+
+/// <summary>One image's share of corpus BLEU: its length, its closest reference length, and per n its n-grams and clipped matches.</summary>
+public sealed record BleuCounts(long TestLength, long ReferenceLength, long[] Guess, long[] Correct);
 
 /// <summary>
 /// coco-caption's BLEU (pycocoevalcap/bleu/bleu_scorer.py, <c>compute_score(option='closest')</c>), with its
@@ -31,6 +38,7 @@ public static class Bleu
         long totalTest = 0, totalRef = 0;
         var totalGuess = new long[n];
         var totalCorrect = new long[n];
+        var counts = new BleuCounts[candidates.Count];
 
         for (int i = 0; i < candidates.Count; i++)
         {
@@ -55,6 +63,7 @@ public static class Bleu
                 correct[gram.Length - 1] += Math.Min(maxCounts.GetValueOrDefault(gram), count);
 
             int refLen = ClosestReferenceLength(refLens, testLen);
+            counts[i] = new BleuCounts(testLen, refLen, guess, correct);
             totalTest += testLen;
             totalRef += refLen;
             for (int k = 0; k < n; k++) { totalGuess[k] += guess[k]; totalCorrect[k] += correct[k]; }
@@ -63,7 +72,27 @@ public static class Bleu
             for (int k = 0; k < n; k++) perImage[k][i] = scores[k];
         }
 
-        return new BleuResult(Combine(totalCorrect, totalGuess, totalTest, totalRef, n), perImage);
+        return new BleuResult(Combine(totalCorrect, totalGuess, totalTest, totalRef, n), perImage) { Counts = counts };
+    }
+
+    /// <summary>
+    /// Corpus BLEU-1..n of the images <paramref name="images"/> (indices into <paramref name="counts"/>, repeats
+    /// allowed: a bootstrap resample): their counts summed in the given order, then coco-caption's formula.
+    /// Over every image once, in order, it is <see cref="BleuResult.Corpus"/> exactly.
+    /// </summary>
+    public static double[] FromCounts(IReadOnlyList<BleuCounts> counts, IReadOnlyList<int> images, int n = 4)
+    {
+        long test = 0, reference = 0;
+        var guess = new long[n];
+        var correct = new long[n];
+        foreach (int i in images)
+        {
+            var c = counts[i];
+            test += c.TestLength;
+            reference += c.ReferenceLength;
+            for (int k = 0; k < n; k++) { guess[k] += c.Guess[k]; correct[k] += c.Correct[k]; }
+        }
+        return Combine(correct, guess, test, reference, n);
     }
 
     /// <summary><c>min((abs(l - testlen), l) for l in reflens)[1]</c>: the closest length, the shorter on a tie.</summary>

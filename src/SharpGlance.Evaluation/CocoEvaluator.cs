@@ -44,7 +44,18 @@ public sealed record EvaluationResult(
     IReadOnlyList<ImageScore> Images,
     bool? MeteorParaphrase,
     int ReferenceCaptions,
-    TimeSpan Elapsed);
+    TimeSpan Elapsed)
+{
+    /// <summary>
+    /// Per metric, its corpus score over any multiset of the evaluated images (indices into
+    /// <see cref="Images"/>, repeats allowed): what a bootstrap resample scores. BLEU and METEOR add up the
+    /// images' counts as their corpus scores do; ROUGE-L and CIDEr-D average the per-image scores, which keep
+    /// the document frequencies of the full reference set. Over every image once, in order, each gives
+    /// <see cref="Corpus"/> exactly.
+    /// </summary>
+    public IReadOnlyDictionary<string, Func<IReadOnlyList<int>, double>> CorpusOf { get; init; } =
+        new Dictionary<string, Func<IReadOnlyList<int>, double>>();
+}
 
 /// <summary>
 /// coco-caption's <c>COCOEvalCap.evaluate</c>: tokenise all references in one PTB call and all candidates in
@@ -81,6 +92,8 @@ public static class CocoEvaluator
 
         var corpus = new Dictionary<string, double>(StringComparer.Ordinal);
         var perImage = new Dictionary<string, double[]>(StringComparer.Ordinal);
+        var corpusOf = new Dictionary<string, Func<IReadOnlyList<int>, double>>(StringComparer.Ordinal);
+        Func<IReadOnlyList<int>, double> MeanOf(double[] scores) => images => Numpy.Mean(images.Select(i => scores[i]).ToArray());
         bool? paraphrase = null;
         foreach (var metric in metrics)
         {
@@ -91,7 +104,13 @@ public static class CocoEvaluator
                     Step("BLEU");
                     var bleu = Bleu.Score(tokCands, tokRefs);
                     string[] names = [Bleu1, Bleu2, Bleu3, Bleu4];
-                    for (int k = 0; k < 4; k++) { corpus[names[k]] = bleu.Corpus[k]; perImage[names[k]] = bleu.PerImage[k]; }
+                    for (int k = 0; k < 4; k++)
+                    {
+                        int order = k;
+                        corpus[names[k]] = bleu.Corpus[k];
+                        perImage[names[k]] = bleu.PerImage[k];
+                        corpusOf[names[k]] = images => Bleu.FromCounts(bleu.Counts, images)[order];
+                    }
                     break;
                 }
                 case "meteor":
@@ -102,6 +121,7 @@ public static class CocoEvaluator
                     var meteor = scorer.Score(segments, progress is null ? null : new Forward(progress, "METEOR"));
                     corpus[MeteorName] = meteor.Corpus;
                     perImage[MeteorName] = meteor.PerSegment;
+                    corpusOf[MeteorName] = meteor.FromStatistics;
                     paraphrase = meteor.ParaphraseEnabled;
                     break;
                 }
@@ -111,6 +131,7 @@ public static class CocoEvaluator
                     var (score, scores) = Rouge.Score(tokCands, tokRefs);
                     corpus[RougeName] = score;
                     perImage[RougeName] = scores;
+                    corpusOf[RougeName] = MeanOf(scores);
                     break;
                 }
                 case "cider":
@@ -119,6 +140,7 @@ public static class CocoEvaluator
                     var (score, scores) = Cider.Score(tokCands, tokRefs);
                     corpus[CiderName] = score;
                     perImage[CiderName] = scores;
+                    corpusOf[CiderName] = MeanOf(scores);
                     break;
                 }
                 default:
@@ -134,7 +156,7 @@ public static class CocoEvaluator
             foreach (var (name, values) in perImage) scores[name] = values[i];
             images[i] = new ImageScore(items[i].ImageId, items[i].Candidate, items[i].References, tokCands[i], tokRefs[i], scores, items[i].ImageFile);
         }
-        return new EvaluationResult(corpus, images, paraphrase, flatRefs.Count, clock.Elapsed);
+        return new EvaluationResult(corpus, images, paraphrase, flatRefs.Count, clock.Elapsed) { CorpusOf = corpusOf };
     }
 
     /// <summary>

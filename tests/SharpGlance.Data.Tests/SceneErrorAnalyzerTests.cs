@@ -60,6 +60,23 @@ public class SceneErrorAnalyzerTests
         Assert.Equal(e.Total, e.Notes.Count);
     }
 
+    [Fact]
+    public void Mentions_are_judged_in_word_order_with_their_positions()
+    {
+        // words: 0 three 1 cats 2 to 3 the 4 right 5 of 6 a 7 large 8 red 9 circle | 10 the 11 circle 12 is 13 blue
+        var verdicts = Analyzer.Mentions("three cats to the right of a large red circle. The circle is blue.", CatsLeftOfCircle);
+        Assert.Equal(
+        [
+            new MentionVerdict("count", 0, false), new MentionVerdict("entity", 1, true), new MentionVerdict("relation", 2, false),
+            new MentionVerdict("count", 6, true), new MentionVerdict("size", 7, false), new MentionVerdict("colour", 8, true),
+            new MentionVerdict("entity", 9, true),
+        ], verdicts);
+        // The wrong verdicts are the analysis's errors (no omissions here).
+        AssertErrors(Check("three cats to the right of a large red circle. The circle is blue.", CatsLeftOfCircle), count: 1, size: 1, relation: 1);
+        // "a bus" is matched to the circle (one thing, a swap): a right count, a wrong entity; the cats, never mentioned, are an omission without a verdict.
+        Assert.Equal([new MentionVerdict("count", 0, true), new MentionVerdict("entity", 1, false)], Analyzer.Mentions("a bus", CatsLeftOfCircle));
+    }
+
     [Theory]
     [InlineData("two cats to the left of a small red circle")]
     [InlineData("a small red circle to the right of two cats")]

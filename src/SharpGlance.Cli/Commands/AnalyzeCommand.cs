@@ -10,6 +10,8 @@ namespace SharpGlance.Cli.Commands;
 /// <c>glance analyze tower --clip DIR --world DIR</c>: what a synthetic world's frozen CLIP tells apart in its
 /// pooled embedding (true caption against one swapped word, per kind), and image→text recall.
 /// <c>glance analyze attention --images DIR</c>: where the captioner looks (paper Sec. 4), see <see cref="AttentionAnalysis"/>.
+/// <c>glance analyze drift --images WORLD/images/SPLIT</c>: whether the first glance looks away from the image and errs
+/// more as its caption grows (paper Sec. 4, visual blindness), see <see cref="DriftAnalysis"/>.
 /// </summary>
 public static class AnalyzeCommand
 {
@@ -71,7 +73,7 @@ public static class AnalyzeCommand
                 : result.Format());
             return 0;
         });
-        return new Command("analyze", "Analyses of a model's parts.") { tower, Attention() };
+        return new Command("analyze", "Analyses of a model's parts.") { tower, Attention(), Drift() };
     }
 
     private static IReadOnlyList<int> ParseLayers(string text) =>
@@ -102,6 +104,40 @@ public static class AnalyzeCommand
             var stats = CliProgress.Run("analyze attention", p => AttentionAnalysis.Run(captioner, paths, options, world, p));
             parse.InvocationConfiguration.Output.Write(stats.Format());
             if (parse.GetValue(plot) is { } png) AttentionAnalysis.WritePlot(stats, png);
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Drift()
+    {
+        var images = new Option<string>("--images") { Description = "A synthetic world's image folder WORLD/images/SPLIT (its scene graphs WORLD/SPLIT.scenes.json judge the mentions)", Required = true };
+        var model = new Option<string?>("--model") { Description = "Captioner folder or hub name (default: the embedded model)" };
+        var beams = new Option<int>("--beams") { Description = "Beam width (1 = greedy, the default here)", DefaultValueFactory = _ => 1 };
+        var maxNew = new Option<int>("--max-new-tokens") { Description = "Longest caption in tokens (the dense world's descriptions need ~160)", DefaultValueFactory = _ => GenerationOptions.Paper.MaxNewTokens };
+        var limit = new Option<int?>("--limit") { Description = "Images at most (the first N by name)" };
+        var plots = new Option<string?>("--plots") { Description = "Folder for attention-by-position.png and errors-by-position.png" };
+        var title = new Option<string>("--title") { Description = "Title of the figures", DefaultValueFactory = _ => "first glance" };
+        var minCount = new Option<int>("--min-count") { Description = "Positions reached by fewer captions (mentions) are left out of the tables and figures", DefaultValueFactory = _ => 10 };
+        var command = new Command("drift", "Visual blindness (paper Sec. 4): the first glance's share of attention on the image by generated-token position, and the error rate of its mentions (entity, count, colour, size, relation) by their position in the caption, judged against the scene graphs.")
+        {
+            images, model, beams, maxNew, limit, plots, title, minCount,
+        };
+        command.SetAction(parse =>
+        {
+            string folder = parse.GetValue(images)!;
+            var world = AttentionAnalysis.WorldOf(folder)
+                ?? throw GlanceException.ForFile(folder, "is not a synthetic world's WORLD/images/SPLIT folder (WORLD/SPLIT.scenes.json and WORLD/lexicon.json beside it): the mentions need scene graphs");
+            var paths = ImagePaths.Expand([folder], folder);
+            if (parse.GetValue(limit) is int n) paths = paths.Take(Math.Max(0, n)).ToList();
+            var generation = GenerationOptions.Paper with { NumBeams = parse.GetValue(beams), MaxNewTokens = parse.GetValue(maxNew) };
+            generation.Validate(int.MaxValue);
+            using var captioner = DefaultModel.LoadForInference(parse.GetValue(model), null, "cpu");
+            var stats = CliProgress.Run("analyze drift", p => DriftAnalysis.Run(captioner, paths, new AttentionOptions { Generation = generation }, world, p));
+            var output = parse.InvocationConfiguration.Output;
+            output.Write(stats.Format(parse.GetValue(minCount)));
+            if (parse.GetValue(plots) is { } dir)
+                foreach (var png in DriftAnalysis.WritePlots(stats, dir, parse.GetValue(title), parse.GetValue(minCount))) output.WriteLine($"figure: {png}");
             return 0;
         });
         return command;

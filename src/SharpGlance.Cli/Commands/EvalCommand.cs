@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
+using SharpGlance.Data.Synthetic;
 using SharpGlance.Evaluation;
+using SharpGlance.Evaluation.Comparison;
 using SharpGlance.Evaluation.Judges;
 using SharpGlance.Evaluation.Report;
 using SharpGlance.Llm;
@@ -11,6 +13,8 @@ namespace SharpGlance.Cli.Commands;
 /// <summary>
 /// <c>glance eval --refs ANNOTATIONS --results RESULTS</c>: coco-caption-exact BLEU-1..4, METEOR, ROUGE-L and
 /// CIDEr-D, optionally LLM judges (CLAIR, MLLM-as-judge) and an HTML report.
+/// <c>glance eval --refs ANNOTATIONS --compare A B</c>: two captioners on the same images, with paired
+/// bootstrap intervals of every difference (<see cref="CaptionComparison"/>).
 /// </summary>
 public static class EvalCommand
 {
@@ -18,7 +22,16 @@ public static class EvalCommand
     {
         var refs = new Option<string>("--refs") { Description = "Reference captions: COCO annotations JSON, Karpathy split JSON, or JSONL {\"image\",\"caption\"}", Required = true };
         var results = new Option<string>("--results") { Description = "Candidate captions: COCO results JSON [{\"image_id\",\"caption\"}] or JSONL {\"image\",\"caption\"}; " +
-            $"captions (and references) of at most {SharpGlance.Evaluation.CaptionFiles.MaxCaptionWords:N0} words", Required = true };
+            $"captions (and references) of at most {SharpGlance.Evaluation.CaptionFiles.MaxCaptionWords:N0} words" };
+        var compare = new Option<string[]>("--compare")
+        {
+            Description = "Compare two results files A B on the same images instead of scoring one: per-image differences and paired bootstrap intervals of B − A",
+            Arity = new ArgumentArity(2, 2), AllowMultipleArgumentsPerToken = true,
+        };
+        var resamples = new Option<int>("--bootstrap-resamples") { Description = "With --compare: bootstrap resamples", DefaultValueFactory = _ => 1000 };
+        var bootSeed = new Option<int>("--bootstrap-seed") { Description = "With --compare: seed of the bootstrap draws", DefaultValueFactory = _ => 0 };
+        var confidence = new Option<double>("--confidence") { Description = "With --compare: coverage of the intervals", DefaultValueFactory = _ => 0.95 };
+        var scenes = new Option<string?>("--scenes") { Description = "With --compare: a synthetic world's SPLIT.scenes.json (lexicon.json beside it) — error counts per caption and the exact McNemar test on error-free captions" };
         var metrics = new Option<string>("--metrics") { Description = "Comma-separated: bleu, meteor, rouge, cider", DefaultValueFactory = _ => "bleu,meteor,rouge,cider" };
         var json = new Option<bool>("--json") { Description = "Print the scores (corpus and per image) as JSON" };
         var report = new Option<string?>("--report") { Description = "Write a self-contained HTML report to this file" };
@@ -40,11 +53,35 @@ public static class EvalCommand
 
         var command = new Command("eval", "Score captions exactly as coco-caption does (BLEU, METEOR, ROUGE-L, CIDEr-D), with optional LLM judges and an HTML report.")
         {
-            refs, results, metrics, json, report, images, split, paraphrase, gallery, attention, meta,
+            refs, results, compare, resamples, bootSeed, confidence, scenes, metrics, json, report, images, split, paraphrase, gallery, attention, meta,
             judge, judgeUrl, judgeModel, judgeKey, judgeSeeds, judgeSamples, judgeConcurrency, judgeTemperature, judgeInstruction,
         };
         command.SetAction(parse =>
         {
+            if (parse.GetValue(compare) is { Length: > 0 } pair)
+            {
+                if (parse.GetValue(results) is not null) throw new GlanceException("give either --results FILE or --compare A B, not both");
+                foreach (var (name, given) in new[] { ("--judge", parse.GetValue(judge) is not null), ("--attention", parse.GetValue(attention) is not null) })
+                    if (given) throw new GlanceException($"{name} does not combine with --compare");
+                var checks = parse.GetValue(scenes) is { } scenesPath ? SceneChecks.Load(scenesPath) : null;
+                var compareRequest = new CompareRequest
+                {
+                    ReferencesPath = parse.GetValue(refs)!, PathA = pair[0], PathB = pair[1],
+                    Metrics = EvaluationOptions.ParseMetrics(parse.GetValue(metrics)!),
+                    Split = parse.GetValue(split)!,
+                    MeteorParaphraseTable = parse.GetValue(paraphrase),
+                    Bootstrap = new BootstrapOptions { Resamples = parse.GetValue(resamples), Seed = parse.GetValue(bootSeed), Confidence = parse.GetValue(confidence) },
+                    Check = checks is null ? null : checks.Check,
+                    CheckSource = checks?.ScenesPath,
+                    ReportPath = parse.GetValue(report),
+                    ImagesDir = parse.GetValue(images),
+                };
+                bool compareJson = parse.GetValue(json);
+                var compared = compareJson ? CaptionComparison.Run(compareRequest) : CliProgress.Run("eval --compare", p => CaptionComparison.Run(compareRequest, p));
+                parse.InvocationConfiguration.Output.Write(compareJson ? CaptionComparison.ToJson(compared) + "\n" : CaptionComparison.Format(compared));
+                return 0;
+            }
+            if (parse.GetValue(results) is null) throw new GlanceException("give --results FILE (or --compare A B)");
             var judges = (parse.GetValue(judge) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             var request = new EvalRequest
             {

@@ -23,13 +23,15 @@ public static class SynthCommand
         var vocab = new Option<string>("--vocab") { Description = "Emoji vocabulary: mini (3 per class; default: the world of the embedded default model and the demo), small (57 entities) or full (curated few hundred).", DefaultValueFactory = _ => "mini" };
         var occlusion = new Option<double>("--occlusion") { Description = "Probability that a scene lets objects partly overlap.", DefaultValueFactory = _ => 0.25 };
         var threads = new Option<int>("--threads") { Description = "Worker threads (0: all cores); the output does not depend on it.", DefaultValueFactory = _ => 0 };
+        var worldKind = new Option<string>("--world") { Description = "default (1–2 groups, one-sentence captions: the embedded model's world) or dense (3–6 groups, 2–4 relations, references of several sentences, objects of at least two patches of --grid).", DefaultValueFactory = _ => "default" };
+        var grid = new Option<int>("--grid") { Description = "With --world dense: patches per side of the tower that will see the images; object sizes are in its patches (default 8: the embedded model's 96 px / 12 px ViT).", DefaultValueFactory = _ => 8 };
         var samples = new Option<string?>("--samples") { Description = "Instead of a dataset, write 6 varied sample scenes and their captions into this folder." };
         var font = new Option<string?>("--emoji-font") { Description = $"Emoji font (default {EmojiCatalog.DefaultFontPath})." };
         var cldr = new Option<string?>("--cldr") { Description = $"CLDR 'common' folder (default {EmojiCatalog.DefaultCldrDir})." };
 
         var command = new Command("synth", "Generate the synthetic captioning world: images, captions, scene graphs, lexicon.")
         {
-            outDir, train, val, test, seed, size, vocab, occlusion, threads, samples, font, cldr,
+            outDir, train, val, test, seed, size, vocab, occlusion, worldKind, grid, threads, samples, font, cldr,
         };
         command.SetAction(parseResult =>
         {
@@ -40,10 +42,16 @@ public static class SynthCommand
                 "mini" => SynthVocab.Mini,
                 var v => throw new GlanceException($"--vocab must be mini, small or full (got '{v}')"),
             };
+            DenseWorld? dense = parseResult.GetValue(worldKind) switch
+            {
+                "default" => null,
+                "dense" => new DenseWorld(Grid: parseResult.GetValue(grid)),
+                var w => throw new GlanceException($"--world must be default or dense (got '{w}')"),
+            };
             if (parseResult.GetValue(samples) is { } samplesDir)
             {
                 using var world = SyntheticWorld.Open(parseResult.GetValue(seed), parseResult.GetValue(size), which,
-                    parseResult.GetValue(occlusion), parseResult.GetValue(font), parseResult.GetValue(cldr));
+                    parseResult.GetValue(occlusion), parseResult.GetValue(font), parseResult.GetValue(cldr), dense);
                 foreach (var item in world.WriteSamples(samplesDir))
                     Console.WriteLine($"{Path.Combine(samplesDir, item.Scene.FileName)}: {item.Captions[0]}");
                 return 0;
@@ -53,7 +61,7 @@ public static class SynthCommand
                 Train = parseResult.GetValue(train), Val = parseResult.GetValue(val), Test = parseResult.GetValue(test),
                 Seed = parseResult.GetValue(seed), ImageSize = parseResult.GetValue(size), Vocab = which,
                 Occlusion = parseResult.GetValue(occlusion), Threads = parseResult.GetValue(threads),
-                FontPath = parseResult.GetValue(font), CldrDir = parseResult.GetValue(cldr),
+                FontPath = parseResult.GetValue(font), CldrDir = parseResult.GetValue(cldr), Dense = dense,
             };
             var dir = parseResult.GetValue(outDir) ?? throw new GlanceException("--out is required (the dataset folder)");
             options.Validate();

@@ -75,6 +75,13 @@ public static class CaptionWriter
         return captions;
     }
 
+    /// <summary>
+    /// The dense world's references: <paramref name="count"/> detailed descriptions of the scene, each
+    /// drawing its own relation phrases (<see cref="Detailed"/>).
+    /// </summary>
+    public static IReadOnlyList<string> Descriptions(SceneGraph scene, SynthRandom rng, int count = 5) =>
+        Enumerable.Range(0, count).Select(_ => Detailed(scene, rng)).ToList();
+
     /// <summary>A detailed-style description: what is shown on which background, where, the relation, and any overlap.</summary>
     public static string Detailed(SceneGraph scene, SynthRandom rng)
     {

@@ -14,6 +14,14 @@ public sealed record CaptionErrors(int Entity, int Colour, int Count, int Size, 
     public int Total => Entity + Attribute + Relation;
 }
 
+/// <summary>
+/// One thing a caption says about its scene, judged: its kind (one of <see cref="ErrorBreakdown.Kinds"/>),
+/// where it is (the index of its word among the caption's words: the noun of an entity, the number word of
+/// a count — the noun for a bare plural —, the colour or size word, the first word of a relation phrase),
+/// and whether it is right.
+/// </summary>
+public sealed record MentionVerdict(string Kind, int Word, bool Right);
+
 /// <summary>Error counts summed over many captions, and how many captions had each kind (the error-breakdown table).</summary>
 public sealed class ErrorBreakdown
 {
@@ -95,13 +103,14 @@ public sealed class SceneErrorAnalyzer
         public int? Count;
         public string? Colour, Size;
         public bool Definite;
+        public int Word, CountWord, ColourWord, SizeWord;   // word indices in the caption (see MentionVerdict)
         public Mention? Antecedent; // for a definite re-mention
         public Mention Root => Antecedent?.Root ?? this;
         public override string ToString() =>
             $"{(Definite ? "the " : "")}{(Count is { } c ? c + " " : "")}{Size} {Colour} {Entity}".Replace("  ", " ", StringComparison.Ordinal).Trim();
     }
 
-    internal sealed record StatedRelation(Mention Subject, string Predicate, Mention Object);
+    internal sealed record StatedRelation(Mention Subject, string Predicate, Mention Object, int Word = -1);
 
     private readonly Dictionary<string, Token> _phrases = new(StringComparer.Ordinal);
     private readonly int _maxPhraseWords;
@@ -143,7 +152,21 @@ public sealed class SceneErrorAnalyzer
     public WorldLexicon Lexicon => _lexicon;
 
     /// <summary>The errors of <paramref name="caption"/> about <paramref name="scene"/>.</summary>
-    public CaptionErrors Analyze(string caption, SceneGraph scene)
+    public CaptionErrors Analyze(string caption, SceneGraph scene) => Judge(caption, scene, null);
+
+    /// <summary>
+    /// Every entity, count, colour, size and relation the caption states, in the order of their words, each
+    /// judged as <see cref="Analyze(string, SceneGraph)"/> judges it (its errors are the wrong verdicts plus the
+    /// omissions, which have no place in the caption: groups never mentioned, scene relations never stated).
+    /// </summary>
+    public IReadOnlyList<MentionVerdict> Mentions(string caption, SceneGraph scene)
+    {
+        var verdicts = new List<MentionVerdict>();
+        Judge(caption, scene, verdicts);
+        return verdicts.OrderBy(v => v.Word).ToList();
+    }
+
+    private CaptionErrors Judge(string caption, SceneGraph scene, List<MentionVerdict>? verdicts)
     {
         var (mentions, stated) = Parse(caption);
         var notes = new List<string>();
@@ -161,22 +184,27 @@ public sealed class SceneErrorAnalyzer
         {
             if (!groupOf.TryGetValue(root, out var g))
             {
+                verdicts?.Add(new MentionVerdict("entity", root.Word, false));
                 entity++;
                 notes.Add(groups.Any(x => x.Name == root.Entity)
                     ? $"entity: an extra '{root.Entity}' (the scene's one group of them is already mentioned)"
                     : $"entity: '{root.Entity}' is not in the scene");
                 continue;
             }
+            verdicts?.Add(new MentionVerdict("entity", root.Word, g.Name == root.Entity));
             if (g.Name != root.Entity)
             {
                 entity++;
                 notes.Add($"entity: '{root.Entity}' where the scene has '{g.Name}'");
             }
+            if (root.Count is { } stated1) verdicts?.Add(new MentionVerdict("count", root.CountWord, stated1 == -1 ? g.Count > 1 : stated1 == g.Count));
             if (root.Count is { } n && (n == -1 ? g.Count == 1 : n != g.Count))
             {
                 count++;
                 notes.Add($"count: {(n == -1 ? "several" : n.ToString(CultureInfo.InvariantCulture))} '{root.Entity}' where the scene has {g.Count}");
             }
+            if (g.IsShape && root.Colour is { } said) verdicts?.Add(new MentionVerdict("colour", root.ColourWord, said == g.Colour));
+            if (g.IsShape && root.Size is { } saidSize) verdicts?.Add(new MentionVerdict("size", root.SizeWord, saidSize == g.Size));
             if (g.IsShape && root.Colour is { } c && c != g.Colour)
             {
                 colour++;
@@ -202,7 +230,9 @@ public sealed class SceneErrorAnalyzer
             if (!groupOf.TryGetValue(r.Subject.Root, out var a) || !groupOf.TryGetValue(r.Object.Root, out var b) || a.Index == b.Index) continue;
             related.Add((Math.Min(a.Index, b.Index), Math.Max(a.Index, b.Index)));
             if (!judged.Add((a.Index, r.Predicate, b.Index))) continue;
-            if (Relations.Holds(r.Predicate, a.Bounds, b.Bounds, scene.Width)) continue;
+            bool holds = Relations.Holds(r.Predicate, a.Bounds, b.Bounds, scene.Width);
+            verdicts?.Add(new MentionVerdict("relation", r.Word, holds));
+            if (holds) continue;
             relation++;
             var truth = Relations.HoldsAll(a.Bounds, b.Bounds, scene.Width);
             notes.Add($"relation: '{a.Name} {r.Predicate} {b.Name}' is false (true: {(truth.Count == 0 ? "none" : string.Join(", ", truth))})");
@@ -292,21 +322,24 @@ public sealed class SceneErrorAnalyzer
     {
         var mentions = new List<Mention>();
         var relations = new List<StatedRelation>();
+        int offset = 0;   // words in the sentences before this one
         foreach (var sentence in caption.ToLowerInvariant().Split(['.', '!', '?', ';', '\n'], StringSplitOptions.RemoveEmptyEntries))
         {
             var words = Words(sentence);
             // Pending noun-phrase material ("a small red …"), the latest noun phrase (subject of a following
             // relation), and a relation waiting for its object.
             int? count = null; string? colour = null, size = null; bool definite = false;
+            int countWord = -1, colourWord = -1, sizeWord = -1;
             var strayInPhrase = 0;                             // unknown words inside the pending noun phrase
             Mention? last = null;
-            (Mention? Subject, string Predicate)? open = null;
+            (Mention? Subject, string Predicate, int Word)? open = null;
             var strayAfterRelation = 0;                        // unknown words since the open relation
             void ResetPhrase() { count = null; colour = null; size = null; definite = false; strayInPhrase = 0; }
             for (var i = 0; i < words.Count;)
             {
                 var (token, length) = Match(words, i);
                 var word = words[i];
+                int at = offset + i;
                 i += length;
                 switch (token?.Kind)
                 {
@@ -319,32 +352,37 @@ public sealed class SceneErrorAnalyzer
                         {
                             if (colour is not null || size is not null) ResetPhrase();
                             count = token.Number; // "a pair of": "a" then "pair of" = 2
+                            countWord = at;
                         }
                         break;
-                    case TokenKind.Colour: colour = token.Value; break;
-                    case TokenKind.Size: size = token.Value; break;
+                    case TokenKind.Colour: colour = token.Value; colourWord = at; break;
+                    case TokenKind.Size: size = token.Value; sizeWord = at; break;
                     case TokenKind.Noun:
                     {
                         // "a cat" = 1; "cats" = more than one; "the cat" = 1; "fish"/"sheep" alone = unknown.
                         var n = count ?? (token.Singular && !token.Plural ? 1 : !token.Singular && token.Plural ? -1 : null);
-                        var m = new Mention { Entity = token.Value, Count = n, Colour = colour, Size = size, Definite = definite };
+                        var m = new Mention
+                        {
+                            Entity = token.Value, Count = n, Colour = colour, Size = size, Definite = definite,
+                            Word = at, CountWord = count is null ? at : countWord, ColourWord = colourWord, SizeWord = sizeWord,
+                        };
                         if (definite) m.Antecedent = FindAntecedent(mentions, m);
                         if (m.Antecedent is { } ante)
                         {
                             // A re-mention adds what it says to the thing first mentioned ("a circle … the red circle").
                             var root = ante.Root;
-                            root.Colour ??= m.Colour;
-                            root.Size ??= m.Size;
+                            if (root.Colour is null && m.Colour is not null) (root.Colour, root.ColourWord) = (m.Colour, m.ColourWord);
+                            if (root.Size is null && m.Size is not null) (root.Size, root.SizeWord) = (m.Size, m.SizeWord);
                         }
                         mentions.Add(m);
-                        if (open is { Subject: { } subject } o) relations.Add(new StatedRelation(subject, o.Predicate, m));
+                        if (open is { Subject: { } subject } o) relations.Add(new StatedRelation(subject, o.Predicate, m, o.Word));
                         open = null;
                         last = m;
                         ResetPhrase();
                         break;
                     }
                     case TokenKind.Relation:
-                        open = (last, token.Value);
+                        open = (last, token.Value, at);
                         strayAfterRelation = 0;
                         ResetPhrase();
                         break;
@@ -363,6 +401,7 @@ public sealed class SceneErrorAnalyzer
                         break;
                 }
             }
+            offset += words.Count;
         }
         return (mentions, relations);
     }

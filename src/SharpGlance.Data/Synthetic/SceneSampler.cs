@@ -22,22 +22,28 @@ public sealed record SceneSamplerOptions(int ImageSize = 128, double Occlusion =
 /// visible. Everything comes from the <see cref="SynthRandom"/> it is given, so a scene is a pure
 /// function of (world, options, stream).
 /// </summary>
-public sealed class SceneSampler
+public sealed partial class SceneSampler
 {
     private readonly WorldVocabulary _vocab;
     private readonly Func<string, double> _emojiAspect;
     private readonly SceneSamplerOptions _options;
 
     /// <param name="emojiAspect">Width/height of an emoji's visible glyph (<see cref="EmojiCatalog.Sprite"/>), so boxes fit what is drawn.</param>
-    public SceneSampler(WorldVocabulary vocabulary, Func<string, double> emojiAspect, SceneSamplerOptions options)
+    /// <param name="dense">Draw the dense world's scenes instead (<see cref="DenseWorld"/>); null: the default world.</param>
+    public SceneSampler(WorldVocabulary vocabulary, Func<string, double> emojiAspect, SceneSamplerOptions options, DenseWorld? dense = null)
     {
         options.Validate();
+        dense?.Validate(options.ImageSize);
         _vocab = vocabulary;
         _emojiAspect = emojiAspect;
         _options = options;
+        Dense = dense;
     }
 
     public SceneSamplerOptions Options => _options;
+
+    /// <summary>The dense world's settings, or null for the default world.</summary>
+    public DenseWorld? Dense { get; }
 
     // Background palettes: light ones, and a few dark ones (shapes that would vanish on them are filtered out).
     internal static readonly (string Name, byte R, byte G, byte B)[] LightBackgrounds =
@@ -70,6 +76,7 @@ public sealed class SceneSampler
 
     public SceneGraph Sample(SynthRandom rng, int imageId, string split, string fileName)
     {
+        if (Dense is not null) return SampleDense(rng, imageId, split, fileName);
         double side = _options.ImageSize;
         for (var attempt = 0; attempt < 500; attempt++)
         {
@@ -92,7 +99,7 @@ public sealed class SceneSampler
             {
                 foreach (var g in groups) LayOutGroup(rng, g, allowOverlap, stacked: predicate == Relations.OnTopOf && g == groups[0]);
                 if (!Place(rng, groups, predicate, allowOverlap, side)) continue;
-                return Build(rng, groups, predicate, imageId, split, fileName);
+                return Build(rng, groups, predicate is null ? [] : [(0, predicate, 1)], stacked: predicate == Relations.OnTopOf, imageId, split, fileName);
             }
         }
         throw new InvalidOperationException("the scene sampler found no layout in 500 attempts (image size too small?)");
@@ -271,12 +278,13 @@ public sealed class SceneSampler
         return mustFail.All(p => !Relations.Holds(p, a, b, side));
     }
 
-    private SceneGraph Build(SynthRandom rng, List<GroupPlan> groups, string? predicate, int imageId, string split, string fileName)
+    private SceneGraph Build(SynthRandom rng, List<GroupPlan> groups, IReadOnlyList<(int Subject, string Predicate, int Object)> stated, bool stacked,
+        int imageId, string split, string fileName)
     {
         double side = _options.ImageSize;
         // Paint order: what lies underneath a stack first, otherwise the groups in random order.
         var groupOrder = Enumerable.Range(0, groups.Count).ToList();
-        if (predicate == Relations.OnTopOf) groupOrder.Reverse();
+        if (stacked) groupOrder.Reverse();
         else rng.Shuffle(groupOrder);
         var layers = new List<(int Group, int Instance)>();
         foreach (var g in groupOrder)
@@ -297,9 +305,8 @@ public sealed class SceneSampler
             sceneGroups.Add(new SceneGroup(g, plan.Entity.Name, plan.Entity.Class, plan.Entity.Kind, plan.Entity.Emoji,
                 plan.Colour, plan.Size, plan.Fill, plan.Count, instances));
         }
-        var relations = new List<SceneRelation>();
-        if (predicate is not null)
-            relations.Add(new SceneRelation(0, predicate, 1, Relations.HoldsAll(sceneGroups[0].Bounds, sceneGroups[1].Bounds, side)));
+        var relations = stated.Select(r => new SceneRelation(r.Subject, r.Predicate, r.Object,
+            Relations.HoldsAll(sceneGroups[r.Subject].Bounds, sceneGroups[r.Object].Bounds, side))).ToList();
         var background = SampleBackground(rng, groups);
         return new SceneGraph(imageId, split, fileName, (int)side, (int)side, background, sceneGroups, relations);
     }

@@ -18,6 +18,8 @@ public sealed record SynthOptions
     public int Threads { get; init; }
     public string? FontPath { get; init; }
     public string? CldrDir { get; init; }
+    /// <summary>The dense world's settings (<c>--world dense</c>); null: the default world.</summary>
+    public DenseWorld? Dense { get; init; }
 
     public const int MaxPerSplit = 999_999;
 
@@ -30,6 +32,7 @@ public sealed record SynthOptions
             throw new GlanceException($"--size must be one of 96, 128, 160, 192, 224, 256 (got {ImageSize})");
         if (Threads < 0) throw new GlanceException($"--threads must be 0 (all cores) or positive (got {Threads})");
         new SceneSamplerOptions(ImageSize, Occlusion).Validate();
+        Dense?.Validate(ImageSize);
     }
 }
 
@@ -60,30 +63,33 @@ public sealed class SyntheticWorld : IDisposable
     private readonly SceneSampler _sampler;
     private readonly SceneRenderer _renderer;
 
-    private SyntheticWorld(EmojiCatalog catalog, WorldVocabulary vocabulary, SceneSamplerOptions sampling, long seed)
+    private SyntheticWorld(EmojiCatalog catalog, WorldVocabulary vocabulary, SceneSamplerOptions sampling, long seed, DenseWorld? dense)
     {
         _catalog = catalog;
         Vocabulary = vocabulary;
         Seed = seed;
-        _sampler = new SceneSampler(vocabulary, e => catalog.Sprite(e).Aspect, sampling);
+        _sampler = new SceneSampler(vocabulary, e => catalog.Sprite(e).Aspect, sampling, dense);
         _renderer = new SceneRenderer(catalog);
     }
 
     public WorldVocabulary Vocabulary { get; }
     public long Seed { get; }
     public SceneSamplerOptions Sampling => _sampler.Options;
+    /// <summary>The dense world's settings, or null for the default world.</summary>
+    public DenseWorld? Dense => _sampler.Dense;
     public EmojiCatalog Catalog => _catalog;
 
     /// <summary>Opens the font and CLDR (a clear error names the Debian packages when they are missing).</summary>
     public static SyntheticWorld Open(long seed, int imageSize = 128, SynthVocab vocab = SynthVocab.Small, double occlusion = 0.25,
-        string? fontPath = null, string? cldrDir = null)
+        string? fontPath = null, string? cldrDir = null, DenseWorld? dense = null)
     {
         var sampling = new SceneSamplerOptions(imageSize, occlusion);
         sampling.Validate();
+        dense?.Validate(imageSize);
         var catalog = EmojiCatalog.Load(fontPath, cldrDir);
         try
         {
-            return new SyntheticWorld(catalog, WorldVocabulary.Create(catalog, vocab), sampling, seed);
+            return new SyntheticWorld(catalog, WorldVocabulary.Create(catalog, vocab), sampling, seed, dense);
         }
         catch
         {
@@ -104,7 +110,9 @@ public sealed class SyntheticWorld : IDisposable
         var scene = _sampler.Sample(SynthRandom.ForItem(Seed, stream, index), imageId, split, $"{split}/{imageId}.png");
         // Captions draw from their own stream, so rewording a template never moves a scene.
         var words = SynthRandom.ForItem(Seed, stream + CaptionStreamOffset, index);
-        return new SynthItem(scene, CaptionWriter.Captions(scene, words), CaptionWriter.Detailed(scene, words));
+        // The dense world's references are themselves descriptions of several sentences.
+        var captions = Dense is null ? CaptionWriter.Captions(scene, words) : CaptionWriter.Descriptions(scene, words);
+        return new SynthItem(scene, captions, CaptionWriter.Detailed(scene, words));
     }
 
     public byte[] RenderPng(SceneGraph scene) => _renderer.RenderPng(scene);
@@ -124,7 +132,7 @@ public sealed class SyntheticWorld : IDisposable
     public static SynthSummary Generate(string outDir, SynthOptions options, IProgress<ProgressUpdate>? progress = null, CancellationToken cancel = default)
     {
         options.Validate();
-        using var world = Open(options.Seed, options.ImageSize, options.Vocab, options.Occlusion, options.FontPath, options.CldrDir);
+        using var world = Open(options.Seed, options.ImageSize, options.Vocab, options.Occlusion, options.FontPath, options.CldrDir, options.Dense);
         return world.WriteDataset(outDir, options, progress, cancel);
     }
 
@@ -175,7 +183,7 @@ public sealed class SyntheticWorld : IDisposable
             WriteJson(Path.Combine(staging, "world.json"), new WorldInfo(
                 "SharpGlance synthetic world (SPEC §11)", options.Seed, options.ImageSize, Vocabulary.Which.ToString().ToLowerInvariant(),
                 options.Occlusion, written, Vocabulary.Emoji.Count, Vocabulary.Shapes.Count, Vocabulary.Classes.Count,
-                Path.GetFileName(_catalog.FontPath)));
+                Path.GetFileName(_catalog.FontPath), Dense is null ? null : "dense", Dense?.Grid));
 
             // Swap the new products in: each split's image folder and files, then the shared files.
             foreach (var split in written.Keys)
@@ -244,8 +252,11 @@ public sealed class SyntheticWorld : IDisposable
         return files;
     }
 
+    // World and Grid are written for the dense world only, so the default world's world.json is as it was.
     private sealed record WorldInfo(string Description, long Seed, int ImageSize, string Vocab, double Occlusion,
-        Dictionary<string, int> Images, int EmojiEntities, int Shapes, int Classes, string Font);
+        Dictionary<string, int> Images, int EmojiEntities, int Shapes, int Classes, string Font,
+        [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? World = null,
+        [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] int? Grid = null);
 
     // LLaVA conversation JSON: one entry per reference caption (id "{image_id}_{k}"), as COCO captioning
     // trains on every (image, caption) pair; the ViT features are cached per image (SPEC §10), so five
@@ -305,7 +316,8 @@ public sealed class SyntheticWorld : IDisposable
         };
         var picked = new List<SynthItem>();
         var index = 0;
-        foreach (var wish in wishes.Take(count))
+        // The dense world has no such wishes (its scenes all have several relations): its first scenes are taken.
+        foreach (var wish in (Dense is null ? wishes : []).Take(count))
         {
             while (index < 100_000)
             {

@@ -17,7 +17,24 @@ public sealed record MeteorSegment(string Candidate, IReadOnlyList<string> Refer
 
 /// <summary><paramref name="Corpus"/>: METEOR from the summed statistics of all segments (what coco-caption
 /// reports, not the mean of <paramref name="PerSegment"/>).</summary>
-public sealed record MeteorResult(double Corpus, double[] PerSegment, bool ParaphraseEnabled);
+public sealed record MeteorResult(double Corpus, double[] PerSegment, bool ParaphraseEnabled)
+{
+    /// <summary>Each segment's statistics and the scoring parameters, from which any multiset of the segments has a corpus score (<see cref="FromStatistics"/>).</summary>
+    internal IReadOnlyList<MeteorStats> Statistics { get; init; } = [];
+    internal MeteorParameters? Parameters { get; init; }
+
+    /// <summary>
+    /// The corpus METEOR of the segments <paramref name="segments"/> (indices, repeats allowed: a bootstrap
+    /// resample): their statistics added up in the given order (<see cref="MeteorStats.Add"/>) and scored.
+    /// Over every segment once, in order, it is <see cref="Corpus"/> exactly.
+    /// </summary>
+    public double FromStatistics(IReadOnlyList<int> segments)
+    {
+        var total = new MeteorStats();
+        foreach (int i in segments) total.Add(Statistics[i]);
+        return total.Compute(Parameters ?? throw new InvalidOperationException("no METEOR parameters recorded"));
+    }
+}
 
 /// <summary>
 /// METEOR 1.5 exactly as coco-caption runs it: <c>java -jar meteor-1.5.jar - - -stdio -l en -norm</c>, one
@@ -86,7 +103,7 @@ public sealed class MeteorScorer
             perSegment[i] = stats[i].Compute(parameters);
             total.Add(stats[i]);
         }
-        return new MeteorResult(total.Compute(parameters), perSegment, paraphraseEnabled);
+        return new MeteorResult(total.Compute(parameters), perSegment, paraphraseEnabled) { Statistics = stats, Parameters = parameters };
     }
 
     /// <summary>The SCORE step for one image: the best reference's statistics.</summary>

@@ -282,7 +282,7 @@ public static class HtmlReport
     private static string F(double v, int digits) => double.IsNaN(v) ? "–" : v.ToString("F" + digits, CultureInfo.InvariantCulture);
     private static string Enc(string s) => WebUtility.HtmlEncode(s);
 
-    private const string Css = """
+    internal const string Css = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1400px}
 h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.6em}
 .meta,.note{color:#555;font-size:.9em}
@@ -303,7 +303,7 @@ td.thumb{padding:.15em;width:64px}td.thumb img{max-width:64px;max-height:64px;di
 .warn{color:#8a5a00;background:#fff6e0;padding:.4em .6em;border-radius:4px;display:inline-block}
 """;
 
-    private const string Script = """
+    internal const string Script = """
 document.querySelectorAll('table.sortable').forEach(function(t){
   t.querySelectorAll('th').forEach(function(th,col){
     th.addEventListener('click',function(){

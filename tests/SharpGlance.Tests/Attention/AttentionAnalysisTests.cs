@@ -58,4 +58,45 @@ public class AttentionAnalysisTests
         using var png = SKBitmap.Decode(plot);
         Assert.Equal(640, png.Width);
     }
+
+    [Fact]
+    public void Analyze_drift_counts_every_token_and_mention_and_its_errors_add_up_to_the_analysis()
+    {
+        string world = TempDir.Create("drift-cli");
+        Assert.Equal(0, GlanceCli.Run("synth", "--out", world, "--test", "8", "--seed", "4", "--threads", "1").Code);
+        string images = Path.Combine(world, "images", "test");
+        var scenes = AttentionAnalysis.WorldOf(images)!.Value;
+        using var captioner = Captioner.Load(DefaultModel.Folder, new CaptionerLoadOptions { TrimVision = true });
+        var paths = Directory.GetFiles(images, "*.png").Order(StringComparer.Ordinal).ToList();
+        var options = new AttentionOptions { Generation = new GenerationOptions { MaxNewTokens = 30 } };
+        var stats = DriftAnalysis.Run(captioner, paths, options, scenes);
+
+        Assert.Equal(8, stats.Images);
+        Assert.Equal(8, stats.TokensAt[0]);                          // every caption has a first token
+        Assert.Equal(stats.Tokens, stats.TokensAt.Sum());
+        Assert.True(stats.TokensAt.Zip(stats.TokensAt.Skip(1)).All(p => p.First >= p.Second));
+        Assert.All(Enumerable.Range(0, stats.TokensAt.Count), t => Assert.InRange(stats.Share(t), 0.0, 1.0));
+        // The even-spread reference: 64 image tokens among the keys a token sees, fewer as the caption grows.
+        Assert.InRange(stats.Even(0), 0.5, 1.0);
+        Assert.True(Enumerable.Range(1, stats.TokensAt.Count - 1).All(t => stats.Even(t) < stats.Even(t - 1)));
+        Assert.Equal(8, stats.MentionsAt[0]);
+        Assert.Equal(stats.MentionsAt.Sum(), stats.MentionsByFifth.Sum());
+        Assert.Equal(stats.MentionsAt.Sum(), stats.ByKind.Values.Sum(k => k.Judged));
+        // The wrong mentions plus the omissions are exactly the errors the scene-graph analysis counts.
+        var analyzer = new SharpGlance.Data.Synthetic.SceneErrorAnalyzer(scenes.Lexicon);
+        int errors = paths.Sum(p => analyzer.Analyze(AttentionMaps.Read(captioner, RgbImage.FromFile(p), options).First.Caption, scenes.Scenes[Path.GetFileName(p)]).Total);
+        Assert.Equal(errors, stats.WrongAt.Sum() + stats.Omissions);
+
+        string plots = Path.Combine(world, "drift");
+        var (code, output, _) = GlanceCli.Run("analyze", "drift", "--images", images, "--plots", plots, "--min-count", "2");
+        Assert.Equal(0, code);
+        Assert.Contains("8 images", output);
+        Assert.Matches(@"\n0–3\s+\d+\s+\d+\.\d%", output);
+        foreach (var png in new[] { "attention-by-position.png", "errors-by-position.png", "errors-by-kind-position.png" })
+        {
+            using var bitmap = SKBitmap.Decode(Path.Combine(plots, png));
+            Assert.Equal(900, bitmap.Width);
+        }
+        Assert.Throws<GlanceException>(() => GlanceCli.Run("analyze", "drift", "--images", world));   // not an images/SPLIT folder
+    }
 }
