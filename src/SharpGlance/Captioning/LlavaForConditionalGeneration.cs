@@ -115,7 +115,7 @@ public sealed class LlavaMultiModalProjector : nn.Module<Tensor, Tensor>
 /// image's visual tokens where it stands (<see cref="Merge"/>), and the Llama decodes through
 /// <see cref="TextGenerator"/> as OPT does.
 /// </summary>
-public sealed class LlavaForConditionalGeneration : IDisposable
+public sealed class LlavaForConditionalGeneration : ICaptionModel
 {
     public const string VisionPrefix = "vision_tower.vision_model.";
     public const string ProjectorPrefix = "multi_modal_projector.";
@@ -340,6 +340,25 @@ public sealed class LlavaForConditionalGeneration : IDisposable
         var result = Generate(ids, mask, pixels, o);
         return Enumerable.Range(0, result.Sequences.Length)
             .Select(i => Tokenizer.Decode(result.Tokens(i, o.EosTokenId)).Trim()).ToList();
+    }
+
+    // ---- as a captioning model (caption, serve) -------------------------------------------------
+
+    /// <summary>The question asked for a caption when none is given (LLaVA-1.5's COCO captioning prompt).</summary>
+    public const string CaptionQuestion = "Provide a one-sentence caption for the provided image.";
+
+    bool ICaptionModel.CanRefine => false;
+    int ICaptionModel.VocabSize => language_model.Config.VocabSize;
+    void ICaptionModel.CheckImage(RgbImage image) => ImageProcessor.CheckSize(image, AspectMode.Square);
+    int ICaptionModel.CountTokens(string text) => Tokenizer.Encode(text, addBos: false).Length;
+
+    IReadOnlyList<ImageCaption> ICaptionModel.CaptionImages(IReadOnlyList<RgbImage> images, CaptionRunOptions options, CaptionStageTimes? stages)
+    {
+        if (options.Rounds > 0) throw new GlanceException("refinement needs a captioner with DeepLens (a Hugging Face LLaVA has only the first glance)");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var captions = Caption(images, options.Question ?? CaptionQuestion, options.Generation);
+        if (stages is not null) stages.FirstGlance = clock.Elapsed;
+        return captions.Select(c => new ImageCaption("", c, null, [], null)).ToList();
     }
 
     public void Dispose()
