@@ -152,12 +152,12 @@ public sealed class LlavaForConditionalGeneration : ICaptionModel
         if (!Directory.Exists(folder)) throw GlanceException.ForFile(folder, "no such model folder");
         var config = LlavaConfig.FromFile(folder);
         var tokenizer = LlamaTokenizer.FromFolder(folder);
-        var processor = new ClipImageProcessor(ImageProcessorConfig.FromFolder(folder, AspectMode.Square) with
-        {
-            // Without a preprocessor_config.json: CLIP's processing at the tower's input size.
-            ShortestEdge = File.Exists(Path.Combine(folder, "preprocessor_config.json")) ? ImageProcessorConfig.FromFolder(folder).ShortestEdge : config.Vision.ImageSize,
-            CropSize = File.Exists(Path.Combine(folder, "preprocessor_config.json")) ? ImageProcessorConfig.FromFolder(folder).CropSize : config.Vision.ImageSize,
-        });
+        // The HF processor resizes the short side and centre-crops (no expand2square). Without a
+        // preprocessor_config.json: CLIP's processing at the tower's input size.
+        var processorConfig = ImageProcessorConfig.FromFolder(folder, AspectMode.Square);
+        if (!File.Exists(Path.Combine(folder, "preprocessor_config.json")))
+            processorConfig = processorConfig with { ShortestEdge = config.Vision.ImageSize, CropSize = config.Vision.ImageSize };
+        var processor = new ClipImageProcessor(processorConfig);
         using var ck = Checkpoint.Open(folder);
         ClipVisionModel? vision = null;
         LlavaMultiModalProjector? projector = null;

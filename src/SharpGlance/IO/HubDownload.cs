@@ -59,14 +59,15 @@ public static class HubDownload
     public static readonly string[] DefaultFiles =
     [
         "config.json", "model.safetensors.index.json", "model.safetensors", "generation_config.json",
-        "vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "preprocessor_config.json",
+        "vocab.json", "merges.txt", "tokenizer.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "preprocessor_config.json",
     ];
 
     private const string IndexFile = "model.safetensors.index.json";
 
-    /// <summary>A file of the model worth fetching: top-level JSON, safetensors weights, BPE merges.</summary>
+    /// <summary>A file of the model worth fetching: top-level JSON, safetensors weights, BPE merges, a Llama's SentencePiece model.</summary>
     public static bool Wanted(string file) =>
-        !file.Contains('/') && (file.EndsWith(".json", StringComparison.Ordinal) || file.EndsWith(".safetensors", StringComparison.Ordinal) || file == "merges.txt");
+        !file.Contains('/') && (file.EndsWith(".json", StringComparison.Ordinal) || file.EndsWith(".safetensors", StringComparison.Ordinal)
+            || file == "merges.txt" || file == "tokenizer.model");
 
     /// <summary>Fetches <paramref name="id"/> (or, offline, finds it) and returns its snapshot folder.</summary>
     public static HubDownloadResult Run(HubModelId id, HubDownloadOptions options, IProgress<ProgressUpdate>? progress = null,
