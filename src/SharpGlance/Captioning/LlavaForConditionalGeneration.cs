@@ -281,7 +281,13 @@ public sealed class LlavaForConditionalGeneration : ICaptionModel
         return output.Logits.alias().MoveToOuterDisposeScope();
     }
 
-    /// <summary>HF <c>generate</c> from prompts with their images: the new tokens of each row (see <see cref="TextGenerator"/>).</summary>
+    /// <summary>
+    /// HF <c>generate</c> from prompts with their images: the new tokens of each row (see <see cref="TextGenerator"/>).
+    /// The decoding steps attend with the merged prompt's mask followed by ones, as transformers 4.36's
+    /// LLaVA does (it rebuilds that mask each step from the text mask); not reproduced is its extra rule
+    /// that masks cache positions whose first-layer keys sum to exactly zero, which only an all-zero
+    /// padding embedding can trigger here (it is meant for caches preallocated with zeros).
+    /// </summary>
     public GenerationResult Generate(Tensor inputIds, Tensor attentionMask, Tensor pixelValues, GenerationOptions options)
     {
         using var _ = no_grad();
