@@ -28,7 +28,7 @@ public sealed record CaptionResponse(string Caption, string? InitialCaption, IRe
 /// decode — on the request's own thread, so a bad image never reaches the batch), queues the decoded
 /// image, and writes what the batch answers.
 /// </summary>
-internal sealed partial class CaptionApi(Captioner captioner, CaptionBatcher batcher, ServerMetrics metrics, ServeOptions options)
+internal sealed partial class CaptionApi(ICaptionModel captioner, CaptionBatcher batcher, ServerMetrics metrics, ServeOptions options)
 {
     /// <summary>The request body limit: the image limit as base64 (a chat request), plus room for the rest of the request.</summary>
     public static long BodyLimit(ServeOptions options) => options.MaxImageBytes / 3 * 4 + 4 + (64 << 10);
@@ -49,14 +49,14 @@ internal sealed partial class CaptionApi(Captioner captioner, CaptionBatcher bat
         app.MapPost("/v1/chat/completions", Task<IResult> (HttpContext http) => Answer(http, () => ChatCompletions.Complete(http, this)))
             .WithSummary("OpenAI-compatible chat completion: the last user message's image_url content part (a data: URI) is captioned; text parts are not read (the model is a captioner). Extra fields refine, rounds, beams.")
             .Produces<JsonElement>().Produces<ErrorBody>(400).Produces<ErrorBody>(413).Produces<ErrorBody>(503);
-        app.MapGet("/v1/models", () => Results.Json(new { @object = "list", data = new[] { new { id = options.ModelId, @object = "model", created = 0, owned_by = "sharpglance", refine = captioner.DeepLens is not null } } }))
+        app.MapGet("/v1/models", () => Results.Json(new { @object = "list", data = new[] { new { id = options.ModelId, @object = "model", created = 0, owned_by = "sharpglance", refine = captioner.CanRefine } } }))
             .WithSummary("The one model served (OpenAI's list shape).");
         app.MapGet("/healthz", () => Results.Json(new { status = "alive" })).WithSummary("200 while the process answers.");
         app.MapGet("/readyz", () => batcher.Draining ? Results.Json(new { status = "draining" }, statusCode: 503)
                 : batcher.Ready ? Results.Json(new { status = "ready", model = options.ModelId })
                 : Results.Json(new { status = "warming up" }, statusCode: 503))
             .WithSummary("200 once the model is loaded and warm; 503 while warming up or draining.");
-        app.MapGet("/", () => Results.Content(WebPage.Html(options.ModelId, captioner.DeepLens is not null), "text/html; charset=utf-8"))
+        app.MapGet("/", () => Results.Content(WebPage.Html(options.ModelId, captioner.CanRefine), "text/html; charset=utf-8"))
             .ExcludeFromDescription();
     }
 
@@ -142,7 +142,7 @@ internal sealed partial class CaptionApi(Captioner captioner, CaptionBatcher bat
         try
         {
             var image = RgbImage.FromBytes(bytes, "image", options.MaxPixels);
-            captioner.ImageProcessor.CheckSize(image, captioner.Config.Aspect);
+            captioner.CheckImage(image);
             return image;
         }
         catch (GlanceException e) { throw new ApiError(400, e.Message); }
@@ -172,7 +172,7 @@ internal sealed partial class CaptionApi(Captioner captioner, CaptionBatcher bat
 
     public string ModelId => options.ModelId;
     public long MaxImageBytes => options.MaxImageBytes;
-    public Captioner Captioner => captioner;
+    public ICaptionModel Captioner => captioner;
 
     private static async Task<IResult> Answer(HttpContext http, Func<Task<IResult>> handler)
     {

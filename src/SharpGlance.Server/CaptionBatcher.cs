@@ -18,12 +18,12 @@ public sealed record CaptionSettings(int Rounds, int Beams, int MaxNewTokens)
     };
 
     /// <summary>Checks the settings against the loaded captioner; throws a <see cref="GlanceException"/> naming the bad option.</summary>
-    public CaptionSettings Validate(Captioner captioner)
+    public CaptionSettings Validate(ICaptionModel captioner)
     {
         if (Rounds is < 0 or > MaxRounds) throw new GlanceException($"rounds must be 0 to {MaxRounds} (got {Rounds})");
-        if (Rounds > 0 && captioner.DeepLens is null)
+        if (Rounds > 0 && !captioner.CanRefine)
             throw new GlanceException("refinement needs a captioner with DeepLens (this model has only the first glance)");
-        ToRunOptions().Generation.Validate(captioner.Lm.Config.VocabSize);
+        ToRunOptions().Generation.Validate(captioner.VocabSize);
         return this;
     }
 }
@@ -54,7 +54,7 @@ internal sealed class CaptionBatcher : IDisposable
         public CancellationTokenRegistration Cancel { get; set; }
     }
 
-    private readonly Captioner _captioner;
+    private readonly ICaptionModel _captioner;
     private readonly ServeOptions _options;
     private readonly ServerMetrics _metrics;
     private readonly object _gate = new();
@@ -65,7 +65,7 @@ internal sealed class CaptionBatcher : IDisposable
     private long _passes, _images;
     private volatile float _lastPassSeconds = 1;
 
-    public CaptionBatcher(Captioner captioner, ServeOptions options, ServerMetrics metrics)
+    public CaptionBatcher(ICaptionModel captioner, ServeOptions options, ServerMetrics metrics)
     {
         _captioner = captioner;
         _options = options;
@@ -166,8 +166,8 @@ internal sealed class CaptionBatcher : IDisposable
     private void WarmUp()
     {
         var image = RgbImage.Filled(32, 32, 127, 127, 127);
-        var settings = new CaptionSettings(_captioner.DeepLens is null ? 0 : 1, 1, 4);
-        CaptionPipeline.CaptionImages(_captioner, [image], settings.ToRunOptions());
+        var settings = new CaptionSettings(_captioner.CanRefine ? 1 : 0, 1, 4);
+        _captioner.CaptionImages([image], settings.ToRunOptions());
         Ready = true;
     }
 
@@ -223,7 +223,7 @@ internal sealed class CaptionBatcher : IDisposable
         try
         {
             var stages = new CaptionStageTimes();
-            var captions = CaptionPipeline.CaptionImages(_captioner, batch.Select(j => j.Image).ToList(), batch[0].Settings.ToRunOptions(), stages);
+            var captions = _captioner.CaptionImages(batch.Select(j => j.Image).ToList(), batch[0].Settings.ToRunOptions(), stages);
             var elapsed = Stopwatch.GetElapsedTime(start);
             _lastPassSeconds = (float)elapsed.TotalSeconds;
             Interlocked.Add(ref _images, batch.Count);

@@ -26,7 +26,7 @@ internal static class ChatCompletions
         var image = api.Decode(ImageBytes(root, api));
         var answer = await api.Submit(http, image, settings);
         string caption = answer.Caption.Caption!;
-        int tokens = api.Captioner.Tokenizer.Encode(caption, addBos: false).Length;
+        int tokens = api.Captioner.CountTokens(caption);
         string finish = tokens >= settings.MaxNewTokens ? "length" : "stop";
         string id = "chatcmpl-" + Guid.NewGuid().ToString("N");
         long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();

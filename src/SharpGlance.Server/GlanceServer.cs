@@ -22,7 +22,7 @@ namespace SharpGlance.Server;
 public sealed class GlanceServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
-    private readonly Captioner _captioner;
+    private readonly ICaptionModel _captioner;
     private readonly ServerMetrics _metrics;
 
     internal CaptionBatcher Batcher { get; }
@@ -30,7 +30,7 @@ public sealed class GlanceServer : IAsyncDisposable
     /// <summary>The address it listens on (the real port when <see cref="ServeOptions.Port"/> was 0).</summary>
     public Uri Address { get; }
 
-    private GlanceServer(WebApplication app, Captioner captioner, CaptionBatcher batcher, ServerMetrics metrics, ServeOptions options)
+    private GlanceServer(WebApplication app, ICaptionModel captioner, CaptionBatcher batcher, ServerMetrics metrics, ServeOptions options)
     {
         _app = app; _captioner = captioner; Batcher = batcher; _metrics = metrics; Options = options;
         var addresses = app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses;
@@ -45,7 +45,7 @@ public sealed class GlanceServer : IAsyncDisposable
     public static async Task<GlanceServer> StartAsync(ServeOptions options, bool handleSignals = true)
     {
         options.Validate();
-        var captioner = Captioner.Load(options.ModelFolder, new CaptionerLoadOptions
+        var captioner = CaptionModels.Load(options.ModelFolder, new CaptionerLoadOptions
         {
             TrimVision = true,
             DType = SharpGlance.Runtime.Precisions.Resolve(options.Precision, TorchSharp.torch.CPU),
@@ -70,7 +70,7 @@ public sealed class GlanceServer : IAsyncDisposable
         }
     }
 
-    private static WebApplication Build(ServeOptions options, Captioner captioner, CaptionBatcher batcher, ServerMetrics metrics, bool handleSignals)
+    private static WebApplication Build(ServeOptions options, ICaptionModel captioner, CaptionBatcher batcher, ServerMetrics metrics, bool handleSignals)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ApplicationName = typeof(GlanceServer).Assembly.GetName().Name });
         builder.Logging.ClearProviders();

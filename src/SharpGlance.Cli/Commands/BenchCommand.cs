@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using SharpGlance.Benchmarking;
+using SharpGlance.Captioning;
 using SharpGlance.IO;
 using SharpGlance.Runtime;
 using SharpGlance.Tokenization;
@@ -38,11 +39,12 @@ public static class BenchCommand
         var profile = new Option<bool>("--profile") { Description = "Time the steps of a ViT block, an OPT block (prefill and decode) and the LM head instead of captions" };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON" };
         var logitsDiff = new Option<bool>("--logits-diff") { Description = "Compare the model's next-token logits after the prompt in fp32 and bf16 (the same weights) on 4 test cards instead of timing" };
+        var saveLlava = new Option<string?>("--save-llava") { Description = "Write a random TinyLLaVA-shaped Hugging Face LLaVA (CLIP ViT-L/14-336 → TinyLlama-1.1B, bf16, 2.6 GiB) to this new folder, with --tokenizer's (default: the repository's tiny-llava-llama) Llama tokenizer; time it with --model" };
         var saveModel = new Option<string?>("--save-model") { Description = "Write the random full-size captioner (with --refine, its paper-size DeepLens too) to this new folder in float16 instead of timing: a model to time glance video, serve or caption at full size with --model" };
 
         var command = new Command("bench", "Time a caption phase by phase (ViT, connector, prefill, decode), peak memory and batch throughput.")
         {
-            model, tokenizer, iterations, warmup, newTokens, batch, batchIterations, device, threads, gemm, precision, refine, minRows, fullVision, kernels, profile, json, logitsDiff, saveModel,
+            model, tokenizer, iterations, warmup, newTokens, batch, batchIterations, device, threads, gemm, precision, refine, minRows, fullVision, kernels, profile, json, logitsDiff, saveModel, saveLlava,
         };
         command.SetAction(parse =>
         {
@@ -117,6 +119,26 @@ public static class BenchCommand
                 Console.Error.WriteLine($"glance: wrote the random full-size captioner{(options.Refine ? " with DeepLens" : "")} to {saveTo}");
                 return 0;
             }
+            if (parse.GetValue(saveLlava) is { } llavaTo)
+            {
+                var tokFolder = parse.GetValue(tokenizer) ?? LlamaTokenizerFolder()
+                    ?? throw new GlanceException("--save-llava needs a Llama tokenizer: pass --tokenizer DIR (tokenizer.model with an <image> token)");
+                var tok = LlamaTokenizer.FromFolder(tokFolder);
+                int imageId = tok.AddedTokenId(LlavaForConditionalGeneration.ImageToken) ?? throw GlanceException.ForFile(tokFolder, "the tokenizer has no <image> token");
+                LlavaBenchmark.SaveRandom(llavaTo, LlavaBenchmark.TinyLlavaShape(imageId, tok.PadId ?? tok.EosId), tokFolder);
+                Console.Error.WriteLine($"glance: wrote a random TinyLLaVA-shaped LLaVA to {llavaTo}");
+                return 0;
+            }
+            if (options.ModelFolder is { } benchFolder && File.Exists(Path.Combine(benchFolder, "config.json"))
+                && LlavaConfig.Describes(ConfigJson.ReadObject(Path.Combine(benchFolder, "config.json"))))
+            {
+                var dtype = Precisions.Resolve(options.Precision, TorchSharp.torch.CPU);
+                var r = LlavaBenchmark.Run(benchFolder, dtype, options.NewTokens);
+                if (asJson) Console.Out.WriteLine(JsonSerializer.Serialize(r, JsonOptions));
+                else Console.Out.WriteLine(FormattableString.Invariant(
+                    $"{r.Model} ({r.Precision}, {r.Threads} threads): weights {r.WeightsGiB:F2} GiB, load {r.LoadSeconds:F1} s, peak RSS {r.PeakRssGiB:F2} GiB = {r.PeakRssOverWeights:F2}× the weights (before load {r.RssBeforeLoadGiB:F2} GiB); tower {r.VisionSeconds:F1} s, prefill {r.PromptTokens} tokens at {r.PrefillTokensPerSecond:F1} tok/s, decode {r.DecodedTokens} tokens at {r.DecodeTokensPerSecond:F2} tok/s = {r.DecodeBandwidthGBs:F1} GB/s ({r.DecodeBytesPerTokenGiB:F2} GiB per token), {r.DecodeOverMeasuredBandwidth * 100:F0}% of the measured {r.MeasuredBandwidthGBs:F1} GB/s; load average {r.LoadAverage[0]:F1}"));
+                return 0;
+            }
             var result = asJson ? CaptionBenchmark.Run(options) : CliProgress.Run("bench", p => CaptionBenchmark.Run(options, p));
             if (asJson) Console.Out.WriteLine(JsonSerializer.Serialize(result, JsonOptions));
             else Print(result);
@@ -131,6 +153,15 @@ public static class BenchCommand
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
+
+    /// <summary>The repository's tiny-llava-llama fixture (a Llama tokenizer with &lt;image&gt;), found above the working or build folder.</summary>
+    private static string? LlamaTokenizerFolder()
+    {
+        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+                if (Path.Combine(dir.FullName, "tests", "fixtures", "hf", "tiny-llava-llama") is var candidate && LlamaTokenizer.Exists(candidate)) return candidate;
+        return null;
+    }
 
     private static double[] LoadAverage()
     {

@@ -80,7 +80,7 @@ public static class CaptionCommand
             generation.Validate(int.MaxValue);
             // The shipped samples live in the build folder: show their names, not the long absolute path.
             Func<string, string> shown = given.Length == 0 ? Path.GetFileName : p => p;
-            using var captioner = DefaultModel.LoadForInference(parseResult.GetValue(model), parseResult.GetValue(vision), parseResult.GetValue(device)!,
+            using var captioner = DefaultModel.LoadAnyForInference(parseResult.GetValue(model), parseResult.GetValue(vision), parseResult.GetValue(device)!,
                 parseResult.GetValue(gemm), parseResult.GetValue(precision));
             var options = new CaptionRunOptions
             {
@@ -95,6 +95,8 @@ public static class CaptionCommand
             string decoding = generation.Describe() + (roundCount == 0 ? "; first glance" : $"; {roundCount} second glance{(roundCount > 1 ? "s" : "")} (refined)");
             var jsonOptions = new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
             string? attentionDir = parseResult.GetValue(attention);
+            if (attentionDir is not null && captioner is not Captioner)
+                throw new GlanceException("--attention needs a SharpGlance captioner (a Hugging Face LLaVA has no attention maps here)");
             var attentionOptions = new AttentionOptions { Generation = generation, Refine = roundCount > 0, Question = options.Question };
             using var interrupts = Interrupts.Listen();
             // Captions appear as they are made, above the progress bar (or between the log lines).
@@ -112,7 +114,7 @@ public static class CaptionCommand
                         continue;
                     }
                     if (attentionDir is not null)
-                        AttentionMaps.Attend(captioner, r.Image, attentionOptions, Path.Combine(attentionDir, Path.GetFileNameWithoutExtension(r.Image)));
+                        AttentionMaps.Attend((Captioner)captioner, r.Image, attentionOptions, Path.Combine(attentionDir, Path.GetFileNameWithoutExtension(r.Image)));
                     if (asJson)
                         lines.WriteLine(JsonSerializer.Serialize(new { image, caption = r.Caption, initial = r.Initial, rounds = r.Rounds, seconds = Math.Round(r.Seconds ?? 0, 3), model = modelName, decoding }, jsonOptions));
                     else if (both && r.Initial is not null)
@@ -202,10 +204,23 @@ public static class DefaultModel
     /// </summary>
     public static Captioner LoadForInference(string? model, string? vision, string device, string? gemm = null, string? precision = "fp32")
     {
+        var (folder, options) = InferenceOptions(model, vision, device, gemm, precision);
+        return Captioner.Load(folder, options);
+    }
+
+    /// <summary>As <see cref="LoadForInference"/>, also taking a Hugging Face LLaVA folder (see <see cref="CaptionModels.Load"/>).</summary>
+    public static ICaptionModel LoadAnyForInference(string? model, string? vision, string device, string? gemm = null, string? precision = "fp32")
+    {
+        var (folder, options) = InferenceOptions(model, vision, device, gemm, precision);
+        return CaptionModels.Load(folder, options);
+    }
+
+    private static (string Folder, CaptionerLoadOptions Options) InferenceOptions(string? model, string? vision, string device, string? gemm, string? precision)
+    {
         var folder = Resolve(model);
         var onDevice = Devices.Parse(device);
         if (onDevice.type == TorchSharp.DeviceType.CPU) GemmChoice.Apply(GemmChoice.Parse(gemm));
-        return Captioner.Load(folder, new CaptionerLoadOptions
+        return (folder, new CaptionerLoadOptions
         {
             VisionFolder = HubCache.ResolveOptional(vision),
             Device = onDevice,

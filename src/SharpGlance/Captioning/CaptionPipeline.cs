@@ -39,10 +39,10 @@ public sealed class CaptionStageTimes
 /// </summary>
 public static class CaptionPipeline
 {
-    public static IEnumerable<ImageCaption> Run(Captioner captioner, IReadOnlyList<string> paths, CaptionRunOptions options, IProgress<ProgressUpdate>? progress = null)
+    public static IEnumerable<ImageCaption> Run(ICaptionModel captioner, IReadOnlyList<string> paths, CaptionRunOptions options, IProgress<ProgressUpdate>? progress = null)
     {
         if (options.BatchSize < 1) throw new GlanceException($"--batch must be at least 1 (got {options.BatchSize})");
-        if (options.Rounds > 0 && captioner.DeepLens is null)
+        if (options.Rounds > 0 && !captioner.CanRefine)
             throw new GlanceException("refinement needs a captioner with DeepLens (this one is single-pass)");
         int done = 0;
         foreach (var chunk in paths.Chunk(options.BatchSize))
@@ -60,7 +60,7 @@ public static class CaptionPipeline
                 {
                     image = RgbImage.FromFile(path);
                     // Before batching: one image the resize cannot take must not stop the others.
-                    captioner.ImageProcessor.CheckSize(image, captioner.Config.Aspect);
+                    captioner.CheckImage(image);
                 }
                 catch (GlanceException e) { image = null; error = e.Message; }
                 if (image is null) results.Add(new ImageCaption(path, null, null, [], error));
@@ -68,7 +68,7 @@ public static class CaptionPipeline
             }
             if (images.Count > 0)
             {
-                var captions = CaptionImages(captioner, images.Select(i => i.Image).ToList(), options);
+                var captions = captioner.CaptionImages(images.Select(i => i.Image).ToList(), options);
                 double share = clock.Elapsed.TotalSeconds / images.Count;
                 results.AddRange(captions.Zip(images, (r, i) => r with { Image = i.Path, Seconds = share }));
             }

@@ -15,7 +15,7 @@ namespace SharpGlance.Captioning;
 /// layout: <c>model.decoder.*</c>, <c>model.mm_projector.*</c>,
 /// <c>model.vision_tower.vision_tower.vision_model.*</c>, and ours <c>model.deeplens.*</c>.
 /// </summary>
-public sealed class Captioner : IDisposable
+public sealed class Captioner : ICaptionModel
 {
     public const string MlpConnectorPrefix = "model.mm_projector.";
     public const string VisionPrefix = "model.vision_tower.vision_tower.vision_model.";
@@ -45,6 +45,13 @@ public sealed class Captioner : IDisposable
     }
 
     public PromptTemplate Template => PromptTemplate.Get(Config.Template);
+
+    bool ICaptionModel.CanRefine => DeepLens is not null;
+    int ICaptionModel.VocabSize => Lm.Config.VocabSize;
+    void ICaptionModel.CheckImage(RgbImage image) => ImageProcessor.CheckSize(image, Config.Aspect);
+    int ICaptionModel.CountTokens(string text) => Tokenizer.Encode(text, addBos: false).Length;
+    IReadOnlyList<ImageCaption> ICaptionModel.CaptionImages(IReadOnlyList<RgbImage> images, CaptionRunOptions options, CaptionStageTimes? stages) =>
+        CaptionPipeline.CaptionImages(this, images, options, stages);
 
     /// <summary>The ViT layers (hidden_states indices ≥ 0) either glance reads; the tower stops after the highest.</summary>
     public IReadOnlyList<int> TappedLayers

@@ -139,7 +139,7 @@ public sealed record CaptionerConfig
         string type = ConfigJson.ModelType(root);
         if (type is not (OurModelType or PaperModelType))
             throw GlanceException.ForFile(source, $"model_type '{type}' is not a captioner SharpGlance reads ({OurModelType}, or the paper's {PaperModelType}" +
-                (type == "llava" ? "; Hugging Face's LlavaForConditionalGeneration layout is not supported" : "") +
+                (type == "llava" ? "; a Hugging Face LlavaForConditionalGeneration config needs its text_config and vision_config" : "") +
                 "); to build one from separate CLIP and OPT folders, train it: `glance train --stage pretrain --vision CLIP_DIR --lm OPT_DIR ...`");
         bool paper = type == PaperModelType;
         // The LM's fields sit at the top level, beside ours (LlavaOPTConfig subclasses OPTConfig).

@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace SharpGlance.Generation;
 
 /// <summary>
-/// Decoding over an <see cref="OptForCausalLM"/> with HF transformers 4.36 semantics (the paper's version):
+/// Decoding over a causal LM (<see cref="ICausalLM"/>: OPT, Llama) with HF transformers 4.36 semantics (the paper's version):
 /// greedy, multinomial sampling (temperature → top-k → top-p), beam search and beam sampling. The prompt
 /// (visual embeddings + text, left-padded) is run once (prefill) into a preallocated <see cref="KvCache"/>;
 /// each later step feeds one token per row. Beam search runs the prefill once per prompt and copies its
@@ -21,14 +21,14 @@ public static class TextGenerator
     /// <paramref name="attentionMask"/> [B, T] (1 = token, left padding 0). Returns the new tokens of each
     /// returned sequence (B × NumReturnSequences rows, see <see cref="GenerationResult"/>).
     /// </summary>
-    public static long[][] Generate(OptForCausalLM lm, Tensor inputsEmbeds, Tensor attentionMask, GenerationOptions options) =>
+    public static long[][] Generate(ICausalLM lm, Tensor inputsEmbeds, Tensor attentionMask, GenerationOptions options) =>
         Run(lm, inputsEmbeds, attentionMask, options).Sequences;
 
     /// <summary>As <see cref="Generate"/> from token ids [B, T] (mask null = no padding).</summary>
-    public static long[][] GenerateFromIds(OptForCausalLM lm, Tensor inputIds, Tensor? attentionMask, GenerationOptions options) =>
+    public static long[][] GenerateFromIds(ICausalLM lm, Tensor inputIds, Tensor? attentionMask, GenerationOptions options) =>
         RunFromIds(lm, inputIds, attentionMask, options).Sequences;
 
-    public static GenerationResult RunFromIds(OptForCausalLM lm, Tensor inputIds, Tensor? attentionMask, GenerationOptions options)
+    public static GenerationResult RunFromIds(ICausalLM lm, Tensor inputIds, Tensor? attentionMask, GenerationOptions options)
     {
         if (inputIds.dim() != 2) throw new GlanceException($"generation: input_ids has shape [{string.Join(", ", inputIds.shape)}], expected [B, T]");
         using var _ = no_grad();
@@ -39,9 +39,9 @@ public static class TextGenerator
     }
 
     /// <summary>As <see cref="Generate"/>, also returning beam scores.</summary>
-    public static GenerationResult Run(OptForCausalLM lm, Tensor inputsEmbeds, Tensor attentionMask, GenerationOptions options)
+    public static GenerationResult Run(ICausalLM lm, Tensor inputsEmbeds, Tensor attentionMask, GenerationOptions options)
     {
-        options.Validate(lm.Config.VocabSize);
+        options.Validate(lm.VocabSize);
         var (b, p) = CheckPrompt(lm, inputsEmbeds, attentionMask);
         bool wasTraining = lm.training;
         lm.eval();
@@ -68,15 +68,15 @@ public static class TextGenerator
     /// yielding the pad id, until every row has finished or MaxNewTokens steps. The model stays in eval
     /// mode while the stream is read.
     /// </summary>
-    public static IEnumerable<long[]> Stream(OptForCausalLM lm, Tensor inputsEmbeds, Tensor attentionMask, GenerationOptions options)
+    public static IEnumerable<long[]> Stream(ICausalLM lm, Tensor inputsEmbeds, Tensor attentionMask, GenerationOptions options)
     {
-        options.Validate(lm.Config.VocabSize);
+        options.Validate(lm.VocabSize);
         if (options.NumBeams != 1) throw new GlanceException("generation: streaming needs beams = 1 (beam search picks its result at the end)");
         var (b, p) = CheckPrompt(lm, inputsEmbeds, attentionMask);
         return StreamCore(lm, inputsEmbeds, attentionMask, options, b, p);
     }
 
-    private static IEnumerable<long[]> StreamCore(OptForCausalLM lm, Tensor inputsEmbeds, Tensor attentionMask, GenerationOptions options, long b, long p)
+    private static IEnumerable<long[]> StreamCore(ICausalLM lm, Tensor inputsEmbeds, Tensor attentionMask, GenerationOptions options, long b, long p)
     {
         bool wasTraining = lm.training;
         lm.eval();
@@ -90,9 +90,9 @@ public static class TextGenerator
         }
     }
 
-    private static (long b, long p) CheckPrompt(OptForCausalLM lm, Tensor embeds, Tensor mask)
+    private static (long b, long p) CheckPrompt(ICausalLM lm, Tensor embeds, Tensor mask)
     {
-        int e = lm.Config.EmbeddingDim;
+        int e = lm.EmbeddingDim;
         if (embeds.dim() != 3 || embeds.shape[2] != e)
             throw new GlanceException($"generation: inputs_embeds has shape [{string.Join(", ", embeds.shape)}], expected [B, T, {e}]");
         long b = embeds.shape[0], p = embeds.shape[1];
@@ -113,14 +113,14 @@ public static class TextGenerator
 
     // An iterator: no dispose scope and no no_grad() block spans a `yield`, since both are thread-local
     // stacks that the consumer's code between steps must not see.
-    private static IEnumerable<long[]> Decode(OptForCausalLM lm, Tensor embeds, Tensor promptMask, GenerationOptions o, long b, long p)
+    private static IEnumerable<long[]> Decode(ICausalLM lm, Tensor embeds, Tensor promptMask, GenerationOptions o, long b, long p)
     {
         int maxNew = o.MaxNewTokens;
         using var cache = lm.NewCache(b, p + maxNew);
         using var fullMask = FullMask(promptMask, b, p, maxNew, lm.Device, null);
         using var steps = new DecodeSteps(fullMask, p, lm.DType);
         using var rng = o.Seed is { } seed ? new torch.Generator((ulong)seed, lm.Device) : null;
-        using var allowed = AllowedMask(o, lm.Config.VocabSize, lm.Device);
+        using var allowed = AllowedMask(o, lm.VocabSize, lm.Device);
         var unfinished = Enumerable.Repeat(true, (int)b).ToArray();
         Tensor logits;
         using (no_grad())
@@ -171,9 +171,9 @@ public static class TextGenerator
 
     // HF beam_search / beam_sample with BeamSearchScorer, in four parts: the prefill copied to the beams,
     // the top candidates of a step, BeamSearchScorer.process choosing the next beams, and finalize.
-    private static GenerationResult BeamSearch(OptForCausalLM lm, Tensor embeds, Tensor promptMask, GenerationOptions o, long b, long p)
+    private static GenerationResult BeamSearch(ICausalLM lm, Tensor embeds, Tensor promptMask, GenerationOptions o, long b, long p)
     {
-        int nb = o.NumBeams, maxNew = o.MaxNewTokens, v = lm.Config.VocabSize;
+        int nb = o.NumBeams, maxNew = o.MaxNewTokens, v = lm.VocabSize;
         int rowsN = (int)b * nb;
         var expand = Enumerable.Range(0, rowsN).Select(r => (long)(r / nb)).ToArray();   // repeat_interleave
 
@@ -429,7 +429,7 @@ public static class TextGenerator
     }
 
     /// <summary>One forward; the last position's logits as float32 [B, V], outside every dispose scope.</summary>
-    private static Tensor StepLogits(OptForCausalLM lm, OptInputs inputs)
+    private static Tensor StepLogits(ICausalLM lm, OptInputs inputs)
     {
         using var scope = NewDisposeScope();
         using var output = lm.forward(inputs);

@@ -60,7 +60,7 @@ public static class HubDownload
     public static readonly string[] DefaultFiles =
     [
         "config.json", "model.safetensors.index.json", "model.safetensors", "generation_config.json",
-        "vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "preprocessor_config.json",
+        "vocab.json", "merges.txt", "tokenizer.model", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "preprocessor_config.json",
     ];
 
     /// <summary>Where the hub has no safetensors for a model (no file list to say so): its pickled weights, whole or sharded.</summary>
@@ -68,10 +68,10 @@ public static class HubDownload
 
     private const string IndexFile = "model.safetensors.index.json";
 
-    /// <summary>A file of the model worth fetching: top-level JSON, safetensors weights, BPE merges, torch.save weights.</summary>
+    /// <summary>A file of the model worth fetching: top-level JSON, safetensors weights, BPE merges, a Llama's SentencePiece model, torch.save weights.</summary>
     public static bool Wanted(string file) =>
         !file.Contains('/') && (file.EndsWith(".json", StringComparison.Ordinal) || file.EndsWith(".safetensors", StringComparison.Ordinal)
-            || file == "merges.txt" || IsPickleWeights(file));
+            || file == "merges.txt" || file == "tokenizer.model" || IsPickleWeights(file));
 
     /// <summary><c>pytorch_model.bin</c>, its shards <c>pytorch_model-*.bin</c> and their index (not training_args.bin, optimizer states, …).</summary>
     private static bool IsPickleWeights(string file) =>

@@ -26,6 +26,10 @@ public sealed class ServeHost : IAsyncDisposable
     public static Task<ServeHost> TinyAsync(Func<ServeOptions, ServeOptions>? change = null) =>
         StartAsync(new ServeOptions { ModelFolder = TinyModels.CaptionerFolder, ModelId = "tiny", Port = 0 }, change);
 
+    /// <summary>The model in <paramref name="folder"/> (any kind glance serve loads).</summary>
+    public static Task<ServeHost> FolderAsync(string folder, string id) =>
+        StartAsync(new ServeOptions { ModelFolder = folder, ModelId = id, Port = 0 }, null);
+
     private static async Task<ServeHost> StartAsync(ServeOptions options, Func<ServeOptions, ServeOptions>? change)
     {
         var host = new ServeHost(await GlanceServer.StartAsync(change?.Invoke(options) ?? options, handleSignals: false));
