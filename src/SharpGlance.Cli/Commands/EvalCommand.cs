@@ -71,7 +71,7 @@ public static class EvalCommand
                     Split = parse.GetValue(split)!,
                     MeteorParaphraseTable = parse.GetValue(paraphrase),
                     Bootstrap = new BootstrapOptions { Resamples = parse.GetValue(resamples), Seed = parse.GetValue(bootSeed), Confidence = parse.GetValue(confidence) },
-                    Check = checks is null ? null : checks.Check,
+                    Check = checks is null ? null : (id, caption) => checks.Errors(id, caption) is var e ? new CaptionCheck(e.Total, e.Notes) : null,
                     CheckSource = checks?.ScenesPath,
                     ReportPath = parse.GetValue(report),
                     ImagesDir = parse.GetValue(images),

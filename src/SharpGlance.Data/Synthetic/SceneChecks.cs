@@ -1,5 +1,4 @@
 using System.Globalization;
-using SharpGlance.Evaluation.Comparison;
 
 namespace SharpGlance.Data.Synthetic;
 
@@ -30,11 +29,4 @@ public sealed class SceneChecks
             : throw GlanceException.ForFile(ScenesPath, $"has no scene graph for image {imageId}");
 
     public CaptionErrors Errors(string imageId, string caption) => Analyzer.Analyze(caption, SceneOf(imageId));
-
-    /// <summary>For <c>glance eval --compare</c>: the caption's error count and notes.</summary>
-    public CaptionCheck Check(string imageId, string caption)
-    {
-        var errors = Errors(imageId, caption);
-        return new CaptionCheck(errors.Total, errors.Notes);
-    }
 }

@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using SharpGlance.Evaluation.Comparison;
-using SharpGlance.IO;
 
 namespace SharpGlance.Evaluation.Report;
 

@@ -217,7 +217,7 @@ public static class TextGenerator
     /// The prompt's prefill once per prompt, its cache rows copied to the beams (room for
     /// <paramref name="maxNew"/> more), and the last position's logits [B·beams, V] outside every scope.
     /// </summary>
-    private static (KvCache Cache, Tensor Logits) PrefillBeams(OptForCausalLM lm, Tensor embeds, Tensor promptMask, long[] expand, long p, int maxNew)
+    private static (KvCache Cache, Tensor Logits) PrefillBeams(ICausalLM lm, Tensor embeds, Tensor promptMask, long[] expand, long p, int maxNew)
     {
         using var prefill = lm.NewCache(embeds.shape[0], p);
         using var promptMaskCopy = promptMask.to_type(ScalarType.Int64);
