@@ -16,6 +16,8 @@ public sealed record WorkerOptions
     /// <summary>How long a partial batch waits for more messages.</summary>
     public int MaxWaitMs { get; init; } = 200;
     public CaptionRunOptions Caption { get; init; } = new();
+    /// <summary>Every this many images, a log line with the process's RSS and live tensor count (0: never).</summary>
+    public int StatsEvery { get; init; } = 1000;
     /// <summary>The name results carry (default: host and process id).</summary>
     public string Name { get; init; } = $"{Environment.MachineName}:{Environment.ProcessId}";
 }
@@ -155,7 +157,10 @@ public sealed class QueueWorker(Captioner captioner, WorkerOptions options, Acti
         }
         foreach (var (d, _) in results) await channel.BasicAckAsync(d.Tag, multiple: false);
         foreach (var d in failed) await channel.BasicNackAsync(d.Tag, multiple: false, requeue: true);
+        long before = Captioned;
         Captioned += results.Count;
+        if (options.StatsEvery > 0 && Captioned / options.StatsEvery > before / options.StatsEvery)
+            log?.Invoke($"worker: {Captioned:N0} images captioned; RSS {Environment.WorkingSet / 1048576.0:F0} MiB, {TorchSharp.torch.Tensor.TotalCount:N0} live tensors");
     }
 
     private ResultMessage Result(WorkMessage m, ImageCaption? caption, string? error) =>
