@@ -9,7 +9,8 @@
 # (VmHWM) and glance_live_tensors from /metrics. A leak shows as RSS or live tensors that keep growing.
 #   bash bench/soak-serve.sh                            # 10,000 requests, 4 in flight, the embedded model
 #   REQUESTS=2000 CONCURRENCY=8 bash bench/soak-serve.sh
-# Needs: a Release build (dotnet build -c Release), curl. NICE=10 (default) runs the server nice'd.
+# Needs: a Release build (dotnet build -c Release; GLANCE=path picks another glance), curl. NICE=10 (default)
+# runs the server nice'd.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REQUESTS=${REQUESTS:-10000}
@@ -19,7 +20,7 @@ PORT=${PORT:-18081}
 NICE=${NICE:-10}
 SERVE_ARGS=${SERVE_ARGS:-}
 TOKENS=${TOKENS:-12}   # new tokens per caption: short, so that 10,000 requests fit in a shared machine's hour
-glance=src/SharpGlance.Cli/bin/Release/net10.0/linux-x64/glance
+glance=${GLANCE:-$PWD/src/SharpGlance.Cli/bin/Release/net10.0/linux-x64/glance}
 [ -x "$glance" ] || { echo "build first: dotnet build -c Release" >&2; exit 1; }
 out=$(mktemp -d)
 server=

@@ -103,11 +103,12 @@ public static class QueueCommand
         var beams = new Option<int>("--beams") { Description = "Beam width (1 = greedy)", DefaultValueFactory = _ => 3 };
         var maxNew = new Option<int>("--max-new-tokens") { Description = "New tokens at most", DefaultValueFactory = _ => 77 };
         var refine = new Option<bool>("--refine") { Description = "Take a second glance" };
+        var statsEvery = new Option<int>("--stats-every") { Description = "Log the RSS and live tensor count every N images (0: never)", DefaultValueFactory = _ => 1000 };
         var gemm = GemmChoice.Option();
         var precision = PrecisionChoice.Option();
         var command = new Command("worker", "Caption the images of glance.work in batches until SIGTERM or Ctrl-C (run any number, on any machines).")
         {
-            broker.Uri, broker.File, model, batch, beams, maxNew, refine, gemm, precision,
+            broker.Uri, broker.File, model, batch, beams, maxNew, refine, statsEvery, gemm, precision,
         };
         command.SetAction(parseResult =>
         {
@@ -119,6 +120,7 @@ public static class QueueCommand
             {
                 Broker = broker.Resolve(parseResult),
                 BatchSize = parseResult.GetValue(batch),
+                StatsEvery = Math.Max(0, parseResult.GetValue(statsEvery)),
                 Caption = new CaptionRunOptions { Generation = generation, Rounds = parseResult.GetValue(refine) ? 1 : 0 },
             };
             if (options.Caption.Rounds > 0 && captioner.DeepLens is null)
