@@ -3,23 +3,23 @@
 # one curl process per 1,000 with CONCURRENCY transfers in flight (so the server batches them), mixing the
 # routes and settings a real client uses, one fifth each: /v1/captions multipart and raw body (greedy),
 # /v1/chat/completions with the image as a data: URI (greedy), a second glance (greedy), and two rounds with
-# 2 beams; TOKENS (12) new tokens at most. The server runs with an API key
+# 2 beams; TOKENS (2) new tokens at most: every request still runs the tower, the connector, a prefill and decoding. The server runs with an API key
 # (from GLANCE_API_KEY, as a deployment would) and the per-client limit off (every request comes from one
 # address). After every 1,000 requests it prints the answers by status, the server's RSS (VmRSS), its peak
 # (VmHWM) and glance_live_tensors from /metrics. A leak shows as RSS or live tensors that keep growing.
-#   bash bench/soak-serve.sh                            # 10,000 requests, 4 in flight, the embedded model
+#   bash bench/soak-serve.sh                            # 10,000 requests, 16 in flight, the embedded model
 #   REQUESTS=2000 CONCURRENCY=8 bash bench/soak-serve.sh
 # Needs: a Release build (dotnet build -c Release; GLANCE=path picks another glance), curl. NICE=10 (default)
 # runs the server nice'd.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REQUESTS=${REQUESTS:-10000}
-CONCURRENCY=${CONCURRENCY:-4}
+CONCURRENCY=${CONCURRENCY:-16}
 EVERY=${EVERY:-1000}
 PORT=${PORT:-18081}
 NICE=${NICE:-10}
 SERVE_ARGS=${SERVE_ARGS:-}
-TOKENS=${TOKENS:-12}   # new tokens per caption: short, so that 10,000 requests fit in a shared machine's hour
+TOKENS=${TOKENS:-2}   # new tokens per caption: few, so that 10,000 requests fit in an hour of a shared machine
 glance=${GLANCE:-$PWD/src/SharpGlance.Cli/bin/Release/net10.0/linux-x64/glance}
 [ -x "$glance" ] || { echo "build first: dotnet build -c Release" >&2; exit 1; }
 out=$(mktemp -d)
@@ -76,7 +76,7 @@ printf '%8s %8s %6s %6s %9s %9s %13s\n' requests seconds 200s other "RSS MiB" "p
 began=$(date +%s)
 for ((done = 0; done < REQUESTS; done += EVERY)); do
   block "$done" > "$out/block.cfg"
-  curl -s --no-progress-meter --parallel --parallel-max "$CONCURRENCY" --max-time 600 -K "$out/block.cfg" > "$out/codes.txt" || true
+  curl -s --no-progress-meter --parallel --parallel-max "$CONCURRENCY" --max-time 7200 -K "$out/block.cfg" > "$out/codes.txt" || true
   ok=$(grep -c '^200$' "$out/codes.txt" || true)
   other=$(( $(wc -l < "$out/codes.txt") - ok ))
   [ "$other" -eq 0 ] || grep -v '^200$' "$out/codes.txt" | sort | uniq -c | sed 's/^/    non-200: /' >&2

@@ -5,14 +5,14 @@
 # as a deployment's secret would. The worker logs its RSS and live tensor count every EVERY (1,000) images; this
 # prints those lines with the time and the RSS read from /proc, then collects the job to check that every
 # image has exactly one result. A leak shows as RSS or live tensors that keep growing.
-#   bash bench/soak-worker.sh                    # 5,000 messages, batches of 8, greedy, 12 new tokens
+#   bash bench/soak-worker.sh                    # 5,000 messages, batches of 8, greedy, 2 new tokens
 #   MESSAGES=2000 BATCH=4 bash bench/soak-worker.sh
 # Needs: a Release build (dotnet build -c Release; GLANCE=path picks another glance), rabbitmq-server (bash scripts/setup.sh --test), python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MESSAGES=${MESSAGES:-5000}
 BATCH=${BATCH:-8}
-TOKENS=${TOKENS:-12}
+TOKENS=${TOKENS:-2}
 NICE=${NICE:-10}
 EVERY=${EVERY:-1000}
 glance=${GLANCE:-$PWD/src/SharpGlance.Cli/bin/Release/net10.0/linux-x64/glance}

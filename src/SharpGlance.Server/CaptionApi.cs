@@ -106,7 +106,7 @@ internal sealed partial class CaptionApi(Captioner captioner, CaptionBatcher bat
         byte[] bytes;
         if (request.HasFormContentType)
         {
-            form = await request.ReadFormAsync(http.RequestAborted);
+            form = await ReadForm(http);
             var file = form.Files.GetFile("image") ?? form.Files.FirstOrDefault()
                 ?? throw new ApiError(400, "no image: send it as the form field \"image\" or as the request body");
             if (file.Length > options.MaxImageBytes) throw TooLarge(file.Length);
@@ -120,6 +120,24 @@ internal sealed partial class CaptionApi(Captioner captioner, CaptionBatcher bat
         var answer = await Submit(http, Decode(bytes), settings);
         var c = answer.Caption;
         return Results.Json(new CaptionResponse(c.Caption!, c.Initial, c.Rounds, options.ModelId, settings, answer.Timings));
+    }
+
+    /// <summary>
+    /// The form; a body that does not hold the multipart data its Content-Type announces (another boundary, no
+    /// closing boundary, cut short) is 400. The form reader reports such a body as an IOException or an
+    /// InvalidDataException; those with "limit" in them are sizes (413), except the boundary's length.
+    /// </summary>
+    private static async Task<IFormCollection> ReadForm(HttpContext http)
+    {
+        try { return await http.Request.ReadFormAsync(http.RequestAborted); }
+        catch (IOException e) when (!http.RequestAborted.IsCancellationRequested && e is not BadHttpRequestException)
+        {
+            throw new ApiError(400, "the multipart form data is malformed or cut short (" + e.Message + ")");
+        }
+        catch (InvalidDataException e) when (!e.Message.Contains("limit", StringComparison.OrdinalIgnoreCase) || e.Message.Contains("boundary", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new ApiError(400, "the multipart form data is malformed: " + e.Message);
+        }
     }
 
     /// <summary>The request body, at most the image limit (413 past it, read no further).</summary>
@@ -197,7 +215,6 @@ internal sealed partial class CaptionApi(Captioner captioner, CaptionBatcher bat
                 BadHttpRequestException { StatusCode: 413 } => new ApiError(413, "the request body is larger than the limit", "request_too_large"),
                 BadHttpRequestException b => new ApiError(b.StatusCode, b.Message),
                 InvalidDataException d when d.Message.Contains("limit", StringComparison.OrdinalIgnoreCase) => new ApiError(413, "the form data is larger than the limit", "request_too_large"),
-                InvalidDataException d => new ApiError(400, "the multipart form data is malformed: " + d.Message),
                 GlanceException g => new ApiError(400, g.Message),
                 JsonException j => new ApiError(400, "the body is not valid JSON: " + j.Message),
                 _ => new ApiError(500, $"{e.GetType().Name}: {e.Message}", "server_error"),

@@ -107,7 +107,8 @@ public sealed class GlanceServer : IAsyncDisposable
         var api = new CaptionApi(captioner, batcher, metrics, options);
         api.UseRequestMetrics(app);   // first, so that 401s and 429s are counted too
         ServerAccess.Use(app, options);
-        app.UseOpenTelemetryPrometheusScrapingEndpoint("/metrics");
+        // Exactly GET (or HEAD) /metrics: the exporter alone would answer any method and any path below it.
+        app.UseOpenTelemetryPrometheusScrapingEndpoint(http => http.Request.Path == "/metrics" && (HttpMethods.IsGet(http.Request.Method) || HttpMethods.IsHead(http.Request.Method)));
         app.MapOpenApi("/openapi/{documentName}.json");
         api.Map(app);
         return app;

@@ -65,7 +65,8 @@ public sealed record ServeOptions
         if (!(ClientRate is >= 0 and <= 1_000_000)) throw new GlanceException($"--client-rate must be 0 (off) to 1000000 requests a second (got {ClientRate})");
         if (ClientBurst is < 1 or > 1_000_000) throw new GlanceException($"--client-burst must be 1 to 1000000 (got {ClientBurst})");
         if (HeadersTimeout <= TimeSpan.Zero || HeadersTimeout > TimeSpan.FromHours(1)) throw new GlanceException($"--headers-timeout must be above 0 and at most 3600 seconds (got {HeadersTimeout.TotalSeconds})");
-        if (BodyGrace <= TimeSpan.Zero || BodyGrace > TimeSpan.FromHours(1)) throw new GlanceException($"--body-timeout must be above 0 and at most 3600 seconds (got {BodyGrace.TotalSeconds})");
+        // Kestrel's own floor: a grace period of 1 s or less is refused.
+        if (BodyGrace <= TimeSpan.FromSeconds(1) || BodyGrace > TimeSpan.FromHours(1)) throw new GlanceException($"--body-timeout must be above 1 and at most 3600 seconds (got {BodyGrace.TotalSeconds})");
         if (!(MinBodyBytesPerSecond is >= 1 and <= 1e9)) throw new GlanceException($"--min-body-rate must be 1 to 1e9 bytes a second (got {MinBodyBytesPerSecond})");
         if (KeepAliveTimeout <= TimeSpan.Zero) throw new GlanceException($"the keep-alive timeout must be positive (got {KeepAliveTimeout.TotalSeconds} s)");
         if (MetricsNeedKey && ApiKeys.Count == 0) throw new GlanceException("--metrics-need-key needs an API key (--api-key-file, GLANCE_API_KEY or --api-key)");
