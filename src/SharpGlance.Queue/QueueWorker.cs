@@ -160,7 +160,7 @@ public sealed class QueueWorker(Captioner captioner, WorkerOptions options, Acti
         long before = Captioned;
         Captioned += results.Count;
         if (options.StatsEvery > 0 && Captioned / options.StatsEvery > before / options.StatsEvery)
-            log?.Invoke($"worker: {Captioned:N0} images captioned; RSS {Environment.WorkingSet / 1048576.0:F0} MiB, {TorchSharp.torch.Tensor.TotalCount:N0} live tensors");
+            log?.Invoke($"worker: {Captioned:N0} images captioned; RSS {Environment.WorkingSet / 1048576.0:F0} MiB (managed heap {GC.GetTotalMemory(false) / 1048576.0:F0} MiB), {TorchSharp.torch.Tensor.TotalCount:N0} live tensors");
     }
 
     private ResultMessage Result(WorkMessage m, ImageCaption? caption, string? error) =>
