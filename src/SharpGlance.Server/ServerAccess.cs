@@ -28,7 +28,7 @@ internal static class ServerAccess
         int perPeriod = Math.Max(1, (int)Math.Round(options.ClientRate * period.TotalSeconds));
         services.AddRateLimiter(limiter =>
         {
-            limiter.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(http => Limited(http, options)
+            limiter.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(http => http.Request.Path.StartsWithSegments("/v1")
                 ? RateLimitPartition.GetTokenBucketLimiter(Client(http), _ => new TokenBucketRateLimiterOptions
                 {
                     TokenLimit = options.ClientBurst,
@@ -78,8 +78,6 @@ internal static class ServerAccess
 
     private static bool NeedsKey(PathString path, ServeOptions options) =>
         options.ApiKeys.Count > 0 && (path.StartsWithSegments("/v1") || (options.MetricsNeedKey && path.StartsWithSegments("/metrics")));
-
-    private static bool Limited(HttpContext http, ServeOptions options) => http.Request.Path.StartsWithSegments("/v1");
 
     /// <summary>The client a bucket belongs to: its key (checked already), else its address.</summary>
     private static string Client(HttpContext http) =>
