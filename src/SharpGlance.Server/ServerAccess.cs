@@ -28,7 +28,7 @@ internal static class ServerAccess
         int perPeriod = Math.Max(1, (int)Math.Round(options.ClientRate * period.TotalSeconds));
         services.AddRateLimiter(limiter =>
         {
-            limiter.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(http => http.Request.Path.StartsWithSegments("/v1")
+            limiter.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(http => IsApi(http)
                 ? RateLimitPartition.GetTokenBucketLimiter(Client(http), _ => new TokenBucketRateLimiterOptions
                 {
                     TokenLimit = options.ClientBurst,
@@ -57,7 +57,7 @@ internal static class ServerAccess
             Describe(context.HttpContext), context.HttpContext.Response.StatusCode == 404 ? "not_found" : "invalid_request_error"), statusAlreadySet: true));
         app.Use(async (http, next) =>
         {
-            if (NeedsKey(http.Request.Path, options))
+            if (NeedsKey(http, options))
             {
                 string? key = BearerToken(http.Request.Headers.Authorization);
                 int client = key is null ? -1 : options.ApiKeys.Match(key);
@@ -76,8 +76,16 @@ internal static class ServerAccess
         if (options.ClientRate > 0) app.UseRateLimiter();
     }
 
-    private static bool NeedsKey(PathString path, ServeOptions options) =>
-        options.ApiKeys.Count > 0 && (path.StartsWithSegments("/v1") || (options.MetricsNeedKey && path.StartsWithSegments("/metrics")));
+    private static bool NeedsKey(HttpContext http, ServeOptions options) =>
+        options.ApiKeys.Count > 0 && (IsApi(http) || (options.MetricsNeedKey && http.Request.Path.StartsWithSegments("/metrics")));
+
+    /// <summary>
+    /// A request to the API: its path is under <c>/v1</c>, or routing matched it to a <c>/v1</c> endpoint (the
+    /// second guards against any spelling of a path that routing accepts and a prefix test would not).
+    /// </summary>
+    private static bool IsApi(HttpContext http) =>
+        http.Request.Path.StartsWithSegments("/v1")
+        || http.GetEndpoint() is Microsoft.AspNetCore.Routing.RouteEndpoint { RoutePattern.RawText: { } route } && route.StartsWith("/v1", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>The client a bucket belongs to: its key (checked already), else its address.</summary>
     private static string Client(HttpContext http) =>

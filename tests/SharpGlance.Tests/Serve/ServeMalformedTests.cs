@@ -211,6 +211,9 @@ public class ServeMalformedTests
             b.Add($"chat, {name}", "POST", "/v1/chat/completions", Utf8(valid), "application/json", authorization);
             b.Add($"models, {name}", "GET", "/v1/models", authorization: authorization);
         }
+        // Other spellings of the API's paths, without a key: never let through.
+        foreach (var path in new[] { "//v1/captions", "/v1//captions", "/./v1/captions", "/x/../v1/captions", "/V1/captions", "/v1/captions/", "/v1%2Fcaptions", "/%761/captions" })
+            b.Add($"no key, {path}", "POST", path, good, form, authorization: null);
         return b.Cases;
     }
 
