@@ -43,18 +43,37 @@ public static class QueueTopology
     public static Task DeclareResultsAsync(IChannel channel, string job, CancellationToken cancel = default) =>
         channel.QueueDeclareAsync(Results(job), durable: true, exclusive: false, autoDelete: false, arguments: Quorum(), cancellationToken: cancel);
 
-    /// <summary>Opens a connection; a broker that cannot be reached is one line naming it (the password left out).</summary>
+    /// <summary>
+    /// Opens a connection to <c>amqp://</c> or <c>amqps://</c> (TLS, port 5671 by default, the server's
+    /// certificate checked against the host name). Every error is one line that shows the URI without its
+    /// user and password (<see cref="Redact"/>).
+    /// </summary>
     public static async Task<IConnection> ConnectAsync(string broker, string name, CancellationToken cancel = default)
     {
-        Uri uri;
-        try { uri = new Uri(broker); }
-        catch (UriFormatException) { throw new GlanceException($"--broker: not a URI: \"{broker}\" (amqp://user:password@host:5672/vhost)"); }
-        var factory = new ConnectionFactory { Uri = uri, ClientProvidedName = name, AutomaticRecoveryEnabled = false };
+        if (!Uri.TryCreate(broker, UriKind.Absolute, out var uri))
+            throw new GlanceException($"--broker: not a URI: \"{Redact(broker)}\" (amqp://user:password@host:5672/vhost)");
+        if (uri.Scheme is not ("amqp" or "amqps"))
+            throw new GlanceException($"--broker {Redact(broker)}: the scheme must be amqp:// or amqps:// (TLS), not {uri.Scheme}://");
+        var factory = new ConnectionFactory { ClientProvidedName = name, AutomaticRecoveryEnabled = false };
+        try { factory.Uri = uri; }
+        catch (Exception e) when (e is ArgumentException or FormatException or UriFormatException)
+        {
+            throw new GlanceException($"--broker {Redact(broker)}: {e.Message.Replace(uri.UserInfo, "***", StringComparison.Ordinal)}");
+        }
         try { return await factory.CreateConnectionAsync(cancel); }
         catch (RabbitMQ.Client.Exceptions.BrokerUnreachableException e)
         {
-            throw new GlanceException($"--broker {uri.Scheme}://{uri.Host}:{uri.Port}{uri.AbsolutePath}: cannot connect ({(e.InnerException ?? e).Message})", e);
+            throw new GlanceException($"--broker {uri.Scheme}://{uri.Host}:{factory.Port}{uri.AbsolutePath}: cannot connect ({(e.InnerException ?? e).Message})", e);
         }
+    }
+
+    /// <summary>The broker URI with its user and password replaced by <c>***</c>, for error lines and logs.</summary>
+    public static string Redact(string broker)
+    {
+        int scheme = broker.IndexOf("://", StringComparison.Ordinal);
+        int start = scheme < 0 ? 0 : scheme + 3;
+        int at = broker.LastIndexOf('@');
+        return at < start ? broker : broker[..start] + "***" + broker[at..];
     }
 
     /// <summary>A channel whose publishes complete only when the broker has confirmed them (and throw when it refuses).</summary>

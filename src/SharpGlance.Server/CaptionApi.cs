@@ -15,6 +15,9 @@ internal sealed class ApiError(int status, string message, string type = "invali
     public int Status { get; } = status;
     public string Type { get; } = type;
     public int? RetryAfter { get; } = retryAfter;
+
+    /// <summary>The JSON body: one line, never a stack trace.</summary>
+    public ErrorBody Body() => new(new ErrorDetail(Message.ReplaceLineEndings(" "), Type, Status));
 }
 
 public sealed record ErrorBody(ErrorDetail Error);
@@ -33,15 +36,20 @@ internal sealed partial class CaptionApi(ICaptionModel captioner, CaptionBatcher
     /// <summary>The request body limit: the image limit as base64 (a chat request), plus room for the rest of the request.</summary>
     public static long BodyLimit(ServeOptions options) => options.MaxImageBytes / 3 * 4 + 4 + (64 << 10);
 
+    /// <summary>
+    /// Counts every <c>/v1</c> answer (401s and 429s included) by route and status. The route is the matched
+    /// endpoint's pattern, never the raw path: random paths must not grow the metrics without bound.
+    /// </summary>
+    public void UseRequestMetrics(WebApplication app) => app.Use(async (http, next) =>
+    {
+        var clock = Stopwatch.StartNew();
+        await next(http);
+        if (http.Request.Path.StartsWithSegments("/v1"))
+            metrics.Request(http.GetEndpoint() is RouteEndpoint { RoutePattern.RawText: { } route } ? route : "unmatched", http.Response.StatusCode, clock.Elapsed);
+    });
+
     public void Map(WebApplication app)
     {
-        app.Use(async (http, next) =>
-        {
-            var clock = Stopwatch.StartNew();
-            await next(http);
-            if (http.Request.Path.StartsWithSegments("/v1"))
-                metrics.Request(http.Request.Path.Value ?? "", http.Response.StatusCode, clock.Elapsed);
-        });
         app.MapPost("/v1/captions", Task<IResult> (HttpContext http) => Answer(http, () => Caption(http)))
             .WithSummary("Caption one image: multipart form data (field \"image\") or the raw image as the body; options refine, rounds, beams, max_new_tokens as query or form fields.")
             .AddOpenApiOperationTransformer((operation, _, _) => { operation.RequestBody = ImageBody(); return Task.CompletedTask; })
@@ -56,7 +64,7 @@ internal sealed partial class CaptionApi(ICaptionModel captioner, CaptionBatcher
                 : batcher.Ready ? Results.Json(new { status = "ready", model = options.ModelId })
                 : Results.Json(new { status = "warming up" }, statusCode: 503))
             .WithSummary("200 once the model is loaded and warm; 503 while warming up or draining.");
-        app.MapGet("/", () => Results.Content(WebPage.Html(options.ModelId, captioner.CanRefine), "text/html; charset=utf-8"))
+        app.MapGet("/", () => Results.Content(WebPage.Html(options.ModelId, captioner.CanRefine, options.ApiKeys.Count > 0), "text/html; charset=utf-8"))
             .ExcludeFromDescription();
     }
 
@@ -98,7 +106,7 @@ internal sealed partial class CaptionApi(ICaptionModel captioner, CaptionBatcher
         byte[] bytes;
         if (request.HasFormContentType)
         {
-            form = await request.ReadFormAsync(http.RequestAborted);
+            form = await ReadForm(http);
             var file = form.Files.GetFile("image") ?? form.Files.FirstOrDefault()
                 ?? throw new ApiError(400, "no image: send it as the form field \"image\" or as the request body");
             if (file.Length > options.MaxImageBytes) throw TooLarge(file.Length);
@@ -112,6 +120,24 @@ internal sealed partial class CaptionApi(ICaptionModel captioner, CaptionBatcher
         var answer = await Submit(http, Decode(bytes), settings);
         var c = answer.Caption;
         return Results.Json(new CaptionResponse(c.Caption!, c.Initial, c.Rounds, options.ModelId, settings, answer.Timings));
+    }
+
+    /// <summary>
+    /// The form; a body that does not hold the multipart data its Content-Type announces (another boundary, no
+    /// closing boundary, cut short) is 400. The form reader reports such a body as an IOException or an
+    /// InvalidDataException; those with "limit" in them are sizes (413), except the boundary's length.
+    /// </summary>
+    private static async Task<IFormCollection> ReadForm(HttpContext http)
+    {
+        try { return await http.Request.ReadFormAsync(http.RequestAborted); }
+        catch (IOException e) when (!http.RequestAborted.IsCancellationRequested && e is not BadHttpRequestException)
+        {
+            throw new ApiError(400, "the multipart form data is malformed or cut short (" + e.Message + ")");
+        }
+        catch (InvalidDataException e) when (!e.Message.Contains("limit", StringComparison.OrdinalIgnoreCase) || e.Message.Contains("boundary", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new ApiError(400, "the multipart form data is malformed: " + e.Message);
+        }
     }
 
     /// <summary>The request body, at most the image limit (413 past it, read no further).</summary>
@@ -194,7 +220,7 @@ internal sealed partial class CaptionApi(ICaptionModel captioner, CaptionBatcher
                 _ => new ApiError(500, $"{e.GetType().Name}: {e.Message}", "server_error"),
             };
             if (error.RetryAfter is { } seconds) http.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
-            return Results.Json(new ErrorBody(new ErrorDetail(error.Message.ReplaceLineEndings(" "), error.Type, error.Status)), statusCode: error.Status);
+            return Results.Json(error.Body(), statusCode: error.Status);
         }
     }
 

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
@@ -54,7 +55,7 @@ public sealed class GlanceServer : IAsyncDisposable
         ServerMetrics? metrics = null;
         try
         {
-            metrics = new ServerMetrics(() => batcher?.Depth ?? 0);
+            metrics = new ServerMetrics(() => batcher?.Depth ?? 0, options);
             batcher = new CaptionBatcher(captioner, options, metrics);
             var app = Build(options, captioner, batcher, metrics, handleSignals);
             batcher.Start();
@@ -82,6 +83,11 @@ public sealed class GlanceServer : IAsyncDisposable
             k.Listen(System.Net.IPAddress.Parse(options.Host == "localhost" ? "127.0.0.1" : options.Host), options.Port);
             // A chat request carries the image as base64 (4/3 of its bytes) inside JSON.
             k.Limits.MaxRequestBodySize = CaptionApi.BodyLimit(options);
+            // Slow clients: the headers must arrive within HeadersTimeout, a body at MinBodyBytesPerSecond once
+            // BodyGrace has passed; Kestrel checks once a second and closes the connection of one that lags.
+            k.Limits.RequestHeadersTimeout = options.HeadersTimeout;
+            k.Limits.MinRequestBodyDataRate = new MinDataRate(options.MinBodyBytesPerSecond, options.BodyGrace);
+            k.Limits.KeepAliveTimeout = options.KeepAliveTimeout;
         });
         builder.Services.Configure<FormOptions>(o => o.MultipartBodyLengthLimit = CaptionApi.BodyLimit(options));
         builder.Services.ConfigureHttpJsonOptions(o =>
@@ -91,15 +97,20 @@ public sealed class GlanceServer : IAsyncDisposable
         });
         builder.Services.AddOpenApi();
         builder.Services.AddOpenTelemetry().WithMetrics(m => m
-            .AddMeter(ServerMetrics.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel")
+            .AddMeter(ServerMetrics.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "Microsoft.AspNetCore.RateLimiting", "System.Runtime")
             .AddPrometheusExporter());
         builder.Services.AddSingleton(new Drain(batcher));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<Drain>());
+        ServerAccess.AddServices(builder.Services, options, metrics);
 
         var app = builder.Build();
-        app.UseOpenTelemetryPrometheusScrapingEndpoint("/metrics");
+        var api = new CaptionApi(captioner, batcher, metrics, options);
+        api.UseRequestMetrics(app);   // first, so that 401s and 429s are counted too
+        ServerAccess.Use(app, options);
+        // Exactly GET (or HEAD) /metrics: the exporter alone would answer any method and any path below it.
+        app.UseOpenTelemetryPrometheusScrapingEndpoint(http => http.Request.Path == "/metrics" && (HttpMethods.IsGet(http.Request.Method) || HttpMethods.IsHead(http.Request.Method)));
         app.MapOpenApi("/openapi/{documentName}.json");
-        new CaptionApi(captioner, batcher, metrics, options).Map(app);
+        api.Map(app);
         return app;
     }
 

@@ -3,7 +3,7 @@ using System.Text.Json;
 
 namespace SharpGlance.Server;
 
-/// <summary>The page at <c>/</c>: <c>index.html</c> (embedded, self-contained) with the model's id and whether it can refine filled in.</summary>
+/// <summary>The page at <c>/</c>: <c>index.html</c> (embedded, self-contained) with the model's id, whether it can refine and whether the API needs a key filled in.</summary>
 internal static class WebPage
 {
     private static readonly Lazy<string> Template = new(() =>
@@ -13,7 +13,7 @@ internal static class WebPage
         return new StreamReader(stream).ReadToEnd();
     });
 
-    public static string Html(string modelId, bool canRefine) => Template.Value
+    public static string Html(string modelId, bool canRefine, bool needsKey) => Template.Value
         .Replace("{{MODEL}}", WebUtility.HtmlEncode(modelId), StringComparison.Ordinal)
-        .Replace("{{CONFIG}}", JsonSerializer.Serialize(new { model = modelId, refine = canRefine }).Replace("<", "\\u003c", StringComparison.Ordinal), StringComparison.Ordinal);
+        .Replace("{{CONFIG}}", JsonSerializer.Serialize(new { model = modelId, refine = canRefine, auth = needsKey }).Replace("<", "\\u003c", StringComparison.Ordinal), StringComparison.Ordinal);
 }

@@ -20,6 +20,7 @@ public static class AskCommand
         var llmUrl = new Option<string?>("--llm-url") { Description = "OpenAI-compatible endpoint, e.g. http://localhost:11434/v1 (ollama) or http://localhost:8080/v1 (llama-server); or $SHARPGLANCE_LLM_URL" };
         var llmModel = new Option<string?>("--llm-model") { Description = "The model name to send (or $SHARPGLANCE_LLM_MODEL)" };
         var llmKey = new Option<string?>("--llm-key") { Description = "API key, if the endpoint wants one (or $SHARPGLANCE_LLM_KEY, $OPENAI_API_KEY)" };
+        var llmKeyFile = new Option<string?>("--llm-key-file") { Description = "A file whose first line is the API key (keeps it off the command line); or $SHARPGLANCE_LLM_KEY_FILE" };
         var timeout = new Option<double>("--llm-timeout") { Description = "Seconds to wait for one reply (a local model summarising on a CPU is slow)", DefaultValueFactory = _ => 600 };
         var maxContext = new Option<int>("--max-context-tokens") { Description = "The LLM's context size; longer caption lists are summarised in parts (tokens estimated as characters / 4)", DefaultValueFactory = _ => 4096 };
         var summaryWords = new Option<int>("--summary-words") { Description = "Length of the summary asked for (LLoVi: 500)", DefaultValueFactory = _ => 500 };
@@ -27,7 +28,7 @@ public static class AskCommand
 
         var command = new Command("ask", "Answer a question about a captioned video with an LLM (LLoVi: summarise the captions, then answer).")
         {
-            captions, question, choices, llmUrl, llmModel, llmKey, timeout, maxContext, summaryWords, json,
+            captions, question, choices, llmUrl, llmModel, llmKey, llmKeyFile, timeout, maxContext, summaryWords, json,
         };
         command.SetAction(parseResult =>
         {
@@ -44,7 +45,7 @@ public static class AskCommand
             q.Validate();
             double seconds = parseResult.GetValue(timeout);
             if (!(seconds > 0)) throw new GlanceException($"--llm-timeout must be positive (got {seconds})");
-            var endpoint = ChatEndpoint.FromOptions(parseResult.GetValue(llmUrl), parseResult.GetValue(llmModel), parseResult.GetValue(llmKey))
+            var endpoint = ChatEndpoint.FromOptions(parseResult.GetValue(llmUrl), parseResult.GetValue(llmModel), Secrets.LlmKey(parseResult.GetValue(llmKey), parseResult.GetValue(llmKeyFile), "--llm-key-file"))
                 ?? throw new GlanceException("no LLM: pass --llm-url (e.g. http://localhost:11434/v1 for ollama) or set SHARPGLANCE_LLM_URL");
             endpoint = endpoint with { Timeout = TimeSpan.FromSeconds(seconds) };
             using var client = new ChatClient(endpoint);

@@ -45,6 +45,7 @@ public static class EvalCommand
         var judgeUrl = new Option<string?>("--judge-url") { Description = "OpenAI-compatible endpoint (default $SHARPGLANCE_LLM_URL)" };
         var judgeModel = new Option<string?>("--judge-model") { Description = "Judge model (default $SHARPGLANCE_LLM_MODEL, else gpt-4o-mini)" };
         var judgeKey = new Option<string?>("--judge-key") { Description = "API key (default $SHARPGLANCE_LLM_KEY, then $OPENAI_API_KEY)" };
+        var judgeKeyFile = new Option<string?>("--judge-key-file") { Description = "A file whose first line is the API key (keeps it off the command line); or $SHARPGLANCE_LLM_KEY_FILE" };
         var judgeSeeds = new Option<int>("--judge-seeds") { Description = "Seeds per image; reported as mean ± std over seeds (the paper: 10)", DefaultValueFactory = _ => 1 };
         var judgeSamples = new Option<int>("--judge-samples") { Description = "Images judged, drawn at random with a fixed seed (the paper: 100); 0 = all", DefaultValueFactory = _ => 100 };
         var judgeConcurrency = new Option<int>("--judge-concurrency") { Description = "Judge requests in flight at once", DefaultValueFactory = _ => 4 };
@@ -54,7 +55,7 @@ public static class EvalCommand
         var command = new Command("eval", "Score captions exactly as coco-caption does (BLEU, METEOR, ROUGE-L, CIDEr-D), with optional LLM judges and an HTML report.")
         {
             refs, results, compare, resamples, bootSeed, confidence, scenes, metrics, json, report, images, split, paraphrase, gallery, attention, meta,
-            judge, judgeUrl, judgeModel, judgeKey, judgeSeeds, judgeSamples, judgeConcurrency, judgeTemperature, judgeInstruction,
+            judge, judgeUrl, judgeModel, judgeKey, judgeKeyFile, judgeSeeds, judgeSamples, judgeConcurrency, judgeTemperature, judgeInstruction,
         };
         command.SetAction(parse =>
         {
@@ -95,7 +96,7 @@ public static class EvalCommand
                 AttentionDir = parse.GetValue(attention),
                 ReportGalleryImages = parse.GetValue(gallery),
                 Judges = judges,
-                JudgeEndpoint = judges.Length == 0 ? null : ChatEndpoint.FromOptions(parse.GetValue(judgeUrl), parse.GetValue(judgeModel), parse.GetValue(judgeKey)),
+                JudgeEndpoint = judges.Length == 0 ? null : ChatEndpoint.FromOptions(parse.GetValue(judgeUrl), parse.GetValue(judgeModel), Secrets.LlmKey(parse.GetValue(judgeKey), parse.GetValue(judgeKeyFile), "--judge-key-file")),
                 JudgeOptions = new JudgeOptions
                 {
                     Seeds = parse.GetValue(judgeSeeds),

@@ -30,12 +30,13 @@ public static class PseudoCommand
         var llmUrl = new Option<string?>("--llm-url") { Description = "OpenAI-compatible endpoint base URL (or SHARPGLANCE_LLM_URL)" };
         var llmModel = new Option<string?>("--llm-model") { Description = "Chat model name (or SHARPGLANCE_LLM_MODEL; default gpt-4o-mini)" };
         var llmKey = new Option<string?>("--llm-key") { Description = "API key (or SHARPGLANCE_LLM_KEY / OPENAI_API_KEY)" };
+        var llmKeyFile = new Option<string?>("--llm-key-file") { Description = "A file whose first line is the API key (keeps it off the command line); or $SHARPGLANCE_LLM_KEY_FILE" };
         var llmParallel = new Option<int>("--llm-parallel") { Description = "Chat requests in flight at once", DefaultValueFactory = _ => 4 };
         var json = new Option<bool>("--json") { Description = "Print the summary as JSON" };
 
         var command = new Command("pseudo", "Make pseudo-initial captions (stage-2 data for Sharp-Eyed Refinement) from a LLaVA caption file.")
         {
-            input, output, variants, maxEdits, seed, strategy, includeGt, captions, lexicon, llmUrl, llmModel, llmKey, llmParallel, json,
+            input, output, variants, maxEdits, seed, strategy, includeGt, captions, lexicon, llmUrl, llmModel, llmKey, llmKeyFile, llmParallel, json,
         };
         command.SetAction(parseResult =>
         {
@@ -50,7 +51,7 @@ public static class PseudoCommand
                 Strategy = kind,
                 IncludeGroundTruth = parseResult.GetValue(includeGt),
                 CaptionsPath = parseResult.GetValue(captions),
-                Llm = kind == PseudoStrategy.Llm ? ChatEndpoint.FromOptions(url, parseResult.GetValue(llmModel), parseResult.GetValue(llmKey)) : null,
+                Llm = kind == PseudoStrategy.Llm ? ChatEndpoint.FromOptions(url, parseResult.GetValue(llmModel), Secrets.LlmKey(parseResult.GetValue(llmKey), parseResult.GetValue(llmKeyFile), "--llm-key-file")) : null,
                 LlmParallelism = parseResult.GetValue(llmParallel),
             };
             options.Validate();

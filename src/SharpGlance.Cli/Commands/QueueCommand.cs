@@ -11,11 +11,18 @@ namespace SharpGlance.Cli.Commands;
 /// </summary>
 public static class QueueCommand
 {
-    private static Option<string> BrokerOption() => new("--broker")
+    /// <summary>
+    /// <c>--broker</c> and <c>--broker-file</c>: a password on the command line is visible to every user of the
+    /// machine (<c>ps</c>), so the URI can also come from a file or <c>$GLANCE_BROKER</c> (<see cref="Secrets.Broker"/>).
+    /// </summary>
+    private sealed record BrokerOptions(Option<string?> Uri, Option<string?> File)
     {
-        Description = "The RabbitMQ broker, amqp://user:password@host:5672/vhost",
-        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("GLANCE_BROKER") ?? "amqp://guest:guest@127.0.0.1:5672/",
-    };
+        public static BrokerOptions Create() => new(
+            new Option<string?>("--broker") { Description = "The RabbitMQ broker, amqp://user:password@host:5672/vhost or amqps:// (TLS); default $GLANCE_BROKER, else amqp://guest:guest@127.0.0.1:5672/" },
+            new Option<string?>("--broker-file") { Description = "A file whose first line is the broker URI (keeps the password off the command line); or $GLANCE_BROKER_FILE" });
+
+        public string Resolve(ParseResult parse) => Secrets.Broker(parse.GetValue(Uri), parse.GetValue(File));
+    }
 
     private static Option<string> JobOption() => new("--job") { Description = "The job's name (letters, digits, '-', '_', '.')", Required = true };
 
@@ -29,20 +36,20 @@ public static class QueueCommand
 
     private static Command Submit()
     {
-        var broker = BrokerOption();
+        var broker = BrokerOptions.Create();
         var job = JobOption();
         var inline = new Option<bool>("--inline") { Description = "Send the images' bytes (workers need no shared storage); default: their full paths" };
         var images = new Argument<string[]>("images") { Description = "Image files, folders or globs", Arity = ArgumentArity.OneOrMore };
         var command = new Command("submit", "Publish one persistent message per image to the durable quorum queue glance.work, each confirmed by the broker.")
         {
-            broker, job, inline, images,
+            broker.Uri, broker.File, job, inline, images,
         };
         command.SetAction(parseResult =>
         {
             var paths = ImagePaths.Expand(parseResult.GetValue(images)!, DefaultModel.SamplesFolder);
             string name = parseResult.GetValue(job)!;
             int count = CliProgress.Run("submit", progress =>
-                QueueSubmitter.SubmitAsync(parseResult.GetValue(broker)!, name, paths, parseResult.GetValue(inline), progress).GetAwaiter().GetResult());
+                QueueSubmitter.SubmitAsync(broker.Resolve(parseResult), name, paths, parseResult.GetValue(inline), progress).GetAwaiter().GetResult());
             parseResult.InvocationConfiguration.Output.WriteLine($"submitted {count} images as job {name}");
             return 0;
         });
@@ -51,13 +58,13 @@ public static class QueueCommand
 
     private static Command Collect()
     {
-        var broker = BrokerOption();
+        var broker = BrokerOptions.Create();
         var job = JobOption();
         var output = new Option<string>("--out") { Description = "COCO results JSON to write; the JSONL (one line per image, errors too) goes beside it", Required = true };
         var timeout = new Option<double?>("--timeout") { Description = "Give up after this many seconds without a new result (default: wait for every image)" };
         var command = new Command("collect", "Gather a job's results, one per image (redeliveries deduplicated), into COCO results JSON and JSONL.")
         {
-            broker, job, output, timeout,
+            broker.Uri, broker.File, job, output, timeout,
         };
         command.SetAction(parseResult =>
         {
@@ -69,7 +76,7 @@ public static class QueueCommand
             try
             {
                 outcome = CliProgress.Run("collect", progress =>
-                    QueueCollector.CollectAsync(parseResult.GetValue(broker)!, parseResult.GetValue(job)!, path, idle, progress, interrupts.Token).GetAwaiter().GetResult());
+                    QueueCollector.CollectAsync(broker.Resolve(parseResult), parseResult.GetValue(job)!, path, idle, progress, interrupts.Token).GetAwaiter().GetResult());
             }
             catch (OperationCanceledException) when (interrupts.Requested)
             {
@@ -90,17 +97,18 @@ public static class QueueCommand
 
     public static Command Worker()
     {
-        var broker = BrokerOption();
+        var broker = BrokerOptions.Create();
         var model = new Option<string?>("--model") { Description = "Captioner folder (default: the embedded model)" };
         var batch = new Option<int>("--batch") { Description = "Images per batch (and the prefetch)", DefaultValueFactory = _ => 8 };
         var beams = new Option<int>("--beams") { Description = "Beam width (1 = greedy)", DefaultValueFactory = _ => 3 };
         var maxNew = new Option<int>("--max-new-tokens") { Description = "New tokens at most", DefaultValueFactory = _ => 77 };
         var refine = new Option<bool>("--refine") { Description = "Take a second glance" };
+        var statsEvery = new Option<int>("--stats-every") { Description = "Log the RSS and live tensor count every N images (0: never)", DefaultValueFactory = _ => 1000 };
         var gemm = GemmChoice.Option();
         var precision = PrecisionChoice.Option();
         var command = new Command("worker", "Caption the images of glance.work in batches until SIGTERM or Ctrl-C (run any number, on any machines).")
         {
-            broker, model, batch, beams, maxNew, refine, gemm, precision,
+            broker.Uri, broker.File, model, batch, beams, maxNew, refine, statsEvery, gemm, precision,
         };
         command.SetAction(parseResult =>
         {
@@ -110,8 +118,9 @@ public static class QueueCommand
             using var captioner = DefaultModel.LoadForInference(parseResult.GetValue(model), null, "cpu", parseResult.GetValue(gemm), parseResult.GetValue(precision));
             var options = new WorkerOptions
             {
-                Broker = parseResult.GetValue(broker)!,
+                Broker = broker.Resolve(parseResult),
                 BatchSize = parseResult.GetValue(batch),
+                StatsEvery = Math.Max(0, parseResult.GetValue(statsEvery)),
                 Caption = new CaptionRunOptions { Generation = generation, Rounds = parseResult.GetValue(refine) ? 1 : 0 },
             };
             if (options.Caption.Rounds > 0 && captioner.DeepLens is null)

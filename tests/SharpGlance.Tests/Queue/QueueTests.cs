@@ -181,4 +181,17 @@ public class QueueTests(RabbitBroker broker) : IClassFixture<RabbitBroker>
         while (await ch.BasicGetAsync(QueueTopology.Dead, autoAck: true, TestContext.Current.CancellationToken) is { } m) dead.Add(QueueTopology.Header(m.BasicProperties, "glance-image"));
         Assert.Equal([null, "poison.png"], dead.Select(d => d is null ? null : Path.GetFileName(d)).Order());
     }
+
+    [Fact]
+    public void A_wrong_password_is_refused_and_never_printed()
+    {
+        const string wrong = "Wr0ng-Passw0rd-77";
+        var uri = broker.Uri.Replace("guest:guest@", $"guest:{wrong}@", StringComparison.Ordinal);
+        Assert.Contains(wrong, uri);
+        var (code, output, error) = GlanceCli.RunReported("queue", "submit", "--broker", uri, "--job", "refused", Images(1)[0]);
+        Assert.Equal(2, code);
+        Assert.Contains("cannot connect", error);
+        Assert.Contains("ACCESS_REFUSED", error);
+        Assert.DoesNotContain(wrong, output + error);
+    }
 }
