@@ -42,10 +42,10 @@ public sealed record TowerLayerProbeResult(int Grid, int TrainImages, int TestIm
 /// Per group — its entity, colour, count and size — the probe (an MLP) reads the group's own patches, their
 /// features averaged with the group's share of each as weights (so the count must be in the features, not
 /// in how many patches were pointed at). The grid tasks keep the positions, which a probe of the pooled
-/// vector would lose: one self-attention block over the grid's tokens with a position embedding reads the
-/// 3×3 region of a group (named by its entity and colour as constant input planes), the arrangement of two
-/// groups, and their relation with its roles (first = the group whose entity sorts first, so the probe must
-/// recognise both and compare where they are).
+/// vector would lose: two small convolutions and a linear layer over the whole grid read the 3×3 region of
+/// a group (named by its entity and colour as constant input planes), the arrangement of two groups, and
+/// their relation with its roles (first = the group whose entity sorts first, so the probe must recognise
+/// both and compare where they are).
 /// </summary>
 public static class TowerLayerProbe
 {
@@ -294,39 +294,26 @@ public static class TowerLayerProbe
     }
 
     /// <summary>
-    /// The grid's tokens (a 1×1 conv to 64 channels, plus a learned position embedding) through one
-    /// pre-norm self-attention block (4 heads) and an MLP, averaged over positions → the label. Attention lets
-    /// it compare two places (which entity is where) that a convolution of small reach cannot.
+    /// conv 1×1 (64) → GELU → conv 3×3 (32) → GELU → a linear layer over the whole grid, so positions are kept;
+    /// grids above 8 are halved by the 3×3 conv's stride. (One self-attention block over the grid's tokens,
+    /// averaged, was tried instead: it read the arrangement at 52–60% where this reads it at 88%.)
     /// </summary>
     private sealed class GridProbe : nn.Module<Tensor, Tensor>
     {
-        private const int D = 64, Heads = 4;
-        private readonly Conv2d proj;
-        private readonly Parameter pos;
-        private readonly LayerNorm norm1, norm2, norm3;
-        private readonly Linear qkv, @out, fc1, fc2, head;
+        private readonly Conv2d conv1, conv2;
+        private readonly Linear head;
 
         public GridProbe(int channels, int classes, int grid, Generator generator) : base(nameof(GridProbe))
         {
-            proj = nn.Conv2d(channels, D, 1);
-            pos = nn.Parameter(zeros(grid * grid, D));
-            norm1 = nn.LayerNorm(D); norm2 = nn.LayerNorm(D); norm3 = nn.LayerNorm(D);
-            qkv = nn.Linear(D, 3 * D); @out = nn.Linear(D, D);
-            fc1 = nn.Linear(D, 4 * D); fc2 = nn.Linear(4 * D, D);
-            head = nn.Linear(D, classes);
+            int stride = grid > 8 ? 2 : 1, g = (grid + stride - 1) / stride;
+            conv1 = nn.Conv2d(channels, 64, 1);
+            conv2 = nn.Conv2d(64, 32, 3, stride: stride, padding: 1);
+            head = nn.Linear(32 * g * g, classes);
             RegisterComponents();
             Init(this, generator);
         }
 
-        public override Tensor forward(Tensor x)
-        {
-            var h = proj.forward(x).flatten(2).transpose(1, 2) + pos;   // [B, g², D]
-            long b = h.shape[0], t = h.shape[1];
-            var q3 = qkv.forward(norm1.forward(h)).view(b, t, 3, Heads, D / Heads).permute(2, 0, 3, 1, 4);
-            var a = nn.functional.scaled_dot_product_attention(q3[0], q3[1], q3[2]).transpose(1, 2).reshape(b, t, D);
-            h = h + @out.forward(a);
-            h = h + fc2.forward(nn.functional.gelu(fc1.forward(norm2.forward(h))));
-            return head.forward(norm3.forward(h.mean([1])));
-        }
+        public override Tensor forward(Tensor x) =>
+            head.forward(nn.functional.gelu(conv2.forward(nn.functional.gelu(conv1.forward(x)))).flatten(1));
     }
 }
