@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
-using SharpGlance.Generation;
 using SharpGlance.IO;
 using SharpGlance.Nn;
 using SharpGlance.Runtime;

@@ -422,7 +422,7 @@ public sealed class OptOutput : IDisposable
 /// HF <c>OPTForCausalLM</c>: <c>model</c> (the decoder) and <c>lm_head</c>, tied to
 /// <c>model.decoder.embed_tokens.weight</c>.
 /// </summary>
-public sealed class OptForCausalLM : nn.Module<OptInputs, OptOutput>, Generation.ICausalLM
+public sealed class OptForCausalLM : nn.Module<OptInputs, OptOutput>, ICausalLM
 {
     public OptModel model;
     /// <summary>
@@ -489,8 +489,8 @@ public sealed class OptForCausalLM : nn.Module<OptInputs, OptOutput>, Generation
     public Tensor Embed(Tensor inputIds) => model.decoder.embed_tokens.forward(inputIds);
 
     public ScalarType DType => model.decoder.embed_tokens.weight.dtype;
-    int Generation.ICausalLM.VocabSize => Config.VocabSize;
-    int Generation.ICausalLM.EmbeddingDim => Config.EmbeddingDim;
+    int ICausalLM.VocabSize => Config.VocabSize;
+    int ICausalLM.EmbeddingDim => Config.EmbeddingDim;
     public Device Device => model.decoder.embed_tokens.weight.device;
 
     /// <summary>Logits [B, T, V] for <paramref name="inputIds"/> without a cache.</summary>

@@ -1,8 +1,7 @@
-using SharpGlance.Language;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace SharpGlance.Generation;
+namespace SharpGlance.Language;
 
 /// <summary>
 /// What <see cref="TextGenerator"/> needs of a decoder-only language model (OPT, Llama): its embeddings, a
