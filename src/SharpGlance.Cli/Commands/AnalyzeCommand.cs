@@ -137,7 +137,7 @@ public static class AnalyzeCommand
             var output = parse.InvocationConfiguration.Output;
             output.Write(stats.Format(parse.GetValue(minCount)));
             if (parse.GetValue(plots) is { } dir)
-                foreach (var png in DriftAnalysis.WritePlots(stats, dir, parse.GetValue(title), parse.GetValue(minCount))) output.WriteLine($"figure: {png}");
+                foreach (var png in DriftAnalysis.WritePlots(stats, dir, parse.GetValue(title)!, parse.GetValue(minCount))) output.WriteLine($"figure: {png}");
             return 0;
         });
         return command;
