@@ -396,7 +396,7 @@ public sealed class LlamaModel : nn.Module
 /// tie_word_embeddings, a real tie to <c>model.embed_tokens.weight</c>, as in <see cref="OptForCausalLM"/>).
 /// Runs through the same <see cref="TextGenerator"/> as OPT.
 /// </summary>
-public sealed class LlamaForCausalLM : nn.Module<OptInputs, OptOutput>, ICausalLM
+public sealed class LlamaForCausalLM : TiedHeadLM, ICausalLM
 {
     public LlamaModel model;
     public Linear lm_head;
@@ -435,31 +435,10 @@ public sealed class LlamaForCausalLM : nn.Module<OptInputs, OptOutput>, ICausalL
         if (!Config.TieWordEmbeddings) Layers.InitNormal(lm_head, std, g);
     }
 
-    private void Retie()
+    protected override void Retie()
     {
         if (Config.TieWordEmbeddings && !ReferenceEquals(lm_head.weight, model.embed_tokens.weight))
             lm_head = new Linear(model.embed_tokens.weight);
-    }
-
-    protected override nn.Module _to(Device device, ScalarType dtype, bool non_blocking)
-    {
-        base._to(device, dtype, non_blocking);
-        Retie();
-        return this;
-    }
-
-    protected override nn.Module _to(DeviceType deviceType, int deviceIndex, bool non_blocking)
-    {
-        base._to(deviceType, deviceIndex, non_blocking);
-        Retie();
-        return this;
-    }
-
-    protected override nn.Module _to(ScalarType dtype, bool non_blocking)
-    {
-        base._to(dtype, non_blocking);
-        Retie();
-        return this;
     }
 
     public Tensor Embed(Tensor inputIds) => model.embed_tokens.forward(inputIds);

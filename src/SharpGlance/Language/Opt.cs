@@ -422,7 +422,7 @@ public sealed class OptOutput : IDisposable
 /// HF <c>OPTForCausalLM</c>: <c>model</c> (the decoder) and <c>lm_head</c>, tied to
 /// <c>model.decoder.embed_tokens.weight</c>.
 /// </summary>
-public sealed class OptForCausalLM : nn.Module<OptInputs, OptOutput>, ICausalLM
+public sealed class OptForCausalLM : TiedHeadLM, ICausalLM
 {
     public OptModel model;
     /// <summary>
@@ -458,31 +458,10 @@ public sealed class OptForCausalLM : nn.Module<OptInputs, OptOutput>, ICausalLM
         if (!Config.TieWordEmbeddings) Layers.InitNormal(lm_head, Config.InitStd, g);
     }
 
-    private void Retie()
+    protected override void Retie()
     {
         if (Config.TieWordEmbeddings && !ReferenceEquals(lm_head.weight, model.decoder.embed_tokens.weight))
             lm_head = new Linear(model.decoder.embed_tokens.weight);
-    }
-
-    protected override nn.Module _to(Device device, ScalarType dtype, bool non_blocking)
-    {
-        base._to(device, dtype, non_blocking);
-        Retie();
-        return this;
-    }
-
-    protected override nn.Module _to(DeviceType deviceType, int deviceIndex, bool non_blocking)
-    {
-        base._to(deviceType, deviceIndex, non_blocking);
-        Retie();
-        return this;
-    }
-
-    protected override nn.Module _to(ScalarType dtype, bool non_blocking)
-    {
-        base._to(dtype, non_blocking);
-        Retie();
-        return this;
     }
 
     /// <summary>The token embeddings [.., word_embed_proj_dim] of <paramref name="inputIds"/> (for splicing prompts).</summary>
